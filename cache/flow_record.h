@@ -1,0 +1,43 @@
+// The flow record: a finished (expired) flow, the cache's output and the exporters' input.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "cache/flow_key.h"
+
+namespace tapflow::cache {
+
+// IPFIX flowEndReason (IE 136) values, IANA registry.
+enum class FlowEndReason : std::uint8_t {
+  kIdleTimeout = 1,
+  kActiveTimeout = 2,
+  kEndOfFlow = 3,        // TCP FIN or RST seen
+  kForcedEnd = 4,        // end of input, shutdown or an explicit flush
+  kLackOfResources = 5,  // evicted to make room in a full cache
+};
+
+constexpr std::string_view to_string(FlowEndReason reason) {
+  switch (reason) {
+    case FlowEndReason::kIdleTimeout: return "idle timeout";
+    case FlowEndReason::kActiveTimeout: return "active timeout";
+    case FlowEndReason::kEndOfFlow: return "end of flow";
+    case FlowEndReason::kForcedEnd: return "forced end";
+    case FlowEndReason::kLackOfResources: return "lack of resources";
+  }
+  return "unknown";
+}
+
+struct FlowRecord {
+  FlowKey key;
+  std::uint64_t packets = 0;
+  std::uint64_t octets = 0;
+  std::uint64_t first_ns = 0;  // timestamp of the first packet, ns since the Unix epoch
+  std::uint64_t last_ns = 0;   // timestamp of the last packet
+  std::uint8_t tcp_flags = 0;  // OR of the flags of every packet
+  std::uint8_t min_ttl = 0;
+  std::uint8_t max_ttl = 0;
+  FlowEndReason end_reason = FlowEndReason::kForcedEnd;
+};
+
+}  // namespace tapflow::cache

@@ -1,0 +1,35 @@
+// The probe's data path for capture files: read frames, decode them into packet summaries,
+// account them in the flow table, and hand expired records to the exporters and the printer.
+// Owns nothing it did not build; returns the run's statistics.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "exporter/exporter.h"
+#include "probe/flow_printer.h"
+#include "probe/probe_options.h"
+#include "probe/probe_stats.h"
+
+namespace tapflow::probe {
+
+class Pipeline {
+ public:
+  Pipeline(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
+           FlowPrinter* printer);
+  ~Pipeline();
+
+  // Processes every -r file in order, then expires every remaining flow (reason forced end) and
+  // flushes the exporters. Returns 0, or 1 if a file could not be read completely (every flow
+  // built before the error is still exported).
+  int run_files();
+
+  const ProbeStats& stats() const { return stats_; }
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  ProbeStats stats_;
+};
+
+}  // namespace tapflow::probe

@@ -1,0 +1,24 @@
+// Everything the command line configures for a probe run, with the documented defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tapflow::probe {
+
+struct ProbeOptions {
+  std::vector<std::string> read_files;    // -r, in order
+  std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout
+  int version = 10;                       // -v
+  std::uint32_t active_timeout_s = 1800;
+  std::uint32_t inactive_timeout_s = 15;
+  std::size_t cache_size = 1u << 20;
+  std::uint32_t observation_domain_id = 0;
+  std::size_t mtu = 1500;
+  std::uint32_t template_refresh_s = 600;
+  std::string stats_json;                 // --stats-json PATH ("-" = stdout)
+  bool progress = true;                   // only shown when stderr is a terminal
+};
+
+}  // namespace tapflow::probe

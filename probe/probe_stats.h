@@ -1,0 +1,45 @@
+// The probe's counters for one run: packets read, decoded and rejected by reason, flows created
+// and expired by reason, what each exporter sent. Printed as a summary and written as JSON.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "cache/flow_table.h"
+#include "exporter/exporter.h"
+#include "probe/decoder.h"
+
+namespace tapflow::probe {
+
+struct ExporterStats {
+  std::string destination;
+  exporter::ExportCounters counters;
+};
+
+struct ProbeStats {
+  std::uint64_t files_read = 0;
+  std::uint64_t file_errors = 0;
+  std::uint64_t packets_read = 0;
+  std::uint64_t bytes_read = 0;  // captured bytes
+  std::array<std::uint64_t, static_cast<std::size_t>(DecodeVerdict::kCount)> verdicts{};
+  std::uint64_t octets_decoded = 0;  // layer-3 octets of the decoded packets
+  cache::FlowTableCounters cache;
+  std::uint64_t cache_capacity = 0;
+  std::uint64_t flows_active = 0;
+  std::uint64_t records_printed = 0;
+  std::vector<ExporterStats> exporters;
+  double elapsed_s = 0;
+
+  std::uint64_t packets_decoded() const { return verdicts[0]; }
+  std::uint64_t packets_rejected() const { return packets_read - packets_decoded(); }
+};
+
+// Multi-line human summary.
+std::string format_summary(const ProbeStats& stats);
+nlohmann::json to_json(const ProbeStats& stats);
+
+}  // namespace tapflow::probe

@@ -1,0 +1,208 @@
+// Flow table: every expiry reason with injected packet times, eviction when full, and the
+// guarantee that distinct keys never merge.
+#include "cache/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "cache/flow_hash.h"
+
+namespace tapflow::cache {
+namespace {
+
+constexpr std::uint64_t kSecond = 1'000'000'000ull;
+
+PacketSummary packet(std::uint16_t source_port, std::uint64_t t, std::uint32_t octets = 100,
+                     std::uint8_t flags = 0, std::uint8_t protocol = 6) {
+  PacketSummary p;
+  p.key.ip_version = 4;
+  p.key.source_address = {10, 0, 0, 1};
+  p.key.destination_address = {10, 0, 0, 2};
+  p.key.source_port = source_port;
+  p.key.destination_port = 80;
+  p.key.protocol = protocol;
+  p.timestamp_ns = t;
+  p.octets = octets;
+  p.tcp_flags = flags;
+  p.ttl = 64;
+  return p;
+}
+
+FlowTableConfig config(std::size_t capacity = 16) {
+  return FlowTableConfig{.capacity = capacity,
+                         .inactive_timeout_ns = 15 * kSecond,
+                         .active_timeout_ns = 1800 * kSecond,
+                         .hash_seed = 12345};
+}
+
+TEST(FlowTable, AggregatesPacketsOfOneFlow) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  auto a = packet(1000, 100 * kSecond, 60, 0x02);
+  a.ttl = 30;
+  auto b = packet(1000, 101 * kSecond, 1500, 0x10);
+  b.ttl = 70;
+  table.update(a, out);
+  table.update(b, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(table.size(), 1u);
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].octets, 1560u);
+  EXPECT_EQ(out[0].first_ns, 100 * kSecond);
+  EXPECT_EQ(out[0].last_ns, 101 * kSecond);
+  EXPECT_EQ(out[0].tcp_flags, 0x12);
+  EXPECT_EQ(out[0].min_ttl, 30);
+  EXPECT_EQ(out[0].max_ttl, 70);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kForcedEnd);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(FlowTable, InactiveTimeoutExpiresIdleFlowsOnly) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, 100 * kSecond), out);
+  table.update(packet(2, 110 * kSecond), out);
+  EXPECT_EQ(table.expire(115 * kSecond, out), 0u);  // exactly 15 s idle: not yet
+  EXPECT_EQ(table.expire(115 * kSecond + 1, out), 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key.source_port, 1);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(table.counters().expired[1], 1u);
+}
+
+TEST(FlowTable, PacketAfterIdleGapStartsANewFlow) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, 100 * kSecond), out);
+  table.update(packet(1, 130 * kSecond), out);  // no expire() call in between
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(out[0].packets, 1u);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+TEST(FlowTable, ActiveTimeoutSplitsLongFlows) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  for (std::uint64_t t = 0; t <= 1810; t += 10) table.update(packet(1, 1000 * kSecond + t * kSecond), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kActiveTimeout);
+  EXPECT_EQ(out[0].packets, 181u);  // t = 0..1800 inclusive
+  out.clear();
+  table.update(packet(2, 2900 * kSecond), out);
+  // The periodic expiry finds the second segment active for too long... it was idle first.
+  EXPECT_EQ(table.expire(2900 * kSecond, out), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
+}
+
+TEST(FlowTable, PeriodicExpiryHonoursActiveTimeout) {
+  FlowTableConfig c = config();
+  c.inactive_timeout_ns = 100 * kSecond;
+  c.active_timeout_ns = 60 * kSecond;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  for (std::uint64_t t = 0; t <= 50; t += 10) table.update(packet(1, t * kSecond), out);
+  EXPECT_EQ(table.expire(60 * kSecond, out), 0u);
+  EXPECT_EQ(table.expire(61 * kSecond, out), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kActiveTimeout);
+}
+
+TEST(FlowTable, FinAndRstEndTheFlowAfterCountingThePacket) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, kSecond, 60, 0x02), out);
+  table.update(packet(1, 2 * kSecond, 40, 0x11), out);  // FIN+ACK
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kEndOfFlow);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].octets, 100u);
+  table.update(packet(2, 3 * kSecond, 40, 0x04), out);  // RST alone
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].end_reason, FlowEndReason::kEndOfFlow);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(FlowTable, FinBitOnUdpIsNotTcp) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, kSecond, 60, 0x01, 17), out);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(FlowTable, FullCacheEvictsLeastRecentlyUpdated) {
+  FlowTable table(config(4));
+  std::vector<FlowRecord> out;
+  for (std::uint16_t p = 1; p <= 4; ++p) table.update(packet(p, p * kSecond), out);
+  table.update(packet(1, 5 * kSecond), out);  // flow 1 becomes the most recent
+  table.update(packet(9, 6 * kSecond), out);  // full: flow 2 is the least recently updated
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key.source_port, 2);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kLackOfResources);
+  EXPECT_EQ(table.size(), 4u);
+  EXPECT_EQ(table.counters().expired[5], 1u);
+}
+
+TEST(FlowTable, ConservesPacketsAndOctetsUnderChurn) {
+  FlowTable table(config(64));
+  std::vector<FlowRecord> out;
+  std::uint64_t packets = 0, octets = 0;
+  std::uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    const auto octet_count = static_cast<std::uint32_t>(40 + x % 1460);
+    const auto flags = static_cast<std::uint8_t>((x >> 20) % 50 == 0 ? 0x01 : 0x10);
+    table.update(packet(static_cast<std::uint16_t>(x % 500), static_cast<std::uint64_t>(i) * kSecond / 100,
+                        octet_count, flags), out);
+    ++packets;
+    octets += octet_count;
+    if (i % 256 == 0) table.expire(table.clock_ns(), out);
+  }
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  std::uint64_t p = 0, o = 0;
+  for (const auto& r : out) { p += r.packets; o += r.octets; }
+  EXPECT_EQ(p, packets);
+  EXPECT_EQ(o, octets);
+  EXPECT_EQ(table.counters().flows_created, out.size());
+  EXPECT_EQ(table.counters().expired_total(), out.size());
+}
+
+TEST(FlowTable, DistinctKeysInOneBucketNeverMerge) {
+  // One bucket: every key shares a chain, yet each stays its own flow.
+  FlowTableConfig c = config(1000);
+  c.bucket_count = 1;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  for (std::uint16_t p = 0; p < 1000; ++p) table.update(packet(p, kSecond), out);
+  EXPECT_EQ(table.size(), 1000u);
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), 1000u);
+  for (const auto& r : out) EXPECT_EQ(r.packets, 1u);
+}
+
+TEST(FlowTable, ForEachActiveListsNewestFirst) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, kSecond), out);
+  table.update(packet(2, 2 * kSecond), out);
+  std::vector<std::uint16_t> ports;
+  table.for_each_active([&](const FlowRecord& r) { ports.push_back(r.key.source_port); });
+  EXPECT_EQ(ports, (std::vector<std::uint16_t>{2, 1}));
+}
+
+TEST(FlowHash, SymmetricHashIgnoresDirection) {
+  auto a = packet(1234, 0).key;
+  auto b = a;
+  std::swap(b.source_address, b.destination_address);
+  std::swap(b.source_port, b.destination_port);
+  EXPECT_EQ(symmetric_hash(a, 7), symmetric_hash(b, 7));
+  EXPECT_NE(hash_key(a, 7), hash_key(b, 7));
+  auto c = a;
+  c.source_port = 1235;
+  EXPECT_NE(symmetric_hash(a, 7), symmetric_hash(c, 7));
+}
+
+}  // namespace
+}  // namespace tapflow::cache
