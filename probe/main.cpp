@@ -33,6 +33,11 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--threads", o.threads,
+                 "Flow-cache shards, one worker thread each (0 = one per core, at most 8; "
+                 "1 = everything on one thread)")
+      ->check(CLI::Range(0u, 64u))
+      ->capture_default_str();
   app.add_option("--observation-domain", o.observation_domain_id, "IPFIX observation domain id")
       ->capture_default_str();
   app.add_option("--mtu", o.mtu, "Largest export datagram, IP and UDP headers included")

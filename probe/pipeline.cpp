@@ -6,15 +6,18 @@
 #include <array>
 #include <chrono>
 #include <random>
+#include <thread>
+#include <algorithm>
 
 #include "cache/flow_table.h"
 #include "drivers/pcap_file_reader.h"
+#include "cache/flow_hash.h"
 #include "probe/decoder.h"
+#include "probe/shard.h"
 
 namespace tapflow::probe {
 
 namespace {
-constexpr std::size_t kBatchSize = 256;
 // Expired records are handed to the sinks in chunks of this size, so the record buffer never
 // grows past its initial reservation.
 constexpr std::size_t kExpireChunk = 4096;
@@ -54,17 +57,29 @@ class Pipeline::Impl {
  public:
   Impl(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
        FlowPrinter* printer, ProbeStats& stats)
-      : options_(options),
-        exporters_(std::move(exporters)),
-        printer_(printer),
-        stats_(stats),
-        table_(cache::FlowTableConfig{
-            .capacity = options.cache_size,
-            .inactive_timeout_ns = seconds_to_ns(options.inactive_timeout_s),
-            .active_timeout_ns = seconds_to_ns(options.active_timeout_s),
-            .hash_seed = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}()}) {
-    expired_.reserve(kExpireChunk + kBatchSize);
-    stats_.cache_capacity = options.cache_size;
+      : options_(options), exporters_(std::move(exporters)), printer_(printer), stats_(stats) {
+    const unsigned shards = shard_count(options.threads);
+    const std::uint64_t seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+    shard_seed_ = seed * 0x9e3779b97f4a7c15ull + 1;
+    cache::FlowTableConfig config{
+        .capacity = std::max<std::size_t>(1, options.cache_size / shards),
+        .inactive_timeout_ns = seconds_to_ns(options.inactive_timeout_s),
+        .active_timeout_ns = seconds_to_ns(options.active_timeout_s),
+        .hash_seed = seed};
+    if (shards == 1) {
+      table_ = std::make_unique<cache::FlowTable>(config);
+      expired_.reserve(kExpireChunk + kPacketBatchSize);
+    } else {
+      for (unsigned i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>(config));
+      pending_.assign(shards, nullptr);
+      for (auto& shard : shards_) shard->start();
+    }
+    stats_.cache_capacity = config.capacity * shards;
+    stats_.shards = shards;
+  }
+
+  ~Impl() {
+    if (!shards_.empty() && !finished_) finish();
   }
 
   int run_files() {
@@ -73,14 +88,18 @@ class Pipeline::Impl {
     for (const auto& path : options_.read_files) {
       if (!read_file(path)) status = 1;
     }
-    while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) drain();
-    for (auto& e : exporters_) e->flush();
+    finish();
     stats_.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     collect_stats();
     return status;
   }
 
  private:
+  static unsigned shard_count(unsigned requested) {
+    if (requested != 0) return requested;
+    return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  }
+
   bool read_file(const std::string& path) {
     std::unique_ptr<drivers::PcapFileReader> reader;
     try {
@@ -92,25 +111,24 @@ class Pipeline::Impl {
     }
     ++stats_.files_read;
     ProgressBar progress(options_.progress);
-    std::array<cache::PacketSummary, kBatchSize> batch;
     for (;;) {
       std::size_t decoded = 0;
-      const std::size_t n = reader->read_batch(kBatchSize, [&](const drivers::Frame& frame) {
+      const std::size_t n = reader->read_batch(kPacketBatchSize, [&](const drivers::Frame& frame) {
         stats_.bytes_read += frame.data.size();
+        cache::PacketSummary& summary = batch_[decoded];
         const DecodeVerdict verdict = decode_packet(frame.link_type, frame.data, frame.wire_length,
-                                                    frame.timestamp_ns, 0, batch[decoded]);
+                                                    frame.timestamp_ns, 0, summary);
         ++stats_.verdicts[static_cast<std::size_t>(verdict)];
-        if (verdict == DecodeVerdict::kOk) stats_.octets_decoded += batch[decoded++].octets;
+        if (verdict == DecodeVerdict::kOk) {
+          stats_.octets_decoded += summary.octets;
+          // The file's clock is the packets' own time, never going backwards.
+          clock_ns_ = std::max(clock_ns_, summary.timestamp_ns);
+          ++decoded;
+        }
       });
       if (n == 0) break;
       stats_.packets_read += n;
-      for (std::size_t i = 0; i < decoded; ++i) table_.update(batch[i], expired_);
-      // The file's clock is the packets' own time: expire what timed out by the latest packet.
-      while (table_.expire(table_.clock_ns(), expired_, kExpireChunk) != 0 &&
-             expired_.size() >= kExpireChunk) {
-        drain();
-      }
-      drain();
+      dispatch(decoded);
       progress.update(*reader, stats_.packets_read);
     }
     progress.finish();
@@ -123,16 +141,108 @@ class Pipeline::Impl {
     return true;
   }
 
-  void drain() {
-    if (expired_.empty()) return;
-    for (auto& e : exporters_) e->export_records(expired_);
-    if (printer_ != nullptr) printer_->print(expired_);
-    expired_.clear();
+  // Accounts batch_[0, count) in the flow tables and expires what timed out by clock_ns_.
+  void dispatch(std::size_t count) {
+    if (table_) {
+      for (std::size_t i = 0; i < count; ++i) table_->update(batch_[i], expired_);
+      while (table_->expire(clock_ns_, expired_, kExpireChunk) != 0 && expired_.size() >= kExpireChunk) {
+        export_records(expired_);
+        expired_.clear();
+      }
+      export_records(expired_);
+      expired_.clear();
+      return;
+    }
+    const auto shards = static_cast<std::uint64_t>(shards_.size());
+    for (std::size_t i = 0; i < count; ++i) {
+      // Both directions of a connection go to the same shard.
+      const std::size_t s = cache::symmetric_hash(batch_[i].key, shard_seed_) % shards;
+      PacketBatch*& batch = pending_[s];
+      if (batch == nullptr) batch = acquire(s);
+      batch->packets[batch->count++] = batch_[i];
+      if (batch->count == kPacketBatchSize) submit(s);
+    }
+    // Now and then every shard gets the clock, even one that no packet went to, so its flows
+    // still expire on time.
+    const bool tick = ++rounds_ % 64 == 0;
+    for (std::size_t s = 0; s < pending_.size(); ++s) {
+      if (pending_[s] == nullptr && tick) pending_[s] = acquire(s);
+      if (pending_[s] != nullptr) submit(s);
+    }
+    drain_shards();
+  }
+
+  PacketBatch* acquire(std::size_t s) {
+    Backoff backoff;
+    for (;;) {
+      if (PacketBatch* batch = shards_[s]->acquire_batch()) return batch;
+      // All batches in flight: the worker may be waiting for us to take its records.
+      if (drain_shards() == 0) backoff.wait();
+    }
+  }
+
+  void submit(std::size_t s) {
+    pending_[s]->clock_ns = clock_ns_;
+    shards_[s]->submit(pending_[s]);
+    pending_[s] = nullptr;
+  }
+
+  std::size_t drain_shards() {
+    std::size_t n = 0;
+    for (auto& shard : shards_) {
+      n += shard->drain_records([this](std::span<const cache::FlowRecord> records) { export_records(records); });
+    }
+    return n;
+  }
+
+  // End of input: every flow still in the cache is exported with reason forced end.
+  void finish() {
+    finished_ = true;
+    if (table_) {
+      while (table_->expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) {
+        export_records(expired_);
+        expired_.clear();
+      }
+    } else {
+      for (std::size_t s = 0; s < shards_.size(); ++s) {
+        PacketBatch* batch = pending_[s] != nullptr ? pending_[s] : acquire(s);
+        pending_[s] = batch;
+        batch->command = PacketBatch::Command::kEndOfInput;
+        submit(s);
+      }
+      Backoff backoff;
+      for (;;) {
+        const bool all_finished = std::all_of(shards_.begin(), shards_.end(),
+                                              [](const auto& shard) { return shard->finished(); });
+        if (drain_shards() == 0) {
+          if (all_finished) break;
+          backoff.wait();
+        }
+      }
+      for (auto& shard : shards_) shard->join();
+    }
+    for (auto& e : exporters_) e->flush();
+  }
+
+  void export_records(std::span<const cache::FlowRecord> records) {
+    if (records.empty()) return;
+    for (auto& e : exporters_) e->export_records(records);
+    if (printer_ != nullptr) printer_->print(records);
   }
 
   void collect_stats() {
-    stats_.cache = table_.counters();
-    stats_.flows_active = table_.size();
+    stats_.cache = {};
+    stats_.flows_active = 0;
+    auto add = [this](const cache::FlowTable& table) {
+      const auto& c = table.counters();
+      stats_.cache.packets += c.packets;
+      stats_.cache.octets += c.octets;
+      stats_.cache.flows_created += c.flows_created;
+      for (std::size_t r = 0; r < std::size(c.expired); ++r) stats_.cache.expired[r] += c.expired[r];
+      stats_.flows_active += table.size();
+    };
+    if (table_) add(*table_);
+    for (const auto& shard : shards_) add(shard->table());
     stats_.records_printed = printer_ ? printer_->records_printed() : 0;
     stats_.exporters.clear();
     for (const auto& e : exporters_) stats_.exporters.push_back({e->destination(), e->counters()});
@@ -142,8 +252,16 @@ class Pipeline::Impl {
   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters_;
   FlowPrinter* printer_;
   ProbeStats& stats_;
-  cache::FlowTable table_;
+  std::uint64_t clock_ns_ = 0;
+  std::uint64_t shard_seed_ = 0;
+  std::uint64_t rounds_ = 0;
+  bool finished_ = false;
+  std::array<cache::PacketSummary, kPacketBatchSize> batch_;
+  // One thread: the table lives here. Several: one Shard (thread + table) each.
+  std::unique_ptr<cache::FlowTable> table_;
   std::vector<cache::FlowRecord> expired_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<PacketBatch*> pending_;
 };
 
 Pipeline::Pipeline(const ProbeOptions& options,

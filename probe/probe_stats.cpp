@@ -44,7 +44,8 @@ std::string format_summary(const ProbeStats& s) {
     const auto n = s.cache.expired[static_cast<int>(reason)];
     if (n != 0) line("    {:<36}{:>10}", cache::to_string(reason), n);
   }
-  line("  flows still in cache  {:>14}  (capacity {})", s.flows_active, s.cache_capacity);
+  line("  flows still in cache  {:>14}  (capacity {} in {} shard{})", s.flows_active,
+       s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
   if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
   for (const auto& e : s.exporters) {
     line("  export to {}: {} records in {} messages ({} octets), {} send errors{}", e.destination,
@@ -89,6 +90,7 @@ nlohmann::json to_json(const ProbeStats& s) {
         {"expired_by_reason", expired},
         {"active", s.flows_active},
         {"cache_capacity", s.cache_capacity},
+        {"shards", s.shards},
         {"packets", s.cache.packets},
         {"octets", s.cache.octets}}},
       {"records_printed", s.records_printed},

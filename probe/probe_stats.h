@@ -29,6 +29,7 @@ struct ProbeStats {
   std::uint64_t octets_decoded = 0;  // layer-3 octets of the decoded packets
   cache::FlowTableCounters cache;
   std::uint64_t cache_capacity = 0;
+  std::uint64_t shards = 1;
   std::uint64_t flows_active = 0;
   std::uint64_t records_printed = 0;
   std::vector<ExporterStats> exporters;

@@ -1,0 +1,94 @@
+#include "probe/shard.h"
+
+#include <chrono>
+
+namespace tapflow::probe {
+
+void Backoff::wait() {
+  if (spins_ < 64) {
+    ++spins_;
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::microseconds(spins_ < 200 ? 50 : 1000));
+  ++spins_;
+}
+
+Shard::Shard(const cache::FlowTableConfig& config) : table_(config) {
+  for (std::size_t i = 0; i < kQueueDepth; ++i) {
+    packet_pool_.push_back(std::make_unique<PacketBatch>());
+    packets_free_.push(packet_pool_.back().get());
+    record_pool_.push_back(std::make_unique<RecordBatch>());
+    records_free_.push(record_pool_.back().get());
+  }
+  expired_.reserve(4096 + kPacketBatchSize);
+}
+
+Shard::~Shard() { join(); }
+
+void Shard::start() { thread_ = std::thread([this] { run(); }); }
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+PacketBatch* Shard::acquire_batch() {
+  PacketBatch* batch = nullptr;
+  if (!packets_free_.pop(batch)) return nullptr;
+  batch->count = 0;
+  batch->command = PacketBatch::Command::kPackets;
+  return batch;
+}
+
+void Shard::submit(PacketBatch* batch) {
+  // Never fails: at most kQueueDepth batches exist and the queue holds that many.
+  packets_in_.push(batch);
+}
+
+void Shard::emit(std::vector<cache::FlowRecord>& expired) {
+  Backoff backoff;
+  for (const auto& record : expired) {
+    while (current_records_ == nullptr && !records_free_.pop(current_records_)) backoff.wait();
+    current_records_->records[current_records_->count++] = record;
+    if (current_records_->count == kRecordBatchSize) {
+      records_out_.push(current_records_);
+      current_records_ = nullptr;
+    }
+  }
+  expired.clear();
+}
+
+void Shard::run() {
+  constexpr std::size_t kExpireChunk = 4096;
+  Backoff backoff;
+  for (;;) {
+    PacketBatch* batch = nullptr;
+    if (!packets_in_.pop(batch)) {
+      backoff.wait();
+      continue;
+    }
+    backoff.reset();
+    for (std::uint32_t i = 0; i < batch->count; ++i) table_.update(batch->packets[i], expired_);
+    while (table_.expire(batch->clock_ns, expired_, kExpireChunk) != 0) emit(expired_);
+    const bool end = batch->command == PacketBatch::Command::kEndOfInput;
+    packets_free_.push(batch);
+    if (end) {
+      while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) {
+        emit(expired_);
+      }
+    }
+    emit(expired_);
+    // Hand over a partly filled record batch at the end of every packet batch, so records do not
+    // wait for more packets that may never come.
+    if (current_records_ != nullptr && current_records_->count != 0) {
+      records_out_.push(current_records_);
+      current_records_ = nullptr;
+    }
+    if (end) {
+      finished_.store(true, std::memory_order_release);
+      return;
+    }
+  }
+}
+
+}  // namespace tapflow::probe

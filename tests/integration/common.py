@@ -1,0 +1,178 @@
+"""Shared helpers for tapflow's integration tests: run tapflow, start real collectors on loopback,
+read back what they stored. Each test script exits 0 on success, 1 on failure, 77 to skip."""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "pcaps"
+SKIP = 77
+
+# Captures with no malformed or truncated frames (tshark agrees with them frame by frame), used
+# where totals are compared with tshark's and with collectors'.
+CLEAN_CAPTURES = [
+    "zeek/wikipedia.pcap",
+    "ndpi/wechat.pcap",
+    "ndpi/sites.pcapng",
+    "tcpdump/resp_1_benchmark.pcap",
+    "tcpdump/quic_handshake.pcap",
+    "zeek/linux_dlt_sll2.pcap",
+    "zeek/vlan-qinqinq.pcap",
+    "zeek/mpls-in-vlan.pcap",
+    "zeek/communityid/sctp.pcap",
+    "zeek/ipv6-fragmented-dns.pcap",
+    "tcpdump/ipv6-routing-header.pcap",
+    "tcpdump/vrrp.pcap",
+    "tcpdump/LINKTYPE_RAW_ipv6.pcap",
+    "tcpdump/tcp-handshake-nano.pcap",
+]
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    sys.exit(1)
+
+
+def require_tools(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        print(f"SKIP: missing {', '.join(missing)} (scripts/setup.sh installs them)")
+        sys.exit(SKIP)
+
+
+def tapflow_binary():
+    for arg in sys.argv[1:]:
+        if arg.startswith("--tapflow="):
+            return arg.split("=", 1)[1]
+    return str(ROOT / "build" / "tapflow")
+
+
+def all_captures():
+    return sorted(p for p in DATA.rglob("*") if p.suffix in (".pcap", ".pcapng"))
+
+
+def run_tapflow(args, check=True, timeout=120):
+    """Runs tapflow with `args`; returns (CompletedProcess, stats dict or None)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        stats_path = f.name
+    try:
+        cmd = [tapflow_binary(), "--no-progress", "--stats-json", stats_path] + [str(a) for a in args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        stats = None
+        if os.path.getsize(stats_path) > 0:
+            stats = json.loads(Path(stats_path).read_text())
+        if check and proc.returncode != 0:
+            fail(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr}")
+        return proc, stats
+    finally:
+        os.unlink(stats_path)
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def nfcapd(port, directory, sampling=None):
+    """nfcapd on 127.0.0.1:port with a large socket buffer, writing into directory. On exit it is
+    stopped with SIGTERM, which makes it close its current file."""
+    raise_rmem()
+    cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", str(directory), "-B", "16000000", "-t", "3600"]
+    if sampling:
+        cmd += ["-s", str(sampling)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_udp_listener(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_for_udp_listener(port, proc, timeout=10):
+    deadline = time.time() + timeout
+    hexport = f"{port:04X}"
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            fail(f"collector exited early: {proc.stdout.read() if proc.stdout else ''}")
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            with contextlib.suppress(OSError), open(table) as f:
+                if any(line.split()[1].endswith(":" + hexport) for line in f.readlines()[1:]):
+                    return
+        time.sleep(0.05)
+    fail(f"no collector listening on UDP port {port}")
+
+
+def raise_rmem():
+    """Collectors on loopback drop bursts with the default 208 KB buffer; let them have 16 MB."""
+    with contextlib.suppress(OSError):
+        path = Path("/proc/sys/net/core/rmem_max")
+        if int(path.read_text()) < 16000000:
+            path.write_text("16000000\n")
+
+
+def nfdump_flows(directory):
+    """All flows nfcapd stored under directory, as dicts keyed by nfdump's CSV column names."""
+    files = sorted(p for p in Path(directory).rglob("nfcapd.*") if ".current." not in p.name)
+    flows = []
+    for path in files:
+        out = subprocess.run(["nfdump", "-r", str(path), "-q", "-o", "csv", "-N"], capture_output=True,
+                             text=True, check=True).stdout
+        flows += parse_nfdump_csv(out)
+    return flows
+
+
+def parse_nfdump_csv(text):
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines:
+        return []
+    header = None
+    rows = []
+    for line in lines:
+        cols = line.split(",")
+        if cols[0] == "ts":
+            header = cols
+            continue
+        if header is None or len(cols) < len(header) or not cols[0][:1].isdigit():
+            continue
+        rows.append(dict(zip(header, cols)))
+    return rows
+
+
+def tshark_capture_totals(capture):
+    """Packets and layer-3 octets of the IPv4/IPv6 packets in a capture, as tshark decodes it
+    (outermost IP header only)."""
+    out = subprocess.run(["tshark", "-r", str(capture), "-n", "-Y", "ip or ipv6", "-T", "fields",
+                          "-E", "occurrence=f", "-e", "ip.len", "-e", "ipv6.plen"],
+                         capture_output=True, text=True, check=True).stdout
+    packets = octets = 0
+    for line in out.splitlines():
+        ip_len, ipv6_plen = (line.split("\t") + ["", ""])[:2]
+        packets += 1
+        octets += int(ip_len) if ip_len else int(ipv6_plen) + 40
+    return packets, octets
+
+
+def tshark_problems(path, extra=()):
+    """Frames tshark flags as malformed or with an expert error, decoding `path`."""
+    out = subprocess.run(["tshark", "-r", str(path), "-n", *extra, "-Y",
+                          "_ws.malformed or _ws.expert.severity >= error", "-T", "fields",
+                          "-e", "frame.number", "-e", "_ws.expert.message"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return [f"tshark exited {out.returncode}: {out.stderr.strip()}"]
+    return [l for l in out.stdout.splitlines() if l.strip()]
