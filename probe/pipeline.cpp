@@ -144,7 +144,7 @@ class Pipeline::Impl {
   // Accounts batch_[0, count) in the flow tables and expires what timed out by clock_ns_.
   void dispatch(std::size_t count) {
     if (table_) {
-      for (std::size_t i = 0; i < count; ++i) table_->update(batch_[i], expired_);
+      table_->update_batch(std::span(batch_).first(count), expired_);
       while (table_->expire(clock_ns_, expired_, kExpireChunk) != 0 && expired_.size() >= kExpireChunk) {
         export_records(expired_);
         expired_.clear();

@@ -68,7 +68,7 @@ void Shard::run() {
       continue;
     }
     backoff.reset();
-    for (std::uint32_t i = 0; i < batch->count; ++i) table_.update(batch->packets[i], expired_);
+    table_.update_batch(std::span(batch->packets).first(batch->count), expired_);
     while (table_.expire(batch->clock_ns, expired_, kExpireChunk) != 0) emit(expired_);
     const bool end = batch->command == PacketBatch::Command::kEndOfInput;
     packets_free_.push(batch);

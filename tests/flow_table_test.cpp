@@ -169,6 +169,28 @@ TEST(FlowTable, ConservesPacketsAndOctetsUnderChurn) {
   EXPECT_EQ(table.counters().expired_total(), out.size());
 }
 
+TEST(FlowTable, BatchUpdateMatchesSingleUpdates) {
+  std::vector<PacketSummary> packets;
+  for (int i = 0; i < 5000; ++i) {
+    packets.push_back(packet(static_cast<std::uint16_t>(i * 7919 % 300), static_cast<std::uint64_t>(i) * kSecond / 10,
+                             static_cast<std::uint32_t>(40 + i % 1000), i % 97 == 0 ? 0x01 : 0x10));
+  }
+  FlowTable one(config(128)), batched(config(128));
+  std::vector<FlowRecord> a, b;
+  for (const auto& p : packets) one.update(p, a);
+  for (std::size_t i = 0; i < packets.size(); i += 256) {
+    batched.update_batch(std::span(packets).subspan(i, std::min<std::size_t>(256, packets.size() - i)), b);
+  }
+  one.expire_all(FlowEndReason::kForcedEnd, a);
+  batched.expire_all(FlowEndReason::kForcedEnd, b);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].key, b[i].key);
+    EXPECT_EQ(a[i].packets, b[i].packets);
+    EXPECT_EQ(a[i].end_reason, b[i].end_reason);
+  }
+}
+
 TEST(FlowTable, DistinctKeysInOneBucketNeverMerge) {
   // One bucket: every key shares a chain, yet each stays its own flow.
   FlowTableConfig c = config(1000);
