@@ -2,7 +2,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +26,20 @@ using tapflow::probe::ProbeOptions;
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("-r,--read", o.read_files, "Read packets from a pcap or pcapng file (repeatable)")
       ->check(CLI::ExistingFile);
+  app.add_option("-i,--interface", o.interfaces,
+                 "Capture live on [IFINDEX:]IFACE (repeatable); the ifIndex is exported as "
+                 "ingressInterface (default: the kernel's)");
+  app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
+  app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
+      ->check(CLI::Range(64, 65535))
+      ->capture_default_str();
+  app.add_flag("!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode");
+  app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
+  app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
+  app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP) or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout");
@@ -51,9 +73,55 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
 }
 
-int run_probe(const ProbeOptions& options) {
-  if (options.read_files.empty()) {
-    fmt::print(stderr, "tapflow: nothing to read: give -r FILE (see --help)\n");
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+// Drops root to `user` (its primary group, no supplementary groups). Throws on failure: running
+// on as root when the user asked otherwise would be worse than stopping.
+void drop_privileges(const std::string& user) {
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) throw std::runtime_error("--user: no such user '" + user + "'");
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+    throw std::runtime_error("--user " + user + ": cannot drop privileges: " + std::strerror(errno));
+  }
+}
+
+class PidFile {
+ public:
+  explicit PidFile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    std::ofstream out(path_);
+    out << getpid() << "\n";
+    if (!out) throw std::runtime_error("cannot write pid file '" + path_ + "'");
+  }
+  ~PidFile() {
+    if (!path_.empty()) std::remove(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+};
+
+int run_probe(ProbeOptions& options) {
+  for (const auto& w : options.filter_words) options.filter += (options.filter.empty() ? "" : " ") + w;
+  if (options.read_files.empty() == options.interfaces.empty()) {
+    fmt::print(stderr, "tapflow: {}\n", options.read_files.empty()
+                                             ? "nothing to read: give -r FILE or -i IFACE (see --help)"
+                                             : "give either -r FILE or -i IFACE, not both");
+    return 2;
+  }
+  if (!options.filter.empty() && options.interfaces.empty()) {
+    fmt::print(stderr, "tapflow: unexpected argument '{}' (a capture filter needs -i)\n", options.filter);
     return 2;
   }
   std::vector<std::unique_ptr<tapflow::exporter::FlowExporter>> exporters;
@@ -73,7 +141,21 @@ int run_probe(const ProbeOptions& options) {
   tapflow::probe::FlowPrinter printer(stdout);
   tapflow::probe::Pipeline pipeline(options, std::move(exporters),
                                     options.export_urls.empty() ? &printer : nullptr);
-  const int status = pipeline.run_files();
+  int status = 0;
+  if (!options.read_files.empty()) {
+    status = pipeline.run_files();
+  } else {
+    try {
+      install_signal_handlers();
+      PidFile pidfile(options.pidfile);
+      status = pipeline.run_live(g_stop, [&options] {
+        if (!options.user.empty()) drop_privileges(options.user);
+      });
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "tapflow: {}\n", e.what());
+      return 1;
+    }
+  }
   std::fflush(stdout);
   fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
   if (!options.stats_json.empty()) {

@@ -1,9 +1,12 @@
 #include "probe/pipeline.h"
 
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <functional>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -11,6 +14,7 @@
 
 #include "cache/flow_table.h"
 #include "drivers/pcap_file_reader.h"
+#include "drivers/pcap_live_reader.h"
 #include "cache/flow_hash.h"
 #include "probe/decoder.h"
 #include "probe/shard.h"
@@ -23,6 +27,13 @@ namespace {
 constexpr std::size_t kExpireChunk = 4096;
 
 std::uint64_t seconds_to_ns(std::uint32_t s) { return static_cast<std::uint64_t>(s) * 1'000'000'000ull; }
+
+// Wall clock for live capture, read once per batch; the coarse clock costs no syscall.
+std::uint64_t coarse_wall_clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 class ProgressBar {
  public:
@@ -94,10 +105,59 @@ class Pipeline::Impl {
     return status;
   }
 
- private:
   static unsigned shard_count(unsigned requested) {
     if (requested != 0) return requested;
     return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  }
+
+  int run_live(const std::atomic<bool>& stop) {
+    const auto started = std::chrono::steady_clock::now();
+    drivers::LiveCaptureOptions capture;
+    for (const auto& spec : options_.interfaces) capture.interfaces.push_back(drivers::parse_interface(spec));
+    capture.filter = options_.filter;
+    capture.snaplen = options_.snaplen;
+    capture.promiscuous = options_.promiscuous;
+    capture.buffer_size = options_.buffer_size_mb << 20;
+    capture.immediate = options_.immediate;
+    live_ = std::make_unique<drivers::PcapLiveReader>(capture);
+    if (on_capture_open_) on_capture_open_();
+    int status = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::size_t decoded = 0;
+      const int n = live_->read_batch(kPacketBatchSize, 100, [&](const drivers::Frame& frame, std::uint32_t if_index) {
+        decode_one(frame, if_index, decoded);
+      });
+      if (n < 0) {
+        fmt::print(stderr, "tapflow: {}\n", live_->error());
+        status = 1;
+        break;
+      }
+      stats_.packets_read += static_cast<std::uint64_t>(n);
+      // Live flows expire on the wall clock, also when no packet arrives.
+      clock_ns_ = std::max(clock_ns_, coarse_wall_clock_ns());
+      dispatch(decoded);
+    }
+    finish();
+    stats_.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    collect_stats();
+    return status;
+  }
+
+  std::function<void()> on_capture_open_;
+
+ private:
+  void decode_one(const drivers::Frame& frame, std::uint32_t if_index, std::size_t& decoded) {
+    stats_.bytes_read += frame.data.size();
+    cache::PacketSummary& summary = batch_[decoded];
+    const DecodeVerdict verdict = decode_packet(frame.link_type, frame.data, frame.wire_length,
+                                                frame.timestamp_ns, if_index, summary);
+    ++stats_.verdicts[static_cast<std::size_t>(verdict)];
+    if (verdict == DecodeVerdict::kOk) {
+      stats_.octets_decoded += summary.octets;
+      // The file's clock is the packets' own time, never going backwards.
+      clock_ns_ = std::max(clock_ns_, summary.timestamp_ns);
+      ++decoded;
+    }
   }
 
   bool read_file(const std::string& path) {
@@ -114,17 +174,7 @@ class Pipeline::Impl {
     for (;;) {
       std::size_t decoded = 0;
       const std::size_t n = reader->read_batch(kPacketBatchSize, [&](const drivers::Frame& frame) {
-        stats_.bytes_read += frame.data.size();
-        cache::PacketSummary& summary = batch_[decoded];
-        const DecodeVerdict verdict = decode_packet(frame.link_type, frame.data, frame.wire_length,
-                                                    frame.timestamp_ns, 0, summary);
-        ++stats_.verdicts[static_cast<std::size_t>(verdict)];
-        if (verdict == DecodeVerdict::kOk) {
-          stats_.octets_decoded += summary.octets;
-          // The file's clock is the packets' own time, never going backwards.
-          clock_ns_ = std::max(clock_ns_, summary.timestamp_ns);
-          ++decoded;
-        }
+        decode_one(frame, 0, decoded);
       });
       if (n == 0) break;
       stats_.packets_read += n;
@@ -244,6 +294,12 @@ class Pipeline::Impl {
     if (table_) add(*table_);
     for (const auto& shard : shards_) add(shard->table());
     stats_.records_printed = printer_ ? printer_->records_printed() : 0;
+    stats_.capture.clear();
+    if (live_) {
+      for (const auto& c : live_->counters()) {
+        stats_.capture.push_back({c.interface, c.received, c.dropped_kernel, c.dropped_interface});
+      }
+    }
     stats_.exporters.clear();
     for (const auto& e : exporters_) stats_.exporters.push_back({e->destination(), e->counters()});
   }
@@ -257,6 +313,7 @@ class Pipeline::Impl {
   std::uint64_t rounds_ = 0;
   bool finished_ = false;
   std::array<cache::PacketSummary, kPacketBatchSize> batch_;
+  std::unique_ptr<drivers::PcapLiveReader> live_;
   // One thread: the table lives here. Several: one Shard (thread + table) each.
   std::unique_ptr<cache::FlowTable> table_;
   std::vector<cache::FlowRecord> expired_;
@@ -271,5 +328,10 @@ Pipeline::Pipeline(const ProbeOptions& options,
 Pipeline::~Pipeline() = default;
 
 int Pipeline::run_files() { return impl_->run_files(); }
+
+int Pipeline::run_live(const std::atomic<bool>& stop, std::function<void()> on_capture_open) {
+  impl_->on_capture_open_ = std::move(on_capture_open);
+  return impl_->run_live(stop);
+}
 
 }  // namespace tapflow::probe

@@ -3,6 +3,8 @@
 // Owns nothing it did not build; returns the run's statistics.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -23,6 +25,12 @@ class Pipeline {
   // flushes the exporters. Returns 0, or 1 if a file could not be read completely (every flow
   // built before the error is still exported).
   int run_files();
+
+  // Captures on the -i interfaces until `stop` becomes true (SIGINT/SIGTERM), expiring flows on
+  // the wall clock; then exports every flow left (forced end) and flushes. `on_capture_open` runs
+  // once the interfaces are open (to drop privileges). Throws std::runtime_error if an interface
+  // cannot be opened. Returns 0, or 1 if capture failed while running.
+  int run_live(const std::atomic<bool>& stop, std::function<void()> on_capture_open = {});
 
   const ProbeStats& stats() const { return stats_; }
 

@@ -9,6 +9,15 @@ namespace tapflow::probe {
 
 struct ProbeOptions {
   std::vector<std::string> read_files;    // -r, in order
+  std::vector<std::string> interfaces;    // -i [IDX:]IFACE, live capture
+  std::vector<std::string> filter_words;  // trailing arguments, joined into `filter`
+  std::string filter;                     // BPF filter
+  int snaplen = 256;
+  bool promiscuous = true;
+  int buffer_size_mb = 64;
+  bool immediate = false;
+  std::string pidfile;
+  std::string user;                       // drop privileges to this user after opening capture
   std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout
   int version = 10;                       // -v
   std::uint32_t active_timeout_s = 1800;

@@ -47,6 +47,10 @@ std::string format_summary(const ProbeStats& s) {
   line("  flows still in cache  {:>14}  (capacity {} in {} shard{})", s.flows_active,
        s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
   if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
+  for (const auto& c : s.capture) {
+    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface", c.interface,
+         c.received, c.dropped_kernel, c.dropped_interface);
+  }
   for (const auto& e : s.exporters) {
     line("  export to {}: {} records in {} messages ({} octets), {} send errors{}", e.destination,
          e.counters.records, e.counters.messages, e.counters.octets, e.counters.send_errors,
@@ -74,8 +78,16 @@ nlohmann::json to_json(const ProbeStats& s) {
                          {"send_errors", e.counters.send_errors},
                          {"unexportable", e.counters.unexportable}});
   }
+  nlohmann::json capture = nlohmann::json::array();
+  for (const auto& c : s.capture) {
+    capture.push_back({{"interface", c.interface},
+                       {"received", c.received},
+                       {"dropped_kernel", c.dropped_kernel},
+                       {"dropped_interface", c.dropped_interface}});
+  }
   return {
       {"elapsed_s", s.elapsed_s},
+      {"capture", capture},
       {"files", {{"read", s.files_read}, {"errors", s.file_errors}}},
       {"packets",
        {{"read", s.packets_read},

@@ -20,6 +20,13 @@ struct ExporterStats {
   exporter::ExportCounters counters;
 };
 
+struct CaptureStats {
+  std::string interface;
+  std::uint64_t received = 0;
+  std::uint64_t dropped_kernel = 0;
+  std::uint64_t dropped_interface = 0;
+};
+
 struct ProbeStats {
   std::uint64_t files_read = 0;
   std::uint64_t file_errors = 0;
@@ -33,6 +40,7 @@ struct ProbeStats {
   std::uint64_t flows_active = 0;
   std::uint64_t records_printed = 0;
   std::vector<ExporterStats> exporters;
+  std::vector<CaptureStats> capture;  // live capture only
   double elapsed_s = 0;
 
   std::uint64_t packets_decoded() const { return verdicts[0]; }
