@@ -26,11 +26,15 @@ struct ExportOptions {
 };
 
 struct ExportCounters {
+  // records, messages, octets and template_sets count what was handed to the transport, whether
+  // or not it delivered it (the IPFIX sequence numbers count the same way, so a collector sees
+  // the loss as a gap); send_errors and records_unsent say how much of that failed.
   std::uint64_t records = 0;        // data records sent
   std::uint64_t messages = 0;       // messages sent
   std::uint64_t octets = 0;         // message bytes sent
   std::uint64_t template_sets = 0;  // template sets sent
   std::uint64_t send_errors = 0;    // messages the transport failed to deliver
+  std::uint64_t records_unsent = 0; // data records in those messages (included in `records`)
   std::uint64_t unexportable = 0;   // records the format cannot carry
 };
 

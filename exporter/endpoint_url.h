@@ -1,0 +1,22 @@
+// Parsing of the destination and listen URLs the exporter and collector accept:
+// udp://HOST:PORT, udp://[V6]:PORT, bare HOST:PORT, and file:PATH. No I/O, no name resolution.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tapflow::exporter {
+
+struct EndpointUrl {
+  enum class Scheme : unsigned char { kUdp, kFile };
+  Scheme scheme = Scheme::kUdp;
+  std::string host;  // without brackets; may be empty for udp://:PORT (any address, listen only)
+  std::string port;  // decimal, 1..65535 (0 allowed when listening: any free port)
+  std::string path;  // file:PATH
+};
+
+// nullopt when the text is none of the accepted forms.
+std::optional<EndpointUrl> parse_endpoint_url(std::string_view url);
+
+}  // namespace tapflow::exporter

@@ -1,0 +1,167 @@
+#include "exporter/information_elements.h"
+
+#include <array>
+#include <cstring>
+
+#include "exporter/byte_order.h"
+
+namespace tapflow::exporter {
+
+namespace {
+
+using cache::FlowRecord;
+using Value = std::span<const std::uint8_t>;
+
+constexpr std::uint64_t kNsPerMs = 1'000'000;
+
+// Unsigned integers accept 1..8 octets (RFC 7011 §6.2) and keep the low bits the record can hold.
+bool valid_unsigned(Value v) { return !v.empty() && v.size() <= 8; }
+
+template <typename T>
+bool read_unsigned(Value v, T& out) {
+  if (!valid_unsigned(v)) return false;
+  out = static_cast<T>(get_unsigned(v.data(), v.size()));
+  return true;
+}
+
+bool read_address(Value v, std::size_t size, std::uint8_t ip_version,
+                  std::array<std::uint8_t, 16>& address, FlowRecord& r) {
+  if (v.size() != size) return false;
+  address = {};
+  std::memcpy(address.data(), v.data(), size);
+  r.key.ip_version = ip_version;
+  return true;
+}
+
+constexpr InformationElement kTable[] = {
+    {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only,
+     [](const FlowRecord& r, std::uint8_t* out) { std::memcpy(out, r.key.source_address.data(), 4); },
+     [](Value v, FlowRecord& r) { return read_address(v, 4, 4, r.key.source_address, r); }},
+    {ie::kDestinationIpv4Address, "destinationIPv4Address", 4, AddressFamilies::kIpv4Only,
+     [](const FlowRecord& r, std::uint8_t* out) {
+       std::memcpy(out, r.key.destination_address.data(), 4);
+     },
+     [](Value v, FlowRecord& r) { return read_address(v, 4, 4, r.key.destination_address, r); }},
+    {ie::kSourceIpv6Address, "sourceIPv6Address", 16, AddressFamilies::kIpv6Only,
+     [](const FlowRecord& r, std::uint8_t* out) {
+       std::memcpy(out, r.key.source_address.data(), 16);
+     },
+     [](Value v, FlowRecord& r) { return read_address(v, 16, 6, r.key.source_address, r); }},
+    {ie::kDestinationIpv6Address, "destinationIPv6Address", 16, AddressFamilies::kIpv6Only,
+     [](const FlowRecord& r, std::uint8_t* out) {
+       std::memcpy(out, r.key.destination_address.data(), 16);
+     },
+     [](Value v, FlowRecord& r) { return read_address(v, 16, 6, r.key.destination_address, r); }},
+    {ie::kSourceTransportPort, "sourceTransportPort", 2, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u16(out, r.key.source_port); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.source_port); }},
+    {ie::kDestinationTransportPort, "destinationTransportPort", 2, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u16(out, r.key.destination_port); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.destination_port); }},
+    {ie::kProtocolIdentifier, "protocolIdentifier", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, r.key.protocol); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.protocol); }},
+    {ie::kIpClassOfService, "ipClassOfService", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, r.key.tos); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.tos); }},
+    // RFC 7125: tcpControlBits is unsigned16 (the flags byte plus NS and reserved bits); we only
+    // keep the low byte.
+    {ie::kTcpControlBits, "tcpControlBits", 2, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u16(out, r.tcp_flags); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
+    {ie::kPacketDeltaCount, "packetDeltaCount", 8, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u64(out, r.packets); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.packets); }},
+    {ie::kOctetDeltaCount, "octetDeltaCount", 8, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u64(out, r.octets); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.octets); }},
+    // Absolute times (IEs 152/153), never relative to the export time or an uptime: a collector
+    // can anchor them without knowing when the probe started (softflowd issues 39/58).
+    {ie::kFlowStartMilliseconds, "flowStartMilliseconds", 8, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u64(out, r.first_ns / kNsPerMs); },
+     [](Value v, FlowRecord& r) {
+       std::uint64_t ms = 0;
+       if (!read_unsigned(v, ms)) return false;
+       r.first_ns = ms * kNsPerMs;
+       return true;
+     }},
+    {ie::kFlowEndMilliseconds, "flowEndMilliseconds", 8, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u64(out, r.last_ns / kNsPerMs); },
+     [](Value v, FlowRecord& r) {
+       std::uint64_t ms = 0;
+       if (!read_unsigned(v, ms)) return false;
+       r.last_ns = ms * kNsPerMs;
+       return true;
+     }},
+    {ie::kFlowEndReason, "flowEndReason", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, static_cast<std::uint8_t>(r.end_reason)); },
+     [](Value v, FlowRecord& r) {
+       std::uint8_t reason = 0;
+       if (!read_unsigned(v, reason)) return false;
+       r.end_reason = static_cast<cache::FlowEndReason>(reason);
+       return true;
+     }},
+    {ie::kIngressInterface, "ingressInterface", 4, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u32(out, r.key.ingress_interface); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.ingress_interface); }},
+    {ie::kMinimumTtl, "minimumTTL", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, r.min_ttl); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.min_ttl); }},
+    {ie::kMaximumTtl, "maximumTTL", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, r.max_ttl); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.max_ttl); }},
+    {ie::kIpVersion, "ipVersion", 1, AddressFamilies::kBoth,
+     [](const FlowRecord& r, std::uint8_t* out) { put_u8(out, r.key.ip_version); },
+     [](Value v, FlowRecord& r) { return read_unsigned(v, r.key.ip_version); }},
+};
+
+constexpr std::size_t kTableSize = std::size(kTable);
+// The decoder keeps one presence bit per element in a 64-bit mask.
+static_assert(kTableSize <= 64, "DecodedRecord::fields holds one bit per information element");
+
+template <AddressFamilies kExcluded>
+constexpr auto make_fields() {
+  constexpr std::size_t count = [] {
+    std::size_t n = 0;
+    for (const auto& e : kTable) n += e.families != kExcluded;
+    return n;
+  }();
+  std::array<const InformationElement*, count> fields{};
+  std::size_t i = 0;
+  for (const auto& e : kTable) {
+    if (e.families != kExcluded) fields[i++] = &e;
+  }
+  return fields;
+}
+
+constexpr auto kIpv4Fields = make_fields<AddressFamilies::kIpv6Only>();
+constexpr auto kIpv6Fields = make_fields<AddressFamilies::kIpv4Only>();
+
+}  // namespace
+
+std::span<const InformationElement> information_elements() { return kTable; }
+
+int find_information_element(std::uint16_t id) {
+  for (std::size_t i = 0; i < kTableSize; ++i) {
+    if (kTable[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+FieldList ipv4_record_fields() { return kIpv4Fields; }
+FieldList ipv6_record_fields() { return kIpv6Fields; }
+
+std::size_t record_length(FieldList fields) {
+  std::size_t length = 0;
+  for (const auto* e : fields) length += e->length;
+  return length;
+}
+
+void write_record(FieldList fields, const cache::FlowRecord& record, std::uint8_t* out) {
+  for (const auto* e : fields) {
+    e->write(record, out);
+    out += e->length;
+  }
+}
+
+}  // namespace tapflow::exporter
