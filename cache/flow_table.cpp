@@ -73,9 +73,27 @@ void FlowTable::age_push_back(std::uint32_t i) {
   age_tail_ = i;
 }
 
+FlowEndReason FlowTable::timed_out_reason(const Entry& e, std::uint64_t now_ns,
+                                          FlowEndReason otherwise) const {
+  const bool idle = now_ns > e.last_ns && now_ns - e.last_ns > config_.inactive_timeout_ns;
+  const bool active = now_ns > e.first_ns && now_ns - e.first_ns > config_.active_timeout_ns;
+  if (idle && active) {
+    return e.last_ns + config_.inactive_timeout_ns <= e.first_ns + config_.active_timeout_ns
+               ? FlowEndReason::kIdleTimeout
+               : FlowEndReason::kActiveTimeout;
+  }
+  if (idle) return FlowEndReason::kIdleTimeout;
+  if (active) return FlowEndReason::kActiveTimeout;
+  return otherwise;
+}
+
 void FlowTable::expire_entry(std::uint32_t index, FlowEndReason reason,
                              std::vector<FlowRecord>& expired) {
   Entry& e = entries_[index];
+  // A flow that had already timed out by the table's clock ends for the timeout that came first,
+  // whichever path expires it (sweep, full cache, end of input): the record does not depend on
+  // when the periodic expiry last ran, nor on the number of shards.
+  if (reason != FlowEndReason::kEndOfFlow) reason = timed_out_reason(e, clock_ns_, reason);
   expired.push_back(to_record(e, reason));
   ++counters_.expired[static_cast<int>(reason)];
 
@@ -162,12 +180,9 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
     Entry& e = entries_[index];
     // A flow this packet would join but which has already timed out at the packet's own time is
     // expired first, so the result does not depend on when the periodic expiry last ran.
-    const std::uint64_t t = packet.timestamp_ns;
-    if (t > e.last_ns && t - e.last_ns > config_.inactive_timeout_ns) {
-      expire_entry(index, FlowEndReason::kIdleTimeout, expired);
-      index = kNil;
-    } else if (t > e.first_ns && t - e.first_ns > config_.active_timeout_ns) {
-      expire_entry(index, FlowEndReason::kActiveTimeout, expired);
+    const FlowEndReason reason = timed_out_reason(e, packet.timestamp_ns, FlowEndReason::kEndOfFlow);
+    if (reason != FlowEndReason::kEndOfFlow) {
+      expire_entry(index, reason, expired);
       index = kNil;
     }
   }

@@ -108,6 +108,8 @@ class FlowTable {
   static_assert(sizeof(Entry) == 128, "an entry is two cache lines");
 
   static FlowRecord to_record(const Entry& e, FlowEndReason reason);
+  // The timeout a flow has passed at now_ns (the earlier deadline if both), else `otherwise`.
+  FlowEndReason timed_out_reason(const Entry& e, std::uint64_t now_ns, FlowEndReason otherwise) const;
   void update_hashed(const PacketSummary& packet, std::uint64_t hash, std::vector<FlowRecord>& expired);
   void expire_entry(std::uint32_t index, FlowEndReason reason, std::vector<FlowRecord>& expired);
   std::uint32_t allocate_entry(std::vector<FlowRecord>& expired);

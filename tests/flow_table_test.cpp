@@ -125,6 +125,17 @@ TEST(FlowTable, FinAndRstEndTheFlowAfterCountingThePacket) {
   EXPECT_EQ(table.size(), 0u);
 }
 
+TEST(FlowTable, EndOfInputKeepsTheTimeoutReasonOfFlowsAlreadyTimedOut) {
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, 100 * kSecond), out);
+  table.update(packet(2, 120 * kSecond), out);  // clock 120 s: flow 1 idle for 20 s
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(out[1].end_reason, FlowEndReason::kForcedEnd);
+}
+
 TEST(FlowTable, FinBitOnUdpIsNotTcp) {
   FlowTable table(config());
   std::vector<FlowRecord> out;
