@@ -3,6 +3,7 @@ read back what they stored. Each test script exits 0 on success, 1 on failure, 7
 
 import contextlib
 import json
+import re
 import os
 import shutil
 import signal
@@ -130,7 +131,7 @@ def nfdump_flows(directory):
     files = sorted(p for p in Path(directory).rglob("nfcapd.*") if ".current." not in p.name)
     flows = []
     for path in files:
-        out = subprocess.run(["nfdump", "-r", str(path), "-q", "-o", "csv", "-N"], capture_output=True,
+        out = subprocess.run(["nfdump", "-r", str(path), "-o", "csv", "-N"], capture_output=True,
                              text=True, check=True).stdout
         flows += parse_nfdump_csv(out)
     return flows
@@ -147,7 +148,8 @@ def parse_nfdump_csv(text):
         if cols[0] == "ts":
             header = cols
             continue
-        if header is None or len(cols) < len(header) or not cols[0][:1].isdigit():
+        # Flow rows start with a date; the summary nfdump appends does not.
+        if header is None or len(cols) < len(header) or not re.match(r"\d{4}-\d\d-\d\d ", cols[0]):
             continue
         rows.append(dict(zip(header, cols)))
     return rows
