@@ -16,6 +16,7 @@
 #include "drivers/pcap_file_reader.h"
 #include "drivers/pcap_live_reader.h"
 #include "cache/flow_hash.h"
+#include "probe/cache_warnings.h"
 #include "probe/decoder.h"
 #include "probe/shard.h"
 
@@ -195,6 +196,7 @@ class Pipeline::Impl {
   void dispatch(std::size_t count) {
     if (table_) {
       table_->update_batch(std::span(batch_).first(count), expired_);
+      warn_if_cache_full(*table_);
       while (table_->expire(clock_ns_, expired_, kExpireChunk) != 0 && expired_.size() >= kExpireChunk) {
         export_records(expired_);
         expired_.clear();

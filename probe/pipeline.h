@@ -36,8 +36,8 @@ class Pipeline {
 
  private:
   class Impl;
+  ProbeStats stats_;  // before impl_: Impl writes into it while being constructed
   std::unique_ptr<Impl> impl_;
-  ProbeStats stats_;
 };
 
 }  // namespace tapflow::probe

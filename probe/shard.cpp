@@ -1,5 +1,7 @@
 #include "probe/shard.h"
 
+#include "probe/cache_warnings.h"
+
 #include <chrono>
 
 namespace tapflow::probe {
@@ -69,6 +71,7 @@ void Shard::run() {
     }
     backoff.reset();
     table_.update_batch(std::span(batch->packets).first(batch->count), expired_);
+    warn_if_cache_full(table_);
     while (table_.expire(batch->clock_ns, expired_, kExpireChunk) != 0) emit(expired_);
     const bool end = batch->command == PacketBatch::Command::kEndOfInput;
     packets_free_.push(batch);
