@@ -1,0 +1,263 @@
+#include "exporter/collector.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include "exporter/endpoint_url.h"
+#include "exporter/ipfix_file_reader.h"
+#include "exporter/message_decoder.h"
+
+namespace tapflow::exporter {
+
+namespace {
+
+constexpr int kPollIntervalMs = 100;
+constexpr int kReceiveBufferBytes = 8 * 1024 * 1024;
+constexpr std::size_t kMaxDatagram = 65535;
+
+std::atomic<bool> g_signalled{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void on_stop_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
+
+// Installs SIGINT/SIGTERM handlers for the collector's lifetime, restoring the previous ones.
+class SignalGuard {
+ public:
+  explicit SignalGuard(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    g_signalled = false;
+    struct sigaction action{};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~SignalGuard() {
+    if (!enabled_) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  bool enabled_;
+  struct sigaction old_int_{};
+  struct sigaction old_term_{};
+};
+
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string format_peer(const sockaddr_storage& peer) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(peer);
+    inet_ntop(AF_INET6, &a.sin6_addr, text, sizeof text);
+    return fmt::format("[{}]:{}", text, ntohs(a.sin6_port));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in&>(peer);
+  inet_ntop(AF_INET, &a.sin_addr, text, sizeof text);
+  return fmt::format("{}:{}", text, ntohs(a.sin_port));
+}
+
+// Prints records and problems; shared by the UDP and file paths.
+class Printer {
+ public:
+  explicit Printer(const CollectorOptions& options) : options_(options) {}
+
+  // Returns false once max_records have been printed.
+  bool on_message(std::string_view source, const MessageSummary& summary,
+                  std::span<const DecodedRecord> records) {
+    if (summary.gap) {
+      fmt::print(options_.err,
+                 "collect: sequence gap from {} domain {}: expected {}, got {} ({} records missing)\n",
+                 source, summary.observation_domain_id, summary.gap->expected, summary.gap->got,
+                 summary.gap->missing());
+    }
+    if (summary.malformed) {
+      fmt::print(options_.err, "collect: malformed message from {}: {}\n", source, summary.reason);
+    }
+    if (summary.sets_without_template != 0 && warned_no_template_.emplace(source).second) {
+      fmt::print(options_.err,
+                 "collect: data from {} domain {} before its template; skipped until the template "
+                 "arrives (counted in the summary)\n",
+                 source, summary.observation_domain_id);
+    }
+    for (const auto& record : records) {
+      if (options_.max_records != 0 && printed_ >= options_.max_records) return false;
+      std::string line = format_record(record);
+      line += '\n';
+      std::fputs(line.c_str(), options_.out);
+      ++printed_;
+    }
+    return options_.max_records == 0 || printed_ < options_.max_records;
+  }
+
+  void print_summary(const DecoderCounters& c) {
+    std::fflush(options_.out);
+    fmt::print(options_.err,
+               "collect summary: {} messages, {} records ({} printed), {} templates, {} sequence "
+               "gaps ({} records missing), {} malformed messages, {} data sets without template\n",
+               c.messages, c.records, printed_, c.templates, c.sequence_gaps, c.missing_records,
+               c.malformed, c.sets_without_template);
+  }
+
+ private:
+  const CollectorOptions& options_;
+  std::uint64_t printed_ = 0;
+  std::set<std::string, std::less<>> warned_no_template_;
+};
+
+int bind_udp(const EndpointUrl& url, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_protocol = IPPROTO_UDP;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* results = nullptr;
+  const char* host = url.host.empty() ? nullptr : url.host.c_str();
+  if (const int rc = getaddrinfo(host, url.port.c_str(), &hints, &results); rc != 0) {
+    error = fmt::format("cannot resolve '{}': {}", url.host, gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1;
+  for (const addrinfo* a = results; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    int size = kReceiveBufferBytes;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      error = std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(results);
+  return fd;
+}
+
+bool should_stop(const CollectorOptions& options) {
+  return g_signalled.load(std::memory_order_relaxed) ||
+         (options.stop != nullptr && options.stop->load(std::memory_order_relaxed));
+}
+
+int collect_file(const CollectorOptions& options, const std::string& path) {
+  MessageDecoder decoder;
+  Printer printer(options);
+  bool more = true;
+  FileReadSummary result;
+  try {
+    result = read_ipfix_file(path, decoder,
+                             [&](const MessageSummary& summary, std::span<const DecodedRecord> records) {
+                               if (more) more = printer.on_message(path, summary, records);
+                             });
+  } catch (const std::runtime_error& e) {
+    fmt::print(options.err, "collect: {}\n", e.what());
+    return 2;
+  }
+  if (!result.error.empty()) fmt::print(options.err, "collect: {}: {}\n", path, result.error);
+  printer.print_summary(decoder.counters());
+  return result.error.empty() && result.malformed == 0 ? 0 : 1;
+}
+
+int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
+  std::string error;
+  FdGuard socket_fd(bind_udp(url, error));
+  if (socket_fd.get() < 0) {
+    fmt::print(options.err, "collect: cannot listen on '{}': {}\n", options.listen, error);
+    return 2;
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  getsockname(socket_fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  const std::uint16_t port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(bound).sin6_port
+                                        : reinterpret_cast<const sockaddr_in&>(bound).sin_port);
+  fmt::print(options.err, "collect: listening on {}\n", format_peer(bound));
+  if (options.on_listening) options.on_listening(port);
+
+  MessageDecoder decoder;
+  Printer printer(options);
+  std::vector<std::uint8_t> datagram(kMaxDatagram);
+  std::vector<DecodedRecord> records;
+  auto last_datagram = std::chrono::steady_clock::now();
+  bool more = true;
+  while (more && !should_stop(options)) {
+    pollfd pfd{socket_fd.get(), POLLIN, 0};
+    const int ready = poll(&pfd, 1, kPollIntervalMs);
+    if (ready < 0 && errno != EINTR) {
+      fmt::print(options.err, "collect: poll: {}\n", std::strerror(errno));
+      break;
+    }
+    // Drain everything queued before looking at the clock and the flags again.
+    bool received = false;
+    while (more) {
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof peer;
+      const ssize_t n = recvfrom(socket_fd.get(), datagram.data(), datagram.size(), 0,
+                                 reinterpret_cast<sockaddr*>(&peer), &peer_length);
+      if (n < 0) break;  // EAGAIN, or an error we will see again at the next poll
+      received = true;
+      const std::string source = format_peer(peer);
+      records.clear();
+      const auto summary = decoder.decode(
+          std::span<const std::uint8_t>(datagram.data(), static_cast<std::size_t>(n)), source,
+          records);
+      more = printer.on_message(source, summary, records);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (received) {
+      last_datagram = now;
+    } else if (options.idle_timeout_ms != 0 &&
+               now - last_datagram >= std::chrono::milliseconds(options.idle_timeout_ms)) {
+      break;
+    }
+  }
+  printer.print_summary(decoder.counters());
+  return 0;
+}
+
+}  // namespace
+
+int run_collector(const CollectorOptions& options) {
+  const auto url = parse_endpoint_url(options.listen);
+  if (!url) {
+    fmt::print(options.err,
+               "collect: unsupported listen URL '{}': expected udp://ADDR:PORT, ADDR:PORT or "
+               "file:PATH\n",
+               options.listen);
+    return 2;
+  }
+  SignalGuard signals(options.handle_signals);
+  if (url->scheme == EndpointUrl::Scheme::kFile) return collect_file(options, url->path);
+  return collect_udp(options, *url);
+}
+
+}  // namespace tapflow::exporter

@@ -1,0 +1,32 @@
+// `tapflow collect`: a small IPFIX collector for checking what an exporter sends. Listens on UDP
+// (or reads an RFC 5655 file), prints one line per flow record on `out`, sequence gaps and
+// malformed messages on `err`, and a summary at the end. Never trusts its input (see
+// message_decoder.h); stops on a signal, a caller's flag, a record count or an idle timeout.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+namespace tapflow::exporter {
+
+struct CollectorOptions {
+  // udp://ADDR:PORT, udp://[V6]:PORT, ADDR:PORT, udp://:PORT (any address), or file:PATH.
+  std::string listen;
+  std::uint64_t max_records = 0;      // stop after printing this many records; 0 = no limit
+  std::uint32_t idle_timeout_ms = 0;  // UDP: stop after this long without a datagram; 0 = never
+  const std::atomic<bool>* stop = nullptr;  // the caller sets it to stop (checked every 100 ms)
+  bool handle_signals = true;  // SIGINT and SIGTERM stop the collector (handlers restored after)
+  std::FILE* out = stdout;     // records
+  std::FILE* err = stderr;     // gaps, malformed messages, summary, errors
+  // UDP: called once the socket is bound, with the bound port (useful with port 0).
+  std::function<void(std::uint16_t port)> on_listening;
+};
+
+// Returns 0 when it stopped normally; 1 when a file could not be read completely or held
+// malformed messages; 2 when the listen URL is bad or the socket or file cannot be opened.
+int run_collector(const CollectorOptions& options);
+
+}  // namespace tapflow::exporter

@@ -1,0 +1,85 @@
+#include "exporter/decoded_record.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <ctime>
+
+#include "exporter/information_elements.h"
+
+namespace tapflow::exporter {
+
+namespace {
+
+std::string format_time_ms(std::uint64_t ns) {
+  const auto ms = ns / 1'000'000;
+  const auto seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+std::string format_address(const std::array<std::uint8_t, 16>& address, bool ipv6) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(ipv6 ? AF_INET6 : AF_INET, address.data(), text, sizeof text);
+  return ipv6 ? fmt::format("[{}]", text) : std::string(text);
+}
+
+std::string protocol_name(std::uint8_t protocol) {
+  switch (protocol) {
+    case 1: return "ICMP";
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 47: return "GRE";
+    case 50: return "ESP";
+    case 58: return "ICMPv6";
+    case 132: return "SCTP";
+    default: return fmt::format("proto-{}", protocol);
+  }
+}
+
+// nfdump's order and letters: CWR ECE URG ACK PSH RST SYN FIN, a dot for each flag not set.
+std::string format_tcp_flags(std::uint8_t flags) {
+  static constexpr char kLetters[] = "CEUAPRSF";
+  std::string text(8, '.');
+  for (int bit = 0; bit < 8; ++bit) {
+    if (flags & (0x80 >> bit)) text[static_cast<std::size_t>(bit)] = kLetters[bit];
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string format_record(const DecodedRecord& record) {
+  const auto& f = record.flow;
+  const auto& key = f.key;
+  const bool ipv6 = key.ip_version == 6;
+  std::string line = fmt::format("{} {} {:<6} ", format_time_ms(f.first_ns),
+                                 format_time_ms(f.last_ns), protocol_name(key.protocol));
+  if (key.protocol == 1 || key.protocol == 58) {
+    // Cisco convention: the destination port carries type * 256 + code.
+    line += fmt::format("{} -> {} type {} code {}", format_address(key.source_address, ipv6),
+                        format_address(key.destination_address, ipv6), key.destination_port >> 8,
+                        key.destination_port & 0xff);
+  } else {
+    line += fmt::format("{}:{} -> {}:{}", format_address(key.source_address, ipv6), key.source_port,
+                        format_address(key.destination_address, ipv6), key.destination_port);
+  }
+  line += fmt::format(" packets {} bytes {}", f.packets, f.octets);
+  if (record.has(ie::kTcpControlBits)) line += " flags " + format_tcp_flags(f.tcp_flags);
+  if (record.has(ie::kIpClassOfService)) line += fmt::format(" tos {}", key.tos);
+  if (record.has(ie::kMinimumTtl) || record.has(ie::kMaximumTtl)) {
+    line += fmt::format(" ttl {}-{}", f.min_ttl, f.max_ttl);
+  }
+  if (record.has(ie::kIngressInterface)) line += fmt::format(" in-if {}", key.ingress_interface);
+  if (record.has(ie::kFlowEndReason)) {
+    line += fmt::format(" end {}", cache::to_string(f.end_reason));
+  }
+  if (!record.unknown_fields.empty()) {
+    line += fmt::format(" (+{} unknown fields)", record.unknown_fields.size());
+  }
+  return line;
+}
+
+}  // namespace tapflow::exporter

@@ -1,0 +1,312 @@
+#include "exporter/message_decoder.h"
+
+#include <fmt/format.h>
+
+#include "exporter/byte_order.h"
+#include "exporter/information_elements.h"
+
+namespace tapflow::exporter {
+
+namespace {
+constexpr std::size_t kIpfixHeaderSize = 16;  // RFC 7011 §3.1
+constexpr std::size_t kSetHeaderSize = 4;     // RFC 7011 §3.3.2
+constexpr std::uint16_t kTemplateSetId = 2;
+constexpr std::uint16_t kOptionsTemplateSetId = 3;
+constexpr std::uint16_t kFirstDataSetId = 256;
+constexpr std::uint16_t kVariableLength = 65535;  // RFC 7011 §7
+constexpr std::uint16_t kEnterpriseBit = 0x8000;  // RFC 7011 §3.2
+}  // namespace
+
+bool DecodedRecord::has(std::uint16_t ie_id) const {
+  const int index = find_information_element(ie_id);
+  return index >= 0 && (fields >> index) & 1;
+}
+
+MessageDecoder::MessageDecoder(std::size_t max_templates_per_source, std::size_t max_sources)
+    : max_templates_per_source_(max_templates_per_source), max_sources_(max_sources) {}
+
+std::size_t MessageDecoder::template_count(std::string_view source) const {
+  const auto it = templates_per_source_.find(source);
+  return it == templates_per_source_.end() ? 0 : it->second;
+}
+
+MessageSummary MessageDecoder::decode(std::span<const std::uint8_t> message,
+                                      std::string_view source, std::vector<DecodedRecord>& out) {
+  MessageSummary summary;
+  ++counters_.messages;
+  if (message.size() < 2) {
+    summary.malformed = true;
+    summary.reason = fmt::format("message of {} octets is too short for a version", message.size());
+  } else {
+    summary.version = get_u16(message.data());
+    switch (summary.version) {
+      case 10:
+        summary = decode_ipfix(message, source, out);
+        break;
+      default:
+        summary.malformed = true;
+        summary.reason = fmt::format("unsupported version {} (IPFIX is 10)", summary.version);
+        break;
+    }
+  }
+  counters_.records += summary.records;
+  counters_.templates += summary.templates;
+  counters_.sets_without_template += summary.sets_without_template;
+  if (summary.malformed) ++counters_.malformed;
+  if (summary.gap) {
+    ++counters_.sequence_gaps;
+    counters_.missing_records += summary.gap->missing();
+  }
+  return summary;
+}
+
+MessageDecoder::Session* MessageDecoder::find_or_create_session(
+    std::string_view source, std::uint16_t version, std::uint32_t observation_domain_id,
+    std::string& reason) {
+  SessionKey key{std::string(source), version, observation_domain_id};
+  if (auto it = sessions_.find(key); it != sessions_.end()) return &it->second;
+  if (templates_per_source_.find(source) == templates_per_source_.end()) {
+    if (templates_per_source_.size() >= max_sources_) {
+      reason = fmt::format("too many exporters (limit {}); ignoring {}", max_sources_, source);
+      return nullptr;
+    }
+    templates_per_source_.emplace(std::string(source), 0);
+  }
+  return &sessions_[std::move(key)];
+}
+
+MessageSummary MessageDecoder::decode_ipfix(std::span<const std::uint8_t> message,
+                                            std::string_view source,
+                                            std::vector<DecodedRecord>& out) {
+  MessageSummary summary;
+  summary.version = 10;
+  auto malformed = [&summary](std::string reason) {
+    summary.malformed = true;
+    summary.reason = std::move(reason);
+    return summary;
+  };
+  if (message.size() < kIpfixHeaderSize) {
+    return malformed(fmt::format("message of {} octets is shorter than the 16-octet IPFIX header",
+                                 message.size()));
+  }
+  const std::uint8_t* h = message.data();
+  summary.length = get_u16(h + 2);
+  summary.export_time_s = get_u32(h + 4);
+  summary.sequence_number = get_u32(h + 8);
+  summary.observation_domain_id = get_u32(h + 12);
+  if (summary.length != message.size()) {
+    return malformed(fmt::format("header length {} but the message has {} octets", summary.length,
+                                 message.size()));
+  }
+  std::string reason;
+  Session* session = find_or_create_session(source, 10, summary.observation_domain_id, reason);
+  if (session == nullptr) return malformed(std::move(reason));
+
+  // RFC 7011 §3.1: the sequence number counts data records sent before this message.
+  if (session->expected_sequence && *session->expected_sequence != summary.sequence_number) {
+    summary.gap = SequenceGap{*session->expected_sequence, summary.sequence_number};
+  }
+  const std::size_t first_record = out.size();
+  bool sequence_known = true;
+
+  std::size_t offset = kIpfixHeaderSize;
+  while (offset < message.size() && reason.empty()) {
+    if (message.size() - offset < kSetHeaderSize) {
+      reason = fmt::format("{} octets after the last set at offset {}, too few for a set header",
+                           message.size() - offset, offset);
+      break;
+    }
+    const std::uint16_t set_id = get_u16(h + offset);
+    const std::uint16_t set_length = get_u16(h + offset + 2);
+    if (set_length < kSetHeaderSize || set_length > message.size() - offset) {
+      reason = fmt::format("set {} at offset {} has length {}, but {} octets remain", set_id,
+                           offset, set_length, message.size() - offset);
+      break;
+    }
+    const auto body = message.subspan(offset + kSetHeaderSize, set_length - kSetHeaderSize);
+    if (set_id == kTemplateSetId || set_id == kOptionsTemplateSetId) {
+      reason = decode_template_set(body, set_id == kOptionsTemplateSetId, source, *session, summary);
+    } else if (set_id >= kFirstDataSetId) {
+      const auto t = session->templates.find(set_id);
+      if (t == session->templates.end()) {
+        // RFC 7011 §8: data may precede its template (e.g. a collector started late); the set is
+        // skipped and, as its records cannot be counted, sequence tracking restarts.
+        ++summary.sets_without_template;
+        sequence_known = false;
+      } else {
+        reason = decode_data_set(body, t->second, set_id, summary, out);
+      }
+    } else {
+      reason = fmt::format("reserved set id {} at offset {}", set_id, offset);
+    }
+    if (!reason.empty()) reason = fmt::format("set {} at offset {}: {}", set_id, offset, reason);
+    offset += set_length;
+  }
+  for (std::size_t i = first_record; i < out.size(); ++i) {
+    out[i].export_time_s = summary.export_time_s;
+    out[i].observation_domain_id = summary.observation_domain_id;
+  }
+  if (!reason.empty() || !sequence_known) {
+    session->expected_sequence.reset();
+  } else {
+    session->expected_sequence = summary.sequence_number + summary.records + summary.options_records;
+  }
+  if (!reason.empty()) return malformed(std::move(reason));
+  return summary;
+}
+
+std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> set, bool options,
+                                                std::string_view source, Session& session,
+                                                MessageSummary& summary) {
+  // Template record: id, field count [, scope field count], then field specifiers
+  // (RFC 7011 §3.4.1, §3.4.2). Anything shorter than a record header at the end is padding.
+  const std::size_t record_header = options ? 6 : 4;
+  std::size_t offset = 0;
+  auto& source_templates = templates_per_source_.find(source)->second;
+  while (set.size() - offset >= 4) {
+    const std::uint8_t* p = set.data() + offset;
+    const std::uint16_t template_id = get_u16(p);
+    const std::uint16_t field_count = get_u16(p + 2);
+    if (field_count == 0) {
+      // Withdrawal (RFC 7011 §8.1): id 2 or 3 withdraws all templates of that kind.
+      if (template_id == kTemplateSetId || template_id == kOptionsTemplateSetId) {
+        for (auto it = session.templates.begin(); it != session.templates.end();) {
+          if (it->second.options == (template_id == kOptionsTemplateSetId)) {
+            it = session.templates.erase(it);
+            --source_templates;
+            ++summary.withdrawals;
+          } else {
+            ++it;
+          }
+        }
+      } else if (template_id < kFirstDataSetId) {
+        if (template_id == 0 && offset > 0) break;  // zero padding after the last record
+        return fmt::format("template withdrawal for invalid id {}", template_id);
+      } else if (session.templates.erase(template_id) != 0) {
+        --source_templates;
+        ++summary.withdrawals;
+      }
+      offset += 4;  // a withdrawal has no scope field count, even in an options template set
+      continue;
+    }
+    if (template_id < kFirstDataSetId) {
+      return fmt::format("template id {} is below 256", template_id);
+    }
+    if (options) {
+      if (set.size() - offset < record_header) {
+        return fmt::format("options template {} header runs past the end of the set", template_id);
+      }
+      const std::uint16_t scope_count = get_u16(p + 4);
+      if (scope_count == 0 || scope_count > field_count) {
+        return fmt::format("options template {} has scope field count {} of {} fields",
+                           template_id, scope_count, field_count);
+      }
+    }
+    offset += record_header;
+    Template t;
+    t.options = options;
+    t.fields.reserve(field_count);
+    for (std::uint16_t i = 0; i < field_count; ++i) {
+      if (set.size() - offset < 4) {
+        return fmt::format("template {} field {} of {} runs past the end of the set", template_id,
+                           i + 1, field_count);
+      }
+      FieldSpecifier field;
+      field.id = get_u16(set.data() + offset);
+      field.length = get_u16(set.data() + offset + 2);
+      offset += 4;
+      if (field.id & kEnterpriseBit) {
+        if (set.size() - offset < 4) {
+          return fmt::format("template {} field {} enterprise number runs past the end of the set",
+                             template_id, i + 1);
+        }
+        field.id &= static_cast<std::uint16_t>(~kEnterpriseBit);
+        field.enterprise_number = get_u32(set.data() + offset);
+        offset += 4;
+      } else {
+        field.known_index = find_information_element(field.id);
+      }
+      t.min_record_length += field.length == kVariableLength ? 1 : field.length;
+      t.fields.push_back(field);
+    }
+    if (t.min_record_length == 0) {
+      return fmt::format("template {} describes records of zero octets", template_id);
+    }
+    const bool is_new = session.templates.find(template_id) == session.templates.end();
+    if (is_new && source_templates >= max_templates_per_source_) {
+      return fmt::format("more than {} templates from {}", max_templates_per_source_, source);
+    }
+    // RFC 7011 §8.1: a template redefined under the same id replaces the old one.
+    session.templates[template_id] = std::move(t);
+    if (is_new) ++source_templates;
+    ++summary.templates;
+  }
+  return {};
+}
+
+std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, const Template& t,
+                                            std::uint16_t template_id, MessageSummary& summary,
+                                            std::vector<DecodedRecord>& out) {
+  const auto known = information_elements();
+  std::size_t offset = 0;
+  // RFC 7011 §3.3.1: padding after the last record is shorter than any record.
+  while (set.size() - offset >= t.min_record_length) {
+    const std::size_t record_start = offset;
+    if (t.options) {
+      for (const auto& field : t.fields) {
+        std::size_t length = field.length;
+        if (length == kVariableLength) {
+          if (offset >= set.size()) return "options record runs past the end of the set";
+          length = set[offset++];
+          if (length == 255) {
+            if (set.size() - offset < 2) return "options record runs past the end of the set";
+            length = get_u16(set.data() + offset);
+            offset += 2;
+          }
+        }
+        if (set.size() - offset < length) return "options record runs past the end of the set";
+        offset += length;
+      }
+      ++summary.options_records;
+      continue;
+    }
+    DecodedRecord record;
+    record.version = 10;
+    record.template_id = template_id;
+    for (const auto& field : t.fields) {
+      std::size_t length = field.length;
+      if (length == kVariableLength) {
+        // RFC 7011 §7: one length octet, or 255 then a 2-octet length.
+        if (offset >= set.size()) {
+          return fmt::format("record at offset {} ends inside a variable-length field", record_start);
+        }
+        length = set[offset++];
+        if (length == 255) {
+          if (set.size() - offset < 2) {
+            return fmt::format("record at offset {} ends inside a variable-length field",
+                               record_start);
+          }
+          length = get_u16(set.data() + offset);
+          offset += 2;
+        }
+      }
+      if (set.size() - offset < length) {
+        return fmt::format("record at offset {} runs past the end of the set", record_start);
+      }
+      const auto value = set.subspan(offset, length);
+      offset += length;
+      if (field.known_index >= 0 && field.length != kVariableLength &&
+          known[static_cast<std::size_t>(field.known_index)].read(value, record.flow)) {
+        record.fields |= std::uint64_t{1} << field.known_index;
+      } else {
+        record.unknown_fields.push_back(
+            {field.enterprise_number, field.id, std::vector<std::uint8_t>(value.begin(), value.end())});
+      }
+    }
+    out.push_back(std::move(record));
+    ++summary.records;
+  }
+  return {};
+}
+
+}  // namespace tapflow::exporter
