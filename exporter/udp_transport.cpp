@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -65,6 +66,11 @@ SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
     if (n == static_cast<ssize_t>(message.size())) return SendResult::kSent;
     if (n < 0 && errno == EINTR) continue;
     // ECONNREFUSED reports an ICMP error for an earlier datagram; this one was not sent either.
+    if (!error_reported_) {
+      error_reported_ = true;
+      std::fprintf(stderr, "tapflow: cannot send to %s: %s (further failures only counted)\n",
+                   description_.c_str(), n < 0 ? std::strerror(errno) : "short send");
+    }
     return SendResult::kFailed;
   }
 }

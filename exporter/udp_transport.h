@@ -1,6 +1,6 @@
 // Export over UDP (RFC 7011 §10.3): a connected datagram socket to one collector, IPv4 or IPv6.
 // Failed sends (ENOBUFS, ECONNREFUSED after an ICMP port unreachable...) are returned as
-// SendResult::kFailed and never throw; the exporter counts them.
+// SendResult::kFailed and never throw; the exporter counts them, the first is logged once.
 #pragma once
 
 #include <string>
@@ -28,6 +28,7 @@ class UdpTransport final : public Transport {
  private:
   int fd_ = -1;
   bool ipv6_ = false;
+  bool error_reported_ = false;  // the first failure is logged once, the rest only counted
   std::string description_;
 };
 
