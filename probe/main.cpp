@@ -14,7 +14,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "exporter/collector.h"
 #include "exporter/exporter.h"
+#include "probe/control_server.h"
+#include "probe/metrics_server.h"
 #include "probe/flow_printer.h"
 #include "probe/pipeline.h"
 #include "probe/probe_options.h"
@@ -25,10 +28,12 @@ using tapflow::probe::ProbeOptions;
 
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("-r,--read", o.read_files, "Read packets from a pcap or pcapng file (repeatable)")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);
   app.add_option("-i,--interface", o.interfaces,
                  "Capture live on [IFINDEX:]IFACE (repeatable); the ifIndex is exported as "
-                 "ingressInterface (default: the kernel's)");
+                 "ingressInterface (default: the kernel's)")
+      ->allow_extra_args(false);
   app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
   app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
       ->check(CLI::Range(64, 65535))
@@ -42,7 +47,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP) or file:PATH (IPFIX file); "
-                 "repeatable. Without -n, flows are printed as a table on stdout");
+                 "repeatable. Without -n, flows are printed as a table on stdout")
+      ->allow_extra_args(false);
   app.add_option("-v,--version-export", o.version, "Export format: 10 = IPFIX")
       ->check(CLI::IsMember({10}))
       ->capture_default_str();
@@ -69,13 +75,17 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Resend templates over UDP every this many seconds")
       ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
+  app.add_option("--control", o.control_path,
+                 "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
+                 "/run/tapflow.ctl; 'none' disables it)");
+  app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
   app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
   app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
 }
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+void on_stop_signal(int) { g_stop.store(true); }
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -142,19 +152,29 @@ int run_probe(ProbeOptions& options) {
   tapflow::probe::Pipeline pipeline(options, std::move(exporters),
                                     options.export_urls.empty() ? &printer : nullptr);
   int status = 0;
-  if (!options.read_files.empty()) {
-    status = pipeline.run_files();
-  } else {
-    try {
+  try {
+    std::string control_path = options.control_path;
+    if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
+    std::unique_ptr<tapflow::probe::ControlServer> control;
+    if (!control_path.empty() && control_path != "none") {
+      control = std::make_unique<tapflow::probe::ControlServer>(control_path, pipeline);
+    }
+    std::unique_ptr<tapflow::probe::MetricsServer> metrics;
+    if (!options.metrics_address.empty()) {
+      metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, pipeline);
+    }
+    if (!options.read_files.empty()) {
+      status = pipeline.run_files();
+    } else {
       install_signal_handlers();
       PidFile pidfile(options.pidfile);
       status = pipeline.run_live(g_stop, [&options] {
         if (!options.user.empty()) drop_privileges(options.user);
       });
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "tapflow: {}\n", e.what());
-      return 1;
     }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "tapflow: {}\n", e.what());
+    return 1;
   }
   std::fflush(stdout);
   fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
@@ -181,7 +201,33 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tapflow 0.1.0");
   ProbeOptions options;
   add_probe_options(app, options);
+
+  tapflow::exporter::CollectorOptions collect_options;
+  CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
+  collect->add_option("--listen", collect_options.listen, "udp://ADDR:PORT, udp://[V6]:PORT or file:PATH")
+      ->required();
+  collect->add_option("--max-records", collect_options.max_records, "Stop after this many records");
+  collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,
+                      "Stop after this many milliseconds without a datagram");
+
+  std::string control_path = "/run/tapflow.ctl";
+  std::vector<std::string> control_words;
+  bool control_json = false;
+  CLI::App* ctl = app.add_subcommand("ctl", "Query a running tapflow through its control socket");
+  ctl->add_option("-s,--socket", control_path, "Control socket path")->capture_default_str();
+  ctl->add_flag("--json", control_json, "Answer as JSON");
+  ctl->add_option("request", control_words,
+                  "stats | flows [N] | top N [bytes|packets|flows] | expire")
+      ->required();
+
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
+  if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);
+  if (ctl->parsed()) {
+    std::string request;
+    for (const auto& w : control_words) request += (request.empty() ? "" : " ") + w;
+    if (control_json) request += " --json";
+    return tapflow::probe::run_control_client(control_path, request);
+  }
   return run_probe(options);
 }

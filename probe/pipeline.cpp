@@ -7,6 +7,8 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <future>
+#include <mutex>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -96,10 +98,13 @@ class Pipeline::Impl {
 
   int run_files() {
     const auto started = std::chrono::steady_clock::now();
+    set_running(true);
     int status = 0;
     for (const auto& path : options_.read_files) {
       if (!read_file(path)) status = 1;
     }
+    serve_request();
+    set_running(false);
     finish();
     stats_.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     collect_stats();
@@ -122,6 +127,7 @@ class Pipeline::Impl {
     capture.immediate = options_.immediate;
     live_ = std::make_unique<drivers::PcapLiveReader>(capture);
     if (on_capture_open_) on_capture_open_();
+    set_running(true);
     int status = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       std::size_t decoded = 0;
@@ -137,7 +143,9 @@ class Pipeline::Impl {
       // Live flows expire on the wall clock, also when no packet arrives.
       clock_ns_ = std::max(clock_ns_, coarse_wall_clock_ns());
       dispatch(decoded);
+      serve_request();
     }
+    set_running(false);
     finish();
     stats_.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     collect_stats();
@@ -155,6 +163,7 @@ class Pipeline::Impl {
     ++stats_.verdicts[static_cast<std::size_t>(verdict)];
     if (verdict == DecodeVerdict::kOk) {
       stats_.octets_decoded += summary.octets;
+      stats_.profile.count_packet(summary.octets, summary.timestamp_ns);
       // The file's clock is the packets' own time, never going backwards.
       clock_ns_ = std::max(clock_ns_, summary.timestamp_ns);
       ++decoded;
@@ -180,6 +189,7 @@ class Pipeline::Impl {
       if (n == 0) break;
       stats_.packets_read += n;
       dispatch(decoded);
+      serve_request();
       progress.update(*reader, stats_.packets_read);
     }
     progress.finish();
@@ -247,6 +257,98 @@ class Pipeline::Impl {
     return n;
   }
 
+ public:
+  struct PendingRequest {
+    bool expire_all = false;
+    std::size_t flow_limit = 0;
+    Pipeline::Snapshot* out = nullptr;
+    std::promise<void> answered;
+  };
+
+  // Called by the control thread: hands the request to the data path and waits for the answer.
+  bool request(bool expire_all, std::size_t flow_limit, Pipeline::Snapshot& out) {
+    PendingRequest r{expire_all, flow_limit, &out, {}};
+    auto answered = r.answered.get_future();
+    {
+      std::lock_guard lock(request_mutex_);
+      if (!running_) return false;
+      request_ = &r;
+      request_posted_.store(true, std::memory_order_release);
+    }
+    answered.wait();
+    return true;
+  }
+
+ private:
+  // Called by the data path once per batch: one relaxed load unless a request is waiting.
+  void serve_request() {
+    if (!request_posted_.load(std::memory_order_acquire)) return;
+    std::lock_guard lock(request_mutex_);
+    PendingRequest* r = request_;
+    request_ = nullptr;
+    request_posted_.store(false, std::memory_order_relaxed);
+    if (r == nullptr) return;
+    std::vector<cache::FlowTableCounters> counters;
+    std::size_t active = 0;
+    r->out->flows.clear();
+    if (table_) {
+      if (r->expire_all) {
+        while (table_->expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) {
+          export_records(expired_);
+          expired_.clear();
+        }
+      }
+      table_->for_each_active([r](const cache::FlowRecord& f) { r->out->flows.push_back(f); }, r->flow_limit);
+      counters.push_back(table_->counters());
+      active = table_->size();
+    } else {
+      std::vector<std::unique_ptr<ShardRequest>> asks;
+      for (std::size_t s = 0; s < shards_.size(); ++s) {
+        asks.push_back(std::make_unique<ShardRequest>());
+        asks.back()->expire_all = r->expire_all;
+        asks.back()->flow_limit = r->flow_limit;
+        if (pending_[s] == nullptr) pending_[s] = acquire(s);
+        pending_[s]->command = PacketBatch::Command::kRequest;
+        pending_[s]->request = asks.back().get();
+        submit(s);
+      }
+      Backoff backoff;
+      for (auto& ask : asks) {
+        while (!ask->done.load(std::memory_order_acquire)) {
+          if (drain_shards() == 0) backoff.wait();
+        }
+      }
+      drain_shards();
+      for (auto& ask : asks) {
+        counters.push_back(ask->counters);
+        active += ask->active;
+        r->out->flows.insert(r->out->flows.end(), ask->flows.begin(), ask->flows.end());
+      }
+      // Most recently updated first across shards, as each shard answered.
+      std::sort(r->out->flows.begin(), r->out->flows.end(),
+                [](const auto& a, const auto& b) { return a.last_ns > b.last_ns; });
+      if (r->out->flows.size() > r->flow_limit) r->out->flows.resize(r->flow_limit);
+    }
+    for (auto& e : exporters_) e->flush();
+    collect_stats(counters, active);
+    r->out->stats = stats_;
+    r->out->stats.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    r->answered.set_value();
+  }
+
+  void set_running(bool running) {
+    std::lock_guard lock(request_mutex_);
+    running_ = running;
+    if (!running && request_ != nullptr) {
+      // Answer a request that arrived too late with the final statistics.
+      request_->out->stats = stats_;
+      request_->answered.set_value();
+      request_ = nullptr;
+      request_posted_.store(false);
+    }
+  }
+
   // End of input: every flow still in the cache is exported with reason forced end.
   void finish() {
     finished_ = true;
@@ -278,23 +380,35 @@ class Pipeline::Impl {
 
   void export_records(std::span<const cache::FlowRecord> records) {
     if (records.empty()) return;
+    for (const auto& r : records) stats_.profile.count_flow(r, clock_ns_);
     for (auto& e : exporters_) e->export_records(records);
     if (printer_ != nullptr) printer_->print(records);
   }
 
+  // Final statistics, after the shards have stopped.
   void collect_stats() {
+    std::vector<cache::FlowTableCounters> counters;
+    std::size_t active = 0;
+    if (table_) {
+      counters.push_back(table_->counters());
+      active = table_->size();
+    }
+    for (const auto& shard : shards_) {
+      counters.push_back(shard->table().counters());
+      active += shard->table().size();
+    }
+    collect_stats(counters, active);
+  }
+
+  void collect_stats(const std::vector<cache::FlowTableCounters>& counters, std::size_t active) {
     stats_.cache = {};
-    stats_.flows_active = 0;
-    auto add = [this](const cache::FlowTable& table) {
-      const auto& c = table.counters();
+    for (const auto& c : counters) {
       stats_.cache.packets += c.packets;
       stats_.cache.octets += c.octets;
       stats_.cache.flows_created += c.flows_created;
       for (std::size_t r = 0; r < std::size(c.expired); ++r) stats_.cache.expired[r] += c.expired[r];
-      stats_.flows_active += table.size();
-    };
-    if (table_) add(*table_);
-    for (const auto& shard : shards_) add(shard->table());
+    }
+    stats_.flows_active = active;
     stats_.records_printed = printer_ ? printer_->records_printed() : 0;
     stats_.capture.clear();
     if (live_) {
@@ -314,6 +428,11 @@ class Pipeline::Impl {
   std::uint64_t shard_seed_ = 0;
   std::uint64_t rounds_ = 0;
   bool finished_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::mutex request_mutex_;
+  std::atomic<bool> request_posted_{false};
+  PendingRequest* request_ = nullptr;
+  bool running_ = false;
   std::array<cache::PacketSummary, kPacketBatchSize> batch_;
   std::unique_ptr<drivers::PcapLiveReader> live_;
   // One thread: the table lives here. Several: one Shard (thread + table) each.
@@ -330,6 +449,10 @@ Pipeline::Pipeline(const ProbeOptions& options,
 Pipeline::~Pipeline() = default;
 
 int Pipeline::run_files() { return impl_->run_files(); }
+
+bool Pipeline::request(bool expire_all, std::size_t flow_limit, Snapshot& out) {
+  return impl_->request(expire_all, flow_limit, out);
+}
 
 int Pipeline::run_live(const std::atomic<bool>& stop, std::function<void()> on_capture_open) {
   impl_->on_capture_open_ = std::move(on_capture_open);

@@ -34,6 +34,16 @@ class Pipeline {
 
   const ProbeStats& stats() const { return stats_; }
 
+  // A snapshot for the control socket: counters so far and up to `flow_limit` active flows (most
+  // recently updated first). With `expire_all`, every active flow is exported first (forced end).
+  // Thread-safe: called from the control thread, answered by the data path between two batches;
+  // blocks until answered. Returns false if the pipeline is not running.
+  struct Snapshot {
+    ProbeStats stats;
+    std::vector<cache::FlowRecord> flows;
+  };
+  bool request(bool expire_all, std::size_t flow_limit, Snapshot& out);
+
  private:
   class Impl;
   ProbeStats stats_;  // before impl_: Impl writes into it while being constructed

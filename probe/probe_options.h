@@ -27,6 +27,8 @@ struct ProbeOptions {
   std::uint32_t observation_domain_id = 0;
   std::size_t mtu = 1500;
   std::uint32_t template_refresh_s = 600;
+  std::string control_path;               // --control; "" = default for live capture, "none" = off
+  std::string metrics_address;            // --metrics ADDR:PORT
   std::string stats_json;                 // --stats-json PATH ("-" = stdout)
   bool progress = true;                   // only shown when stderr is a terminal
 };

@@ -12,6 +12,7 @@
 #include "cache/flow_table.h"
 #include "exporter/exporter.h"
 #include "probe/decoder.h"
+#include "probe/traffic_profile.h"
 
 namespace tapflow::probe {
 
@@ -41,6 +42,7 @@ struct ProbeStats {
   std::uint64_t records_printed = 0;
   std::vector<ExporterStats> exporters;
   std::vector<CaptureStats> capture;  // live capture only
+  TrafficProfile profile;
   double elapsed_s = 0;
 
   std::uint64_t packets_decoded() const { return verdicts[0]; }

@@ -39,6 +39,7 @@ PacketBatch* Shard::acquire_batch() {
   if (!packets_free_.pop(batch)) return nullptr;
   batch->count = 0;
   batch->command = PacketBatch::Command::kPackets;
+  batch->request = nullptr;
   return batch;
 }
 
@@ -74,7 +75,21 @@ void Shard::run() {
     warn_if_cache_full(table_);
     while (table_.expire(batch->clock_ns, expired_, kExpireChunk) != 0) emit(expired_);
     const bool end = batch->command == PacketBatch::Command::kEndOfInput;
+    ShardRequest* request = batch->command == PacketBatch::Command::kRequest ? batch->request : nullptr;
     packets_free_.push(batch);
+    if (request != nullptr) {
+      if (request->expire_all) {
+        while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) {
+          emit(expired_);
+        }
+      }
+      request->flows.clear();
+      table_.for_each_active([request](const cache::FlowRecord& r) { request->flows.push_back(r); },
+                             request->flow_limit);
+      request->counters = table_.counters();
+      request->active = table_.size();
+      request->done.store(true, std::memory_order_release);
+    }
     if (end) {
       while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) {
         emit(expired_);

@@ -20,12 +20,25 @@ namespace tapflow::probe {
 constexpr std::size_t kPacketBatchSize = 256;
 constexpr std::size_t kRecordBatchSize = 512;
 
+// A question from the control socket to one shard, answered by its worker thread between two
+// batches: the table is only ever touched by the thread that owns it.
+struct ShardRequest {
+  bool expire_all = false;           // export every active flow now (forced end) first
+  std::size_t flow_limit = 0;        // active flows to copy, most recently updated first
+  std::vector<cache::FlowRecord> flows;
+  cache::FlowTableCounters counters;
+  std::size_t active = 0;
+  std::atomic<bool> done{false};
+};
+
 struct PacketBatch {
   enum class Command : std::uint8_t {
     kPackets,     // account the packets, then expire what timed out at clock_ns
     kEndOfInput,  // as kPackets, then expire every flow (forced end) and stop
+    kRequest,     // as kPackets, then answer `request`
   };
   Command command = Command::kPackets;
+  ShardRequest* request = nullptr;
   std::uint32_t count = 0;
   std::uint64_t clock_ns = 0;  // the reader's clock: latest packet time (files) or wall clock
   std::array<cache::PacketSummary, kPacketBatchSize> packets;

@@ -1,0 +1,289 @@
+#include "probe/control_server.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "probe/flow_printer.h"
+
+namespace tapflow::probe {
+
+namespace {
+
+sockaddr_un socket_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    throw std::runtime_error("control socket path too long: '" + path + "'");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+bool someone_listens(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const sockaddr_un addr = socket_address(path);
+  const bool ok = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string flow_endpoint(const cache::FlowKey& k, bool source) {
+  const auto& a = source ? k.source_address : k.destination_address;
+  const auto port = source ? k.source_port : k.destination_port;
+  return k.is_ipv6() ? fmt::format("[{}]:{}", format_address(a, true), port)
+                     : fmt::format("{}:{}", format_address(a, false), port);
+}
+
+nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns) {
+  return {{"source", format_address(r.key.source_address, r.key.is_ipv6())},
+          {"destination", format_address(r.key.destination_address, r.key.is_ipv6())},
+          {"source_port", r.key.source_port},
+          {"destination_port", r.key.destination_port},
+          {"protocol", r.key.protocol},
+          {"tos", r.key.tos},
+          {"ingress_interface", r.key.ingress_interface},
+          {"packets", r.packets},
+          {"octets", r.octets},
+          {"tcp_flags", format_tcp_flags(r.tcp_flags)},
+          {"first_ms", r.first_ns / 1'000'000},
+          {"last_ms", r.last_ns / 1'000'000},
+          {"age_s", now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0}};
+}
+
+std::string flows_text(const std::vector<cache::FlowRecord>& flows, std::uint64_t now_ns) {
+  std::string out = fmt::format("{:<5} {:>47} -> {:<47} {:>10} {:>14} {:>9} {:<8}\n", "proto", "source",
+                                "destination", "packets", "octets", "age s", "flags");
+  for (const auto& r : flows) {
+    out += fmt::format("{:<5} {:>47} -> {:<47} {:>10} {:>14} {:>9.1f} {:<8}\n", r.key.protocol,
+                       flow_endpoint(r.key, true), flow_endpoint(r.key, false), r.packets, r.octets,
+                       now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0,
+                       format_tcp_flags(r.tcp_flags));
+  }
+  return out;
+}
+
+std::uint64_t latest_packet_ns(const Pipeline::Snapshot& s) {
+  std::uint64_t now = s.stats.profile.last_ns;
+  for (const auto& f : s.flows) now = std::max(now, f.last_ns);
+  return now;
+}
+
+}  // namespace
+
+std::string handle_control_request(const std::string& line, Pipeline& pipeline) {
+  std::istringstream in(line);
+  std::vector<std::string> words;
+  bool json = false;
+  for (std::string w; in >> w;) {
+    if (w == "--json" || w == "json") json = true; else words.push_back(w);
+  }
+  const std::string command = words.empty() ? "" : words[0];
+  auto number = [&words](std::size_t i, std::size_t fallback) -> std::size_t {
+    if (words.size() <= i) return fallback;
+    try {
+      return static_cast<std::size_t>(std::stoul(words[i]));
+    } catch (const std::exception&) {
+      throw std::invalid_argument("'" + words[i] + "' is not a number");
+    }
+  };
+  try {
+    if (command == "stats") {
+      Pipeline::Snapshot s;
+      if (!pipeline.request(false, 0, s)) return "error: tapflow is shutting down\n";
+      if (json) {
+        auto j = to_json(s.stats);
+        return j.dump(2) + "\n";
+      }
+      return format_summary(s.stats) + "\n" + format_profile(s.stats.profile);
+    }
+    if (command == "flows") {
+      Pipeline::Snapshot s;
+      if (!pipeline.request(false, number(1, 20), s)) return "error: tapflow is shutting down\n";
+      const auto now = latest_packet_ns(s);
+      if (json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+        return j.dump(2) + "\n";
+      }
+      return flows_text(s.flows, now) + fmt::format("{} of {} active flows\n", s.flows.size(), s.stats.flows_active);
+    }
+    if (command == "top") {
+      const std::size_t n = number(1, 10);
+      const std::string by = words.size() > 2 ? words[2] : "bytes";
+      if (by != "bytes" && by != "packets" && by != "flows") {
+        return "error: top N [bytes|packets|flows]\n";
+      }
+      Pipeline::Snapshot s;
+      if (!pipeline.request(false, SIZE_MAX, s)) return "error: tapflow is shutting down\n";
+      if (by == "flows") {
+        // Sources with the most active flows.
+        std::map<std::string, std::uint64_t> per_source;
+        for (const auto& f : s.flows) ++per_source[format_address(f.key.source_address, f.key.is_ipv6())];
+        std::vector<std::pair<std::string, std::uint64_t>> ranked(per_source.begin(), per_source.end());
+        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+        if (ranked.size() > n) ranked.resize(n);
+        if (json) {
+          nlohmann::json j = nlohmann::json::array();
+          for (const auto& [source, flows] : ranked) j.push_back({{"source", source}, {"flows", flows}});
+          return j.dump(2) + "\n";
+        }
+        std::string out = fmt::format("{:<40} {:>10}\n", "source", "flows");
+        for (const auto& [source, flows] : ranked) out += fmt::format("{:<40} {:>10}\n", source, flows);
+        return out;
+      }
+      const bool bytes = by == "bytes";
+      const std::size_t keep = std::min(n, s.flows.size());
+      std::partial_sort(s.flows.begin(), s.flows.begin() + static_cast<std::ptrdiff_t>(keep), s.flows.end(),
+                        [bytes](const auto& a, const auto& b) { return bytes ? a.octets > b.octets : a.packets > b.packets; });
+      s.flows.resize(keep);
+      const auto now = latest_packet_ns(s);
+      if (json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+        return j.dump(2) + "\n";
+      }
+      return flows_text(s.flows, now);
+    }
+    if (command == "expire") {
+      Pipeline::Snapshot s;
+      const auto before = 0;
+      if (!pipeline.request(true, 0, s)) return "error: tapflow is shutting down\n";
+      if (json) return nlohmann::json{{"expired", true}, {"flows_active", s.stats.flows_active}}.dump() + "\n";
+      return fmt::format("every active flow exported (forced end); {} flows active now\n", s.stats.flows_active + before);
+    }
+  } catch (const std::invalid_argument& e) {
+    return fmt::format("error: {}\n", e.what());
+  }
+  return "error: unknown command; use stats | flows [N] | top N [bytes|packets|flows] | expire  (add --json)\n";
+}
+
+ControlServer::ControlServer(std::string path, Pipeline& pipeline) : path_(std::move(path)), pipeline_(pipeline) {
+  const sockaddr_un addr = socket_address(path_);
+  struct stat st {};
+  if (lstat(path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      throw std::runtime_error("control socket path '" + path_ + "' exists and is not a socket");
+    }
+    if (someone_listens(path_)) {
+      throw std::runtime_error("control socket '" + path_ + "' is in use by another running tapflow; "
+                               "give this one its own --control PATH");
+    }
+    unlink(path_.c_str());  // stale: its process is gone
+  }
+  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
+  // Created 0600 from the start (umask), so no other user can connect between bind and chmod.
+  const mode_t old_mask = umask(0177);
+  const int bound = bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  umask(old_mask);
+  if (bound != 0 || listen(listen_fd_, 8) != 0) {
+    const std::string why = std::strerror(errno);
+    close(listen_fd_);
+    throw std::runtime_error("cannot create control socket '" + path_ + "': " + why);
+  }
+  chmod(path_.c_str(), 0600);
+  if (pipe2(wake_pipe_, O_CLOEXEC) != 0) throw std::runtime_error("control socket: pipe failed");
+  thread_ = std::thread([this] { run(); });
+}
+
+ControlServer::~ControlServer() {
+  if (wake_pipe_[1] >= 0) {
+    const char c = 'x';
+    [[maybe_unused]] const auto n = write(wake_pipe_[1], &c, 1);
+  }
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    unlink(path_.c_str());
+  }
+  for (int fd : wake_pipe_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void ControlServer::run() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents & POLLIN) {
+      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client >= 0) {
+        serve(client);
+        close(client);
+      }
+    }
+  }
+}
+
+void ControlServer::serve(int client) {
+  // The socket is 0600, but check the peer anyway: only our own user (or root) may ask.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != 0 && cred.uid != geteuid()) {
+    const std::string refusal = "error: permission denied\n";
+    [[maybe_unused]] const auto n = write(client, refusal.data(), refusal.size());
+    return;
+  }
+  std::string line;
+  char buf[512];
+  pollfd pfd{client, POLLIN, 0};
+  while (line.find('\n') == std::string::npos && line.size() < 1024) {
+    if (poll(&pfd, 1, 2000) <= 0) break;  // a silent client does not block the server for long
+    const ssize_t n = read(client, buf, sizeof buf);
+    if (n <= 0) break;
+    line.append(buf, static_cast<std::size_t>(n));
+  }
+  line = line.substr(0, line.find('\n'));
+  const std::string answer = handle_control_request(line, pipeline_);
+  std::size_t off = 0;
+  while (off < answer.size()) {
+    const ssize_t n = write(client, answer.data() + off, answer.size() - off);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+int run_control_client(const std::string& path, const std::string& request) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const sockaddr_un addr = socket_address(path);
+  if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    fmt::print(stderr, "tapflow ctl: cannot connect to '{}': {} (is tapflow running with --control {}?)\n",
+               path, std::strerror(errno), path);
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  const std::string line = request + "\n";
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    fmt::print(stderr, "tapflow ctl: cannot send the request: {}\n", std::strerror(errno));
+    close(fd);
+    return 1;
+  }
+  shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  fmt::print("{}", answer);
+  return answer.rfind("error:", 0) == 0 ? 1 : 0;
+}
+
+}  // namespace tapflow::probe

@@ -1,0 +1,42 @@
+// The control socket: a Unix-domain stream socket (mode 0600) on which `tapflow ctl` asks a
+// running probe for statistics, active flows and top talkers, or to export every flow now.
+// One request line in, the answer out, connection closed. Runs on its own thread; the data path
+// answers between two batches (see Pipeline::request), so it never takes a lock per packet.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "probe/pipeline.h"
+
+namespace tapflow::probe {
+
+class ControlServer {
+ public:
+  // Binds `path` (mode 0600). Throws std::runtime_error if another tapflow already answers on
+  // it, or if it cannot be created; a stale socket file left by a dead process is replaced.
+  ControlServer(std::string path, Pipeline& pipeline);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+ private:
+  void run();
+  void serve(int client);
+
+  std::string path_;
+  Pipeline& pipeline_;
+  int listen_fd_ = -1;
+  int wake_pipe_[2] = {-1, -1};
+  std::thread thread_;
+};
+
+// Answers one request line ("stats", "flows 20", "top 10 bytes", "expire"; "--json" anywhere
+// asks for JSON). Separate from the socket for tests.
+std::string handle_control_request(const std::string& line, Pipeline& pipeline);
+
+// `tapflow ctl`: sends `request` to the socket at `path`, prints the answer; returns an exit code.
+int run_control_client(const std::string& path, const std::string& request);
+
+}  // namespace tapflow::probe
