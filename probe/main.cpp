@@ -201,6 +201,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tapflow 0.1.0");
   ProbeOptions options;
   add_probe_options(app, options);
+  // Every long option can also come from an INI/TOML file (CLI11): `interface = ["eth0"]`.
+  app.set_config("--config", "", "Read options from this file (TOML/INI; command line wins)");
 
   tapflow::exporter::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
