@@ -9,6 +9,7 @@ packages=(
   libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nfdump tshark libfixbuf-tools pmacct softflowd tcpreplay
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
