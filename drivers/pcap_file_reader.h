@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "drivers/frame.h"
@@ -47,6 +48,8 @@ class PcapFileReader {
  private:
   bool next(Frame& frame);
 
+  static constexpr std::size_t kStreamBufferSize = 1 << 20;
+  std::unique_ptr<char[]> stream_buffer_;  // outlives the FILE that pcap_close closes
   std::string path_;
   std::string error_;
   pcap* handle_ = nullptr;
