@@ -1,6 +1,8 @@
 // Deterministic generator of large synthetic captures for benchmarks: heavy-tailed flow sizes
 // (Pareto), IMIX-like packet sizes, an IPv4/IPv6 mix, TCP flows opened by SYN and closed by FIN or
 // RST, UDP flows, many concurrent flows, snaplen 96. Same seed and sizes, same file, byte for byte.
+// --syn-flood instead writes --packets TCP SYNs of 64 bytes from random IPv4 sources and ports to
+// one server port: every packet a new flow, the cache-exhaustion case.
 #include <CLI/CLI.hpp>
 #include <pcap/pcap.h>
 
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   unsigned snaplen = 96;
   std::uint64_t rate_pps = 1'000'000;
   std::string out;
+  bool syn_flood = false;
   app.add_option("--packets", packets, "Packets to write")->capture_default_str();
   app.add_option("--flows", flows, "Flows (heavy-tailed sizes with mean packets/flows)")->capture_default_str();
   app.add_option("--seed", seed, "Random seed")->capture_default_str();
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
   app.add_option("--snaplen", snaplen, "Captured bytes per packet")->capture_default_str();
   app.add_option("--rate", rate_pps, "Packet rate of the timestamps (packets per second)")->capture_default_str();
   app.add_option("-o,--out", out, "Output pcap file")->required();
+  app.add_flag("--syn-flood", syn_flood, "Only TCP SYNs from random IPv4 sources (one flow each)");
   CLI11_PARSE(app, argc, argv);
 
   std::mt19937_64 rng(seed);
@@ -81,15 +85,43 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gen_pcap: cannot write '%s': %s\n", out.c_str(), pcap_geterr(dead));
     return 1;
   }
+  std::uint8_t frame[1600] = {};
+  const std::uint64_t start_ns = 1'700'000'000ull * 1'000'000'000ull;
+  const std::uint64_t gap_ns = 1'000'000'000ull / std::max<std::uint64_t>(1, rate_pps);
+  if (syn_flood) {
+    frame[0] = 0x02; frame[6] = 0x02; frame[11] = 1;
+    put16(frame + 12, 0x0800);
+    std::uint8_t* ip = frame + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, 50);  // 20 + 20 + 10 bytes of padding up to a 64-byte frame
+    ip[8] = 64; ip[9] = 6;
+    ip[16] = 192; ip[17] = 0; ip[18] = 2; ip[19] = 1;
+    std::uint8_t* tcp = ip + 20;
+    put16(tcp + 2, 80);
+    tcp[12] = 0x50;
+    tcp[13] = 0x02;
+    for (std::uint64_t n = 0; n < packets; ++n) {
+      const std::uint64_t r = rng();
+      std::memcpy(ip + 12, &r, 4);  // a random source address and port: a new flow nearly always
+      put16(tcp, static_cast<std::uint16_t>(1024 + (r >> 32) % 64000));
+      pcap_pkthdr header{};
+      const std::uint64_t t = start_ns + n * gap_ns;
+      header.ts.tv_sec = static_cast<time_t>(t / 1'000'000'000ull);
+      header.ts.tv_usec = static_cast<suseconds_t>((t % 1'000'000'000ull) / 1000);
+      header.len = 64;
+      header.caplen = std::min(64u, snaplen);
+      pcap_dump(reinterpret_cast<u_char*>(dumper), &header, frame);
+    }
+    pcap_dump_close(dumper);
+    pcap_close(dead);
+    return 0;
+  }
   // The number of flows alive at once grows with the flow count, so the cache is really loaded.
   const std::size_t concurrent = static_cast<std::size_t>(std::max<std::uint64_t>(1, flows / 4));
   std::vector<Flow> active;
   active.reserve(concurrent);
   for (std::size_t i = 0; i < concurrent; ++i) active.push_back(new_flow());
 
-  std::uint8_t frame[1600] = {};
-  const std::uint64_t start_ns = 1'700'000'000ull * 1'000'000'000ull;
-  const std::uint64_t gap_ns = 1'000'000'000ull / std::max<std::uint64_t>(1, rate_pps);
   for (std::uint64_t n = 0; n < packets; ++n) {
     Flow& f = active[rng() % active.size()];
     // The smallest IPv6 frame must still hold a whole TCP header.

@@ -27,8 +27,9 @@ namespace {
 using tapflow::probe::ProbeOptions;
 
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
+  // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
+  // it, earlier files' flows still exported), as the README says, not an argument error.
   app.add_option("-r,--read", o.read_files, "Read packets from a pcap or pcapng file (repeatable)")
-      ->check(CLI::ExistingFile)
       ->allow_extra_args(false);
   app.add_option("-i,--interface", o.interfaces,
                  "Capture live on [IFINDEX:]IFACE (repeatable); the ifIndex is exported as "
@@ -223,7 +224,15 @@ int main(int argc, char** argv) {
       ->required();
 
   app.require_subcommand(0, 1);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    // Bad arguments: exit 2 with one line (CLI11_PARSE would exit 105-ish with two lines).
+    fmt::print(stderr, "tapflow: {} (see --help)\n", e.what());
+    return 2;
+  }
   if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);
   if (ctl->parsed()) {
     std::string request;

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Faults tapflow must survive with a clear word and the right exit code:
+  - collector absent: UDP export to a closed loopback port; tapflow finishes, exits 0, counts the
+    send errors in --stats-json and says so in one log line;
+  - disk full under a file: destination (a 64 KiB tmpfs when mounting works, else /dev/full): the
+    errors are counted and logged once, and a second destination (nfcapd over UDP) still receives
+    every flow;
+  - a capture cut in the middle of a record: one error line naming the file, exit 1, and every flow
+    built from the records before the cut is exported (same records as the capture cut cleanly at
+    the last whole record);
+  - unreadable files (missing, a directory, not a capture, no permission when not root): one error
+    line naming the file, exit 1, and the flows of the files read before it are still exported;
+  - bad arguments: exit 2 with a one-line message.
+"""
+
+import contextlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import common
+
+
+def error_lines(proc):
+    return [l for l in proc.stderr.splitlines() if l.startswith("tapflow:")]
+
+
+def collect_lines(path):
+    out = subprocess.run([common.tapflow_binary(), "collect", "--listen", f"file:{path}"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(out.splitlines())
+
+
+def gen_capture(tmp):
+    gen = None
+    for a in sys.argv[1:]:
+        if a.startswith("--gen="):
+            gen = a.split("=", 1)[1]
+    gen = gen or str(common.ROOT / "build/bench/gen_pcap")
+    path = Path(tmp) / "gen.pcap"
+    subprocess.run([gen, "--packets", "100000", "--flows", "20000", "--seed", "5", "-o", str(path)],
+                   check=True)
+    return path
+
+
+def collector_absent():
+    port = common.free_udp_port()  # bound then closed: nothing listens there
+    proc, stats = common.run_tapflow(["-r", common.DATA / "ndpi/wechat.pcap", "-n", f"udp://127.0.0.1:{port}"],
+                                     check=False)
+    exporter = stats["exporters"][0] if stats else {}
+    if proc.returncode != 0:
+        common.fail(f"collector absent: exit {proc.returncode}: {proc.stderr}")
+    if exporter.get("send_errors", 0) == 0:
+        common.fail(f"collector absent: no send errors counted: {exporter}")
+    errors = error_lines(proc)
+    if len(errors) != 1 or f"127.0.0.1:{port}" not in errors[0]:
+        common.fail(f"collector absent: expected one log line naming the destination, got {errors}")
+    print(f"collector absent: exit 0, {exporter['send_errors']} send errors counted, one line: {errors[0]}")
+
+
+@contextlib.contextmanager
+def full_file_destination(tmp):
+    """A file: destination on a full device: a 64 KiB tmpfs if this process may mount, else /dev/full."""
+    mount_point = Path(tmp) / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                             capture_output=True).returncode == 0
+    try:
+        yield (mount_point / "out.ipfix") if mounted else Path("/dev/full"), mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def disk_full(tmp):
+    if shutil.which("nfcapd") is None or shutil.which("nfdump") is None:
+        print("disk full: SKIPPED (nfcapd/nfdump missing)")
+        return
+    capture = gen_capture(tmp)
+    port = common.free_udp_port()
+    nfdir = Path(tmp) / "nfcapd"
+    nfdir.mkdir()
+    with full_file_destination(tmp) as (target, mounted):
+        with common.nfcapd(port, nfdir):
+            proc, stats = common.run_tapflow(["-r", capture, "-n", f"file:{target}",
+                                              "-n", f"udp://127.0.0.1:{port}"], check=False)
+        where = "64 KiB tmpfs" if mounted else "/dev/full"
+        if proc.returncode != 0 or stats is None:
+            common.fail(f"disk full ({where}): exit {proc.returncode}: {proc.stderr}")
+        file_exp, udp_exp = stats["exporters"]
+        if file_exp["send_errors"] == 0:
+            common.fail(f"disk full ({where}): no write errors counted: {file_exp}")
+        errors = error_lines(proc)
+        if len(errors) != 1 or str(target) not in errors[0]:
+            common.fail(f"disk full ({where}): expected one log line naming {target}, got {errors}")
+        if mounted and target.stat().st_size > 64 * 1024:
+            common.fail(f"disk full: {target} is larger than its file system")
+    flows = common.nfdump_flows(nfdir)
+    expired = stats["flows"]["expired"]
+    packets = sum(int(f["ipkt"]) for f in flows)
+    if udp_exp["send_errors"] != 0 or len(flows) != expired or packets != stats["packets"]["decoded"]:
+        common.fail(f"disk full ({where}): nfcapd got {len(flows)} flows / {packets} packets, tapflow "
+                    f"expired {expired} flows of {stats['packets']['decoded']} packets ({udp_exp})")
+    print(f"disk full ({where}): {file_exp['send_errors']} write errors counted, one line: {errors[0]}; "
+          f"nfcapd still received all {len(flows)} flows")
+
+
+def pcap_record_offsets(data):
+    """Offsets of the records of a little- or big-endian classic pcap file."""
+    e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    offsets, off = [], 24
+    while off + 16 <= len(data):
+        offsets.append(off)
+        off += 16 + struct.unpack(e + "I", data[off + 8:off + 12])[0]
+    return offsets
+
+
+def truncated_capture(tmp):
+    source = common.DATA / "zeek/wikipedia.pcap"
+    data = source.read_bytes()
+    offsets = pcap_record_offsets(data)
+    k = len(offsets) // 2
+    whole = Path(tmp) / "whole-records.pcap"
+    whole.write_bytes(data[:offsets[k]])
+    for label, cut_at in (("in a record header", offsets[k] + 7),
+                          ("in a record's data", (offsets[k] + 16 + offsets[k + 1]) // 2)):
+        cut = Path(tmp) / "cut.pcap"
+        cut.write_bytes(data[:cut_at])
+        out_cut, out_whole = Path(tmp) / "cut.ipfix", Path(tmp) / "whole.ipfix"
+        proc, stats = common.run_tapflow(["-r", cut, "-n", f"file:{out_cut}"], check=False)
+        ref_proc, ref_stats = common.run_tapflow(["-r", whole, "-n", f"file:{out_whole}"])
+        errors = error_lines(proc)
+        if proc.returncode != 1 or len(errors) != 1 or str(cut) not in errors[0]:
+            common.fail(f"truncated {label}: exit {proc.returncode}, error lines {errors}; expected exit 1 "
+                        f"and one line naming {cut}")
+        if stats["packets"]["read"] != k or stats["packets"] != ref_stats["packets"]:
+            common.fail(f"truncated {label}: read {stats['packets']}, the {k} whole records give "
+                        f"{ref_stats['packets']}")
+        if stats["flows"]["created"] != stats["exporters"][0]["records"]:
+            common.fail(f"truncated {label}: {stats['flows']['created']} flows built, "
+                        f"{stats['exporters'][0]['records']} exported")
+        got, want = collect_lines(out_cut), collect_lines(out_whole)
+        if got != want or not want:
+            common.fail(f"truncated {label}: the exported records differ from those of the {k} whole "
+                        f"records ({len(got)} vs {len(want)})")
+        print(f"truncated {label}: exit 1, one line: {errors[0]}; all {len(got)} flows of the {k} "
+              f"records before the cut exported")
+
+
+def unreadable_files(tmp):
+    not_a_capture = Path(tmp) / "notes.txt"
+    not_a_capture.write_text("not a capture\n" * 10)
+    cases = [("missing", Path(tmp) / "missing.pcap"), ("a directory", Path(tmp)),
+             ("not a capture", not_a_capture)]
+    if os.geteuid() != 0:
+        no_permission = Path(tmp) / "secret.pcap"
+        shutil.copy(common.DATA / "ndpi/wechat.pcap", no_permission)
+        no_permission.chmod(0)
+        cases.append(("without permission", no_permission))
+    good = common.DATA / "ndpi/wechat.pcap"
+    _, good_stats = common.run_tapflow(["-r", good, "-n", "file:/dev/null"])
+    for label, path in cases:
+        proc, stats = common.run_tapflow(["-r", good, "-r", path, "-n", "file:/dev/null"], check=False)
+        errors = error_lines(proc)
+        if proc.returncode != 1 or len(errors) != 1 or str(path) not in errors[0]:
+            common.fail(f"unreadable file ({label}): exit {proc.returncode}, error lines {errors}; "
+                        f"expected exit 1 and one line naming {path}")
+        if stats is None or stats["exporters"][0]["records"] != good_stats["exporters"][0]["records"]:
+            common.fail(f"unreadable file ({label}): the flows of the file before it were not all exported")
+        print(f"unreadable file ({label}): exit 1, one line: {errors[0]}")
+
+
+def bad_arguments():
+    capture = str(common.DATA / "ndpi/wechat.pcap")
+    cases = [["--no-such-option"], ["-r"], ["-r", capture, "--mtu", "100"],
+             ["-r", capture, "--cache-size", "many"], ["-r", capture, "-n", "tcp://1.2.3.4:5"],
+             ["-r", capture, "-n", "udp://host:99999"], ["-r", capture, "-v", "7"], []]
+    for args in cases:
+        proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        if proc.returncode != 2 or len(lines) != 1 or proc.stdout:
+            common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}, stdout "
+                        f"{proc.stdout[:200]!r}; expected exit 2 and one line")
+        print(f"bad arguments {' '.join(args) or '(none)'}: exit 2: {lines[0]}")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        collector_absent()
+        disk_full(tmp)
+        truncated_capture(tmp)
+        unreadable_files(tmp)
+        bad_arguments()
+
+
+if __name__ == "__main__":
+    main()
