@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <stdexcept>
+#include <type_traits>
 
 #include "cache/flow_hash.h"
 
@@ -18,7 +19,10 @@ FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
   if (config_.capacity == 0 || config_.capacity >= kNil) {
     throw std::invalid_argument("flow cache size must be between 1 and 4294967294");
   }
-  entries_.reset(new Entry[config_.capacity]);
+  static_assert(std::is_trivially_destructible_v<Entry>, "entries are never destroyed one by one");
+  storage_.reset(static_cast<Entry*>(
+      ::operator new(sizeof(Entry) * config_.capacity, std::align_val_t{alignof(Entry)})));
+  entries_ = storage_.get();
   const std::size_t buckets =
       std::bit_ceil(config_.bucket_count != 0 ? config_.bucket_count : config_.capacity * 2);
   buckets_.reset(new std::uint32_t[buckets]);
@@ -133,7 +137,7 @@ std::uint32_t FlowTable::allocate_entry(std::vector<FlowRecord>& expired) {
     free_head_ = entries_[index].bucket_next;
     return index;
   }
-  return high_water_++;
+  return static_cast<std::uint32_t>(new (&entries_[high_water_++]) Entry - entries_);
 }
 
 void FlowTable::update(const PacketSummary& packet, std::vector<FlowRecord>& expired) {

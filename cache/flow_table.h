@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -121,7 +122,13 @@ class FlowTable {
   void age_push_back(std::uint32_t i);
 
   FlowTableConfig config_;
-  std::unique_ptr<Entry[]> entries_;
+  // Raw storage: an entry is constructed when first taken, so capacity never used is never
+  // touched and stays out of the resident set (a 1 M-entry table is 128 MiB of address space).
+  struct RawDeleter {
+    void operator()(Entry* p) const { ::operator delete(p, std::align_val_t{alignof(Entry)}); }
+  };
+  std::unique_ptr<Entry, RawDeleter> storage_;
+  Entry* entries_ = nullptr;
   std::unique_ptr<std::uint32_t[]> buckets_;
   std::uint64_t bucket_mask_ = 0;
   std::uint32_t free_head_ = kNil;   // recycled entries chained through bucket_next
