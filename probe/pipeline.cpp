@@ -72,7 +72,10 @@ class Pipeline::Impl {
   Impl(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
        FlowPrinter* printer, ProbeStats& stats)
       : options_(options), exporters_(std::move(exporters)), printer_(printer), stats_(stats) {
-    const unsigned shards = shard_count(options.threads);
+    // --threads counts the data path's threads: 1 runs everything inline; N > 1 is one reader
+    // (capture, decode, dispatch, export) plus N - 1 cache shards, each a worker thread.
+    const unsigned threads = thread_count(options.threads);
+    const unsigned shards = threads == 1 ? 1 : threads - 1;
     const std::uint64_t seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
     shard_seed_ = seed * 0x9e3779b97f4a7c15ull + 1;
     cache::FlowTableConfig config{
@@ -80,7 +83,7 @@ class Pipeline::Impl {
         .inactive_timeout_ns = seconds_to_ns(options.inactive_timeout_s),
         .active_timeout_ns = seconds_to_ns(options.active_timeout_s),
         .hash_seed = seed};
-    if (shards == 1) {
+    if (threads == 1) {
       table_ = std::make_unique<cache::FlowTable>(config);
       expired_.reserve(kExpireChunk + kPacketBatchSize);
     } else {
@@ -111,7 +114,7 @@ class Pipeline::Impl {
     return status;
   }
 
-  static unsigned shard_count(unsigned requested) {
+  static unsigned thread_count(unsigned requested) {
     if (requested != 0) return requested;
     return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
   }

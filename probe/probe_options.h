@@ -23,7 +23,7 @@ struct ProbeOptions {
   std::uint32_t active_timeout_s = 1800;
   std::uint32_t inactive_timeout_s = 15;
   std::size_t cache_size = 1u << 20;      // total over all shards
-  unsigned threads = 0;                   // flow-cache shards (worker threads); 0 = one per core, at most 8
+  unsigned threads = 0;                   // data-path threads: 1 inline, N = reader + N-1 shards; 0 = cores (max 8)
   std::uint32_t observation_domain_id = 0;
   std::size_t mtu = 1500;
   std::uint32_t template_refresh_s = 600;
