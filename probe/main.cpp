@@ -66,9 +66,6 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Data-path threads: 1 = everything on one thread; N > 1 = a reader plus N-1 "
                  "flow-cache shards (0 = one per core, at most 8)")
       ->check(CLI::Range(0u, 64u))
-      ->capture_default_str(); "
-                 "1 = everything on one thread)")
-      ->check(CLI::Range(0u, 64u))
       ->capture_default_str();
   app.add_option("--observation-domain", o.observation_domain_id, "IPFIX observation domain id")
       ->capture_default_str();
