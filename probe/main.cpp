@@ -204,6 +204,8 @@ int main(int argc, char** argv) {
   add_probe_options(app, options);
   // Every long option can also come from an INI/TOML file (CLI11): `interface = ["eth0"]`.
   app.set_config("--config", "", "Read options from this file (TOML/INI; command line wins)");
+  // A misspelt name in a configuration file is an error, not a setting silently ignored.
+  app.allow_config_extras(CLI::config_extras_mode::error);
 
   tapflow::exporter::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
