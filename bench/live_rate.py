@@ -213,7 +213,7 @@ def main():
                 mid = (lo + hi) // 2
                 rated, dropped, _ = trial(name, nets, capture, build, mid, extra)
                 if dropped == 0:
-                    lo, best = mid, rated
+                    lo, best = mid, max(best, rated)
                 else:
                     hi = mid
             results[name] = (best, False, top, us, common_dropped)
