@@ -11,7 +11,8 @@ inside the capture namespace, on its own loopback: the script re-runs itself the
 anything left in them), whatever happens inside. Only this script's namespaces see the traffic.
 
 Checks:
-  - replay at a set rate (modest: zero kernel drops required) and at top speed: tapflow's packets
+  - replay at a set rate (modest: zero kernel drops required), at top speed, and at top speed into
+    a 1 MiB ring while tapflow is stopped (SIGSTOP), so the kernel must drop: tapflow's packets
     read + kernel drops = packets tcpreplay sent; nfcapd's flows, packets and bytes = what tapflow
     says it exported; and, when nothing was dropped, = the capture's totals as tshark counts them
     (with drops, the collector may only miss what the kernel dropped);
@@ -235,15 +236,27 @@ def check_conservation(name, stats, sent, flows, capture_totals, require_no_drop
         common.fail(f"{name}: collector {got[1]} packets outside [{tshark_packets - drops}, {tshark_packets}]")
 
 
-def replay_and_check(env, capture, loop, pps=None, topspeed=False):
+def replay_and_check(env, capture, loop, pps=None, topspeed=False, frozen=False):
+    """With `frozen`, tapflow is stopped (SIGSTOP) with a 1 MiB ring during the replay, so the
+    kernel must drop: the drops are reported and the totals account for them."""
     s_if, c_if = env.pairs[0]
     with collector(env) as (url, box):
-        tf = Tapflow(env, [c_if], [url], ["--threads", "2"])
-        sent = env.replay(s_if, capture, pps=pps, topspeed=topspeed, loop=loop)
+        tf = Tapflow(env, [c_if], [url], ["--threads", "2"] + (["--buffer-size", "1"] if frozen else []))
+        if frozen:
+            tf.proc.send_signal(signal.SIGSTOP)
+        try:
+            sent = env.replay(s_if, capture, pps=pps, topspeed=topspeed, loop=loop)
+        finally:
+            if frozen:
+                tf.proc.send_signal(signal.SIGCONT)
         tf.wait_captured(sent)
         stats = tf.stop()
     packets, octets = common.tshark_capture_totals(capture)
     name = f"{Path(capture).name} x{loop} at {'top speed' if topspeed else f'{pps} pps'}"
+    if frozen:
+        name += ", tapflow stopped, 1 MiB ring"
+        if sum(c["dropped_kernel"] for c in stats["capture"]) == 0:
+            common.fail(f"{name}: the kernel dropped nothing")
     check_conservation(name, stats, sent, box["flows"], (packets * loop, octets * loop), require_no_drops=not topspeed)
     return stats
 
@@ -439,6 +452,7 @@ def inner():
         replay_and_check(env, gen, loop=1, pps=20000)
         for capture, loop in ((common.DATA / "ndpi/wechat.pcap", 10), (gen, 3)):
             replay_and_check(env, capture, loop=loop, topspeed=True)
+        replay_and_check(env, gen, loop=1, topspeed=True, frozen=True)
         print("control socket", flush=True)
         udp = Path(tmp) / "udp.pcap"
         subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "4000",
