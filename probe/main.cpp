@@ -50,8 +50,30 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP) or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
-  app.add_option("-v,--version-export", o.version, "Export format: 10 = IPFIX")
-      ->check(CLI::IsMember({10}))
+  app.add_option("-v,--version-export", o.version,
+                 "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
+      ->check(CLI::IsMember({5, 9, 10}))
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "-s,--sample",
+         [&o](const std::string& text) {
+           std::string error;
+           o.sampling = *tapflow::cache::parse_sampling(text, error);  // validated by check()
+         },
+         "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
+         "(one random packet in each N); the rate is announced to the collectors")
+      ->check([](const std::string& text) {
+        std::string error;
+        return tapflow::cache::parse_sampling(text, error) ? std::string() : error;
+      });
+  app.add_flag("--scale-sampled", o.scale_sampled,
+               "Multiply sampled packet and octet counts by the sampling interval (then no rate "
+               "is announced, so collectors do not scale them again)");
+  app.add_option("--engine-type", o.engine_type, "NetFlow v5 header engine_type")
+      ->check(CLI::Range(0u, 255u))
+      ->capture_default_str();
+  app.add_option("--engine-id", o.engine_id, "NetFlow v5 header engine_id")
+      ->check(CLI::Range(0u, 255u))
       ->capture_default_str();
   app.add_option("--active-timeout", o.active_timeout_s, "Active timeout in seconds")
       ->check(CLI::Range(1u, 7u * 24 * 3600))
@@ -75,6 +97,10 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--template-refresh", o.template_refresh_s,
                  "Resend templates over UDP every this many seconds")
       ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  app.add_option("--template-refresh-packets", o.template_refresh_packets,
+                 "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
+                 "(0 = by time only)")
       ->capture_default_str();
   app.add_option("--control", o.control_path,
                  "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
