@@ -27,7 +27,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
-                 "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP) or file:PATH (IPFIX file); "
+                 "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
+                 "TCP, reconnects by itself) or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
   app.add_option("-v,--version-export", o.version,
