@@ -89,6 +89,11 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
   app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
   app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
+  app.add_option("--log-level", o.log_level,
+                 "Log messages of this level and above on stderr (with <N> priorities for journald "
+                 "under systemd)")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
+      ->capture_default_str();
 }
 
 }  // namespace tapflow::probe

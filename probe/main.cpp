@@ -14,6 +14,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cache/log.h"
 #include "exporter/collector.h"
 #include "exporter/exporter.h"
 #include "probe/cli.h"
@@ -68,15 +69,18 @@ class PidFile {
 };
 
 int run_probe(ProbeOptions& options) {
+  if (tapflow::log::Level level; tapflow::log::parse_level(options.log_level, level)) {
+    tapflow::log::set_threshold(level);
+  }
   for (const auto& w : options.filter_words) options.filter += (options.filter.empty() ? "" : " ") + w;
   if (options.read_files.empty() == options.interfaces.empty()) {
-    fmt::print(stderr, "tapflow: {}\n", options.read_files.empty()
-                                             ? "nothing to read: give -r FILE or -i IFACE (see --help)"
-                                             : "give either -r FILE or -i IFACE, not both");
+    tapflow::log::error("{}", options.read_files.empty()
+                                  ? "nothing to read: give -r FILE or -i IFACE (see --help)"
+                                  : "give either -r FILE or -i IFACE, not both");
     return 2;
   }
   if (!options.filter.empty() && options.interfaces.empty()) {
-    fmt::print(stderr, "tapflow: unexpected argument '{}' (a capture filter needs -i)\n", options.filter);
+    tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
   std::vector<std::unique_ptr<tapflow::exporter::FlowExporter>> exporters;
@@ -90,7 +94,7 @@ int run_probe(ProbeOptions& options) {
       exporters.push_back(tapflow::exporter::make_exporter(url, export_options));
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "tapflow: {}\n", e.what());
+    tapflow::log::error("{}", e.what());
     return 2;
   }
   tapflow::probe::FlowPrinter printer(stdout);
@@ -118,11 +122,13 @@ int run_probe(ProbeOptions& options) {
       });
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "tapflow: {}\n", e.what());
+    tapflow::log::error("{}", e.what());
     return 1;
   }
   std::fflush(stdout);
-  fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
+  if (tapflow::log::enabled(tapflow::log::Level::kNotice)) {
+    fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
+  }
   if (!options.stats_json.empty()) {
     const std::string text = tapflow::probe::to_json(pipeline.stats()).dump(2) + "\n";
     if (options.stats_json == "-") {
@@ -131,7 +137,7 @@ int run_probe(ProbeOptions& options) {
       std::ofstream out(options.stats_json);
       out << text;
       if (!out) {
-        fmt::print(stderr, "tapflow: cannot write statistics to '{}'\n", options.stats_json);
+        tapflow::log::error("cannot write statistics to '{}'", options.stats_json);
         return 1;
       }
     }
@@ -174,7 +180,7 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     // Bad arguments: exit 2 with one line (CLI11_PARSE would exit 105-ish with two lines).
-    fmt::print(stderr, "tapflow: {} (see --help)\n", e.what());
+    tapflow::log::error("{} (see --help)", e.what());
     return 2;
   }
   if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);
