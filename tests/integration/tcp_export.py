@@ -6,6 +6,7 @@ collector is absent: tapflow says so once, counts every record as unsent and sti
 
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -27,13 +28,19 @@ def collect_totals(text):
     return records, packets, octets
 
 
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     common.require_tools("tshark")
     tapflow = common.tapflow_binary()
     for name in CAPTURES:
         capture = common.DATA / name
         with tempfile.TemporaryDirectory() as tmp:
-            port = common.free_udp_port()
+            port = free_tcp_port()
             wire = Path(tmp) / "tcp.pcapng"
             sniffer = subprocess.Popen(["tshark", "-i", "lo", "-f", f"tcp port {port}", "-w", str(wire), "-q"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -45,6 +52,10 @@ def main():
                 while "Capture started" not in (line := sniffer.stderr.readline()):
                     if time.time() > deadline or sniffer.poll() is not None:
                         common.fail(f"tshark did not start capturing on lo: {line}")
+                # The collector says when it listens (before that, tapflow would be refused).
+                while "listening on TCP" not in (line := collector.stderr.readline()):
+                    if time.time() > deadline or collector.poll() is not None:
+                        common.fail(f"collect did not start listening: {line}")
                 proc, stats = common.run_tapflow(["-r", capture, "-n", f"tcp://127.0.0.1:{port}"])
                 collector.wait(timeout=30)
             finally:
@@ -78,7 +89,7 @@ def main():
             print(f"{name:<40} {records:>5} records {packets:>7} packets {octets:>10} octets: collect = tshark = tapflow")
 
     # Nobody listening: refused, logged once, every record counted unsent, exit 0.
-    port = common.free_udp_port()
+    port = free_tcp_port()
     proc, stats = common.run_tapflow(["-r", common.DATA / CAPTURES[0], "-n", f"tcp://127.0.0.1:{port}"])
     exporter = stats["exporters"][0]
     if proc.stderr.count("cannot connect") != 1:
