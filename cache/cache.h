@@ -6,3 +6,4 @@
 #include "cache/flow_record.h"
 #include "cache/flow_table.h"
 #include "cache/packet_summary.h"
+#include "cache/sampler.h"

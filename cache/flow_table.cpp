@@ -217,16 +217,17 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
   }
 
   Entry& e = entries_[index];
-  ++e.packets;
-  e.octets += packet.octets;
+  const std::uint64_t weight = config_.packet_weight;
+  e.packets += weight;
+  e.octets += packet.octets * weight;
   // Timestamps in a file may go backwards a little: keep first <= last whatever the order.
   e.first_ns = std::min(e.first_ns, packet.timestamp_ns);
   e.last_ns = std::max(e.last_ns, packet.timestamp_ns);
   e.tcp_flags |= packet.tcp_flags;
   e.min_ttl = std::min(e.min_ttl, packet.ttl);
   e.max_ttl = std::max(e.max_ttl, packet.ttl);
-  ++counters_.packets;
-  counters_.octets += packet.octets;
+  counters_.packets += weight;
+  counters_.octets += packet.octets * weight;
 
   // Cisco: a TCP flow ends with the packet carrying FIN or RST, after it is counted.
   if (packet.key.protocol == kProtocolTcp && (packet.tcp_flags & (kTcpFin | kTcpRst)) != 0) {

@@ -26,11 +26,14 @@ struct FlowTableConfig {
   std::uint64_t hash_seed = 0;
   // Hash buckets, rounded up to a power of two; 0 = twice the capacity (mean chain length 0.5).
   std::size_t bucket_count = 0;
+  // Each packet counts as this many packets and its octets this many times (--scale-sampled:
+  // the sampling interval; 1 otherwise).
+  std::uint32_t packet_weight = 1;
 };
 
 // Counters of one table; plain integers because only the owning thread writes them.
 struct FlowTableCounters {
-  std::uint64_t packets = 0;        // packets accounted into flows
+  std::uint64_t packets = 0;        // packets accounted into flows (times packet_weight)
   std::uint64_t octets = 0;
   std::uint64_t flows_created = 0;
   std::uint64_t expired[6] = {};    // indexed by FlowEndReason (1..5)

@@ -126,13 +126,14 @@ void PcapLiveReader::went_down(std::size_t i) {
     // Deleted: libpcap reports it on the next read, which closes the capture.
     return;
   }
-  events_.push_back("capture on '" + interfaces_[i].name +
-                    "': interface went down; still open, capture resumes when it is up again");
+  events_.push_back({InterfaceState::kDown,
+                     "capture on '" + interfaces_[i].name +
+                         "': interface went down; still open, capture resumes when it is up again"});
 }
 
 void PcapLiveReader::resumed(std::size_t i) {
   state_[i] = InterfaceState::kCapturing;
-  events_.push_back("capture on '" + interfaces_[i].name + "' resumed");
+  events_.push_back({InterfaceState::kCapturing, "capture on '" + interfaces_[i].name + "' resumed"});
 }
 
 void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
@@ -148,7 +149,7 @@ void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
     error_ = event + "; no interface left to capture on";
   } else {
     event += fmt::format("; still capturing on {} other interface{}", open_, open_ == 1 ? "" : "s");
-    events_.push_back(event);
+    events_.push_back({InterfaceState::kClosed, event});
   }
 }
 

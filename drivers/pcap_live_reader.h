@@ -41,6 +41,12 @@ enum class InterfaceState : std::uint8_t {
 
 const char* to_string(InterfaceState state);
 
+// A change on one interface, for the caller to log once.
+struct CaptureEvent {
+  InterfaceState state;  // kDown: went down; kCapturing: resumed; kClosed: disappeared or failed
+  std::string message;   // "capture on 'eth1': ..."
+};
+
 struct LiveCaptureCounters {
   std::string interface;
   std::uint64_t received = 0;           // pcap_stats ps_recv
@@ -88,7 +94,7 @@ class PcapLiveReader {
   // Interface changes since the last call (went down, came back, disappeared, failed), one line
   // each, for the caller to log. Cheap to call per batch: empty unless something happened.
   bool has_events() const { return !events_.empty(); }
-  std::vector<std::string> take_events() { return std::exchange(events_, {}); }
+  std::vector<CaptureEvent> take_events() { return std::exchange(events_, {}); }
 
  private:
   bool wait(int timeout_ms);
@@ -109,7 +115,7 @@ class PcapLiveReader {
   std::vector<std::uint64_t> down_since_ns_;  // wall clock when it went down
   std::vector<LiveCaptureCounters> frozen_;  // counters of closed interfaces
   std::size_t open_ = 0;
-  std::vector<std::string> events_;
+  std::vector<CaptureEvent> events_;
   std::string error_;
 };
 

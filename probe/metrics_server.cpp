@@ -21,6 +21,11 @@ std::string format_prometheus(const ProbeStats& s) {
   out += fmt::format("tapflow_packets_decoded_total {}\n", s.packets_decoded());
   metric(out, "octets_decoded_total", "counter", "Layer-3 octets of the decoded packets.");
   out += fmt::format("tapflow_octets_decoded_total {}\n", s.octets_decoded);
+  metric(out, "packets_sampled_out_total", "counter", "Decoded packets the sampler skipped.");
+  out += fmt::format("tapflow_packets_sampled_out_total {}\n", s.packets_sampled_out);
+  metric(out, "sampling_interval", "gauge", "Packet sampling: 1 in this many (1 = no sampling).");
+  out += fmt::format("tapflow_sampling_interval {}\n",
+                     s.sampling.mode == cache::SamplingMode::kNone ? 1u : s.sampling.interval);
   metric(out, "packets_rejected_total", "counter", "Packets not turned into flow updates, by reason.");
   for (std::size_t v = 1; v < s.verdicts.size(); ++v) {
     out += fmt::format("tapflow_packets_rejected_total{{reason=\"{}\"}} {}\n",

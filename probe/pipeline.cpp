@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "cache/flow_table.h"
+#include "cache/log.h"
 #include "drivers/pcap_file_reader.h"
 #include "drivers/pcap_live_reader.h"
 #include "cache/flow_hash.h"
@@ -82,7 +83,13 @@ class Pipeline::Impl {
         .capacity = std::max<std::size_t>(1, options.cache_size / shards),
         .inactive_timeout_ns = seconds_to_ns(options.inactive_timeout_s),
         .active_timeout_ns = seconds_to_ns(options.active_timeout_s),
-        .hash_seed = seed};
+        .hash_seed = seed,
+        .packet_weight = options.scale_sampled && options.sampling.mode != cache::SamplingMode::kNone
+                             ? options.sampling.interval
+                             : 1u};
+    sampler_ = cache::PacketSampler(options.sampling, seed ^ 0x5851f42d4c957f2dull);
+    stats_.sampling = options.sampling;
+    stats_.scale_sampled = options.scale_sampled;
     if (threads == 1) {
       table_ = std::make_unique<cache::FlowTable>(config);
       expired_.reserve(kExpireChunk + kPacketBatchSize);
@@ -138,11 +145,17 @@ class Pipeline::Impl {
         decode_one(frame, if_index, decoded);
       });
       if (live_->has_events()) {
-        for (const auto& event : live_->take_events()) fmt::print(stderr, "tapflow: {}\n", event);
+        for (const auto& event : live_->take_events()) {
+          if (event.state == drivers::InterfaceState::kCapturing) {
+            log::notice("{}", event.message);
+          } else {
+            log::warning("{}", event.message);
+          }
+        }
       }
       if (n < 0) {
         // No interface left: every flow is still exported below, then the exit status says so.
-        fmt::print(stderr, "tapflow: {}; exporting every flow and exiting\n", live_->error());
+        log::error("{}; exporting every flow and exiting", live_->error());
         status = 1;
         break;
       }
@@ -173,6 +186,13 @@ class Pipeline::Impl {
       stats_.profile.count_packet(summary.octets, summary.timestamp_ns);
       // The file's clock is the packets' own time, never going backwards.
       clock_ns_ = std::max(clock_ns_, summary.timestamp_ns);
+      // Sampling happens after decoding (rejected packets are counted by reason either way)
+      // and before the cache, in the one reader thread so every --threads gives the same flows.
+      if (!sampler_.select()) {
+        ++stats_.packets_sampled_out;
+        stats_.octets_sampled_out += summary.octets;
+        return;
+      }
       ++decoded;
     }
   }
@@ -442,6 +462,7 @@ class Pipeline::Impl {
   PendingRequest* request_ = nullptr;
   bool running_ = false;
   std::array<cache::PacketSummary, kPacketBatchSize> batch_;
+  cache::PacketSampler sampler_;
   std::unique_ptr<drivers::PcapLiveReader> live_;
   // One thread: the table lives here. Several: one Shard (thread + table) each.
   std::unique_ptr<cache::FlowTable> table_;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "cache/sampler.h"
+
 namespace tapflow::probe {
 
 struct ProbeOptions {
@@ -19,7 +21,12 @@ struct ProbeOptions {
   std::string pidfile;
   std::string user;                       // drop privileges to this user after opening capture
   std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout
-  int version = 10;                       // -v
+  int version = 10;                       // -v: 5, 9 or 10 (IPFIX)
+  cache::SamplingConfig sampling;         // -s / --sample: before the cache
+  bool scale_sampled = false;             // multiply counters by the sampling interval
+  unsigned engine_type = 0;               // NetFlow v5 header
+  unsigned engine_id = 0;
+  std::uint32_t template_refresh_packets = 20;  // v9/IPFIX over UDP: also every N messages
   std::uint32_t active_timeout_s = 1800;
   std::uint32_t inactive_timeout_s = 15;
   std::size_t cache_size = 1u << 20;      // total over all shards
@@ -31,6 +38,7 @@ struct ProbeOptions {
   std::string metrics_address;            // --metrics ADDR:PORT
   std::string stats_json;                 // --stats-json PATH ("-" = stdout)
   bool progress = true;                   // only shown when stderr is a terminal
+  std::string log_level = "info";         // error, warning, notice, info, debug
 };
 
 }  // namespace tapflow::probe

@@ -33,6 +33,10 @@ std::string format_summary(const ProbeStats& s) {
        s.file_errors ? fmt::format("  ({} with errors)", s.file_errors) : "");
   line("  packets read          {:>14}", s.packets_read);
   line("  packets decoded       {:>14}  ({} layer-3 octets)", s.packets_decoded(), s.octets_decoded);
+  if (s.sampling.mode != cache::SamplingMode::kNone) {
+    line("  packets sampled       {:>14}  ({}; {} skipped{})", s.packets_sampled(), to_string(s.sampling),
+         s.packets_sampled_out, s.scale_sampled ? "; counts scaled" : "");
+  }
   line("  packets rejected      {:>14}", s.packets_rejected());
   for (std::size_t v = 1; v < s.verdicts.size(); ++v) {
     if (s.verdicts[v] == 0) continue;
@@ -110,6 +114,15 @@ nlohmann::json to_json(const ProbeStats& s) {
         {"shards", s.shards},
         {"packets", s.cache.packets},
         {"octets", s.cache.octets}}},
+      {"sampling",
+       {{"mode", s.sampling.mode == cache::SamplingMode::kNone            ? "none"
+                 : s.sampling.mode == cache::SamplingMode::kDeterministic ? "deterministic"
+                                                                         : "random"},
+        {"interval", s.sampling.mode == cache::SamplingMode::kNone ? 1 : s.sampling.interval},
+        {"scaled", s.scale_sampled},
+        {"selected", s.packets_sampled()},
+        {"skipped", s.packets_sampled_out},
+        {"skipped_octets", s.octets_sampled_out}}},
       {"records_printed", s.records_printed},
       {"exporters", exporters},
   };

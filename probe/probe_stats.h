@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "cache/flow_table.h"
+#include "cache/sampler.h"
 #include "exporter/exporter.h"
 #include "probe/decoder.h"
 #include "probe/traffic_profile.h"
@@ -37,6 +38,10 @@ struct ProbeStats {
   std::uint64_t bytes_read = 0;  // captured bytes
   std::array<std::uint64_t, static_cast<std::size_t>(DecodeVerdict::kCount)> verdicts{};
   std::uint64_t octets_decoded = 0;  // layer-3 octets of the decoded packets
+  cache::SamplingConfig sampling;
+  bool scale_sampled = false;
+  std::uint64_t packets_sampled_out = 0;  // decoded, then skipped by the sampler
+  std::uint64_t octets_sampled_out = 0;
   cache::FlowTableCounters cache;
   std::uint64_t cache_capacity = 0;
   std::uint64_t shards = 1;
@@ -49,6 +54,7 @@ struct ProbeStats {
 
   std::uint64_t packets_decoded() const { return verdicts[0]; }
   std::uint64_t packets_rejected() const { return packets_read - packets_decoded(); }
+  std::uint64_t packets_sampled() const { return packets_decoded() - packets_sampled_out; }
 };
 
 // Multi-line human summary.

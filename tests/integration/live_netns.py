@@ -19,7 +19,8 @@ Checks:
   - control socket: mode 0600, `ctl stats --json` and `ctl flows` before any expiry match what was
     sent, a second instance on the same socket fails with a clear message, `ctl expire` delivers
     every flow to a collector while tapflow keeps running;
-  - SIGTERM in the middle of a replay: every flow tapflow created reaches the collector;
+  - SIGTERM in the middle of a replay: every flow tapflow created reaches the collector; SIGHUP
+    (systemctl reload) leaves it running;
   - GET /metrics (urllib) answers with the counters;
   - interfaces going down, coming back, disappearing: one log line each, counted in the stats,
     capture goes on on the other interface; when the last one disappears tapflow exports every flow
@@ -354,6 +355,11 @@ def metrics(env):
         tf = Tapflow(env, [c_if], [url], ["--metrics", f"127.0.0.1:{port}"])
         sent = env.replay(s_if, capture, pps=MODEST_PPS)
         tf.wait_captured(sent)
+        # systemctl reload sends SIGHUP (reopen file: outputs): never fatal.
+        tf.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+        if tf.proc.poll() is not None:
+            common.fail(f"SIGHUP stopped tapflow (exit {tf.proc.returncode})")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             content_type = response.headers.get("Content-Type", "")
             body = response.read().decode()
