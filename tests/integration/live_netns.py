@@ -30,6 +30,7 @@ Skips (77) when not root or when network namespaces are unavailable.
 """
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -108,6 +109,12 @@ def outer():
 
 # ---------------------------------------------------------------------------------------------
 # Inner process, inside the capture namespace.
+
+@functools.lru_cache(maxsize=None)
+def tshark_totals(capture):
+    """(packets, layer-3 octets) of a capture's IP packets as tshark decodes them, once each."""
+    return common.tshark_capture_totals(capture)
+
 
 class Env:
     def __init__(self, tmp):
@@ -252,7 +259,7 @@ def replay_and_check(env, capture, loop, pps=None, topspeed=False, frozen=False)
                 tf.proc.send_signal(signal.SIGCONT)
         tf.wait_captured(sent)
         stats = tf.stop()
-    packets, octets = common.tshark_capture_totals(capture)
+    packets, octets = tshark_totals(capture)
     name = f"{Path(capture).name} x{loop} at {'top speed' if topspeed else f'{pps} pps'}"
     if frozen:
         name += ", tapflow stopped, 1 MiB ring"
@@ -266,7 +273,7 @@ def control_socket(env, capture):
     """ctl stats/flows before expiry, mode 0600, a second instance refused, ctl expire exports.
     `capture` holds only UDP flows, so none ends before the timeouts (no FIN or RST)."""
     s_if, c_if = env.pairs[0]
-    packets, octets = common.tshark_capture_totals(capture)
+    packets, octets = tshark_totals(capture)
     collect_port = common.free_udp_port()
     with collector(env) as (url, box):
         tf = Tapflow(env, [c_if], [url, f"udp://127.0.0.1:{collect_port}"], ["--threads", "2"])
@@ -387,7 +394,7 @@ def interface_loss(env):
     """Down, up, deleted: a line each, counted; capture goes on; the last one gone = exit 1."""
     (s_a, c_a), (s_b, c_b) = env.pairs
     capture = common.DATA / "zeek/wikipedia.pcap"
-    packets, octets = common.tshark_capture_totals(capture)
+    packets, octets = tshark_totals(capture)
     with collector(env) as (url, box):
         tf = Tapflow(env, [c_a, c_b], [url], ["--threads", "1"])
         sent = env.replay(s_a, capture, pps=MODEST_PPS) + env.replay(s_b, capture, pps=MODEST_PPS)
