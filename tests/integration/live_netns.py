@@ -105,6 +105,11 @@ def outer():
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", ns], check=False)
+        # A pair whose move into a namespace failed is still here (deleting one end deletes both).
+        for s_if, c_if in pairs:
+            for itf in (s_if, c_if):
+                if run(["ip", "link", "show", itf], check=False).returncode == 0:
+                    run(["ip", "link", "del", itf], check=False)
 
 
 # ---------------------------------------------------------------------------------------------
