@@ -170,6 +170,9 @@ bool SctpTransport::connect_now() {
     fd_ = fd;
     ipv6_ = a->ai_family == AF_INET6;
     fresh_association_ = true;
+    sctp_assoc_value pr{};
+    socklen_t pr_length = sizeof pr;
+    peer_pr_sctp_ = getsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 && pr.assoc_value != 0;
     ++associations_;
     if (outage_reported_) {
       std::fprintf(stderr, "tapflow: associated with %s again\n", description_.c_str());

@@ -58,6 +58,9 @@ class SctpTransport final : public Transport {
   bool connected() const { return fd_ >= 0; }
   std::uint64_t associations() const { return associations_; }  // successful associations so far
   std::uint64_t abandoned() const { return abandoned_; }        // messages PR-SCTP gave up on
+  // True when the association negotiated PR-SCTP and the kernel takes SCTP_PRINFO, so data-only
+  // messages really go with timed reliability (else they go reliably, or with sinfo_timetolive).
+  bool partial_reliability() const { return connected() && peer_pr_sctp_ && prinfo_supported_; }
 
   // True when an IPFIX message holds a Template Set (ID 2) or an Options Template Set (ID 3),
   // or cannot be walked (sent reliably to be safe). RFC 7011 §3.3.2: set IDs after the 16-octet
@@ -82,6 +85,7 @@ class SctpTransport final : public Transport {
   bool fresh_association_ = false;  // associated, no message sent yet on this association
   bool outage_reported_ = false;
   bool prinfo_supported_ = true;    // sctp_sendv with SCTP_PRINFO accepted by the kernel
+  bool peer_pr_sctp_ = false;       // the association negotiated PR-SCTP (RFC 3758)
   bool abandon_reported_ = false;
   bool notification_continues_ = false;  // the last piece read did not end a notification
   std::uint64_t associations_ = 0;

@@ -164,10 +164,12 @@ TEST(SctpTransport, UnresolvableHostIsAConstructionError) {
 // A one-to-one SCTP listener on 127.0.0.1 (ephemeral port unless given).
 class Listener {
  public:
-  explicit Listener(std::uint16_t port = 0) {
+  // receive_buffer > 0 shrinks the collector's receive window (inherited by the accepted socket).
+  explicit Listener(std::uint16_t port = 0, int receive_buffer = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (receive_buffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -238,9 +240,32 @@ TEST(SctpTransport, DeliversWholeMessagesInOrderOnStreamZero) {
   EXPECT_EQ(stream, 0);
   EXPECT_EQ(collector.receive(&stream), data);
   EXPECT_EQ(stream, 0);
+  EXPECT_TRUE(t.partial_reliability());  // PR-SCTP negotiated and SCTP_PRINFO taken
   EXPECT_FALSE(t.periodic_templates());
   EXPECT_EQ(t.description(), "sctp://127.0.0.1:" + collector.port());
   EXPECT_EQ(t.abandoned(), 0u);
+}
+
+// RFC 7011 §10.2 asks for PR-SCTP so a slow collector costs old data, not an ever-growing queue:
+// a collector that stops reading, data-only messages with a 10 ms lifetime queue behind its closed
+// window and are abandoned (counted), while the association stays up and the template message
+// before them arrived whole.
+TEST(SctpTransport, PrSctpAbandonsOldDataWhenTheCollectorStalls) {
+  SKIP_WITHOUT_KERNEL_SCTP();
+  Listener collector(0, 4096);
+  SctpTransport t("127.0.0.1", collector.port(), std::chrono::milliseconds(2000), std::chrono::milliseconds(0),
+                  std::chrono::milliseconds(10));
+  ASSERT_GE(collector.accept_peer(), 0);
+  const Bytes with_templates = message_with_sets({{2, 20}, {256, 12}});
+  ASSERT_EQ(t.send(with_templates), SendResult::kSent);
+  const Bytes data = message_with_sets({{256, 200}});
+  for (int batch = 0; batch < 100 && t.abandoned() == 0; ++batch) {
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(t.send(data), SendResult::kSent) << batch << " " << i;
+    usleep(50'000);  // the queued ones outlive their lifetime; the next send abandons them
+  }
+  EXPECT_GT(t.abandoned(), 0u);
+  EXPECT_TRUE(t.connected());
+  EXPECT_EQ(collector.receive(), with_templates);
 }
 
 TEST(SctpTransport, CollectorDownFailsThenAssociatesWhenItComesUp) {

@@ -10,7 +10,10 @@ In the guest:
   2. `tapflow collect --listen sctp://127.0.0.1:4739` runs, tapflow exports the capture to it, and
      the records, packets and octets collect prints must equal what tapflow's --stats-json says
      it exported, with no send error, gap, malformed message or data before its template;
-  3. the SCTP unit tests run against the real kernel (whole messages on stream 0, a collector
+  3. live: tapflow exports pings on lo every second; the collector is killed mid-way and another
+     starts later: one 'lost' and one 'again' line, failures counted meanwhile, and the new
+     collector gets templates before data (a new association, a new template session);
+  4. the SCTP unit tests run against the real kernel (whole messages on stream 0, a collector
      that is down and comes up, an ABORTed association noticed before sending and templates on
      the next one, collect receiving every record); they skip on the host.
 The guest prints each result between markers and powers off; this script parses the console,
@@ -47,6 +50,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
+mkdir -p /run  # tapflow's control socket when live
 echo "VM: booted $(uname -r)"
 for m in MODULE_LIST; do
   insmod /modules/$m.ko || echo "VM: insmod $m failed"
@@ -74,7 +78,42 @@ section export.err /tmp/export.err
 section collect.txt /tmp/collect.txt
 section collect.err /tmp/collect.err
 
-# 3. The unit tests that need a real SCTP kernel.
+# 3. Live: pings on lo exported every second; the collector is killed mid-way and a new one
+#    comes up later. tapflow must log the loss and the new association once each, and the new
+#    collector must get templates before data.
+#    Live export sends a message when it is full, so small messages (--mtu 576) and pings to
+#    four addresses keep messages going every second or so.
+pingers=""
+for address in 127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4; do
+  ping -q -i 0.2 $address >/dev/null 2>&1 &
+  pingers="$pingers $!"
+done
+/tapflow collect --listen sctp://127.0.0.1:PORT >/tmp/first.txt 2>/tmp/first.err &
+first=$!
+sleep 1
+/tapflow --no-progress -i lo --active-timeout 1 --inactive-timeout 1 --immediate --mtu 576 -n sctp://127.0.0.1:PORT \
+  --stats-json /tmp/live.json icmp 2>/tmp/live.err >/dev/null &
+live=$!
+sleep 5
+kill -TERM $first  # it closes its socket: the kernel shuts the association down
+wait $first
+sleep 4
+/tapflow collect --listen sctp://127.0.0.1:PORT >/tmp/second.txt 2>/tmp/second.err &
+second=$!
+sleep 5
+kill -INT $live
+wait $live
+echo "VM: exit live $?"
+kill $pingers
+kill -TERM $second
+wait $second
+echo "VM: records first $(grep -c ' packets ' /tmp/first.txt) second $(grep -c ' packets ' /tmp/second.txt)"
+section live.json /tmp/live.json
+section live.err /tmp/live.err
+section first.err /tmp/first.err
+section second.err /tmp/second.err
+
+# 4. The unit tests that need a real SCTP kernel.
 if [ -x /unit_tests ]; then
   /unit_tests --gtest_filter='Sctp*' --gtest_brief=1 >/tmp/unit.txt 2>&1
   echo "VM: exit unit $?"
@@ -282,7 +321,28 @@ def check(console, with_unit_tests):
     if "listening on SCTP" not in collect_err or "connection from" not in collect_err:
         problems.append(f"round trip: collect did not accept an SCTP association: {collect_err!r}")
 
-    # 3. unit tests
+    # 3. collector killed mid-way, another one later
+    live_err = s.get("live.err", "")
+    second_err = s.get("second.err", "")
+    m = re.search(r"VM: records first (\d+) second (\d+)", console)
+    first_records, second_records = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    try:
+        live = json.loads(s.get("live.json", ""))["exporters"][0]
+    except (ValueError, KeyError, IndexError):
+        live = None
+    if exit_code(console, "live") != 0 or live is None:
+        problems.append(f"collector killed: live tapflow exited {exit_code(console, 'live')}: {live_err!r}")
+    elif live["send_errors"] == 0:
+        problems.append(f"collector killed: no send error counted while it was away: {live}")
+    if live_err.count("lost") != 1 or live_err.count("again") != 1:
+        problems.append(f"collector killed: expected one 'lost' and one 'again' line, got: {live_err!r}")
+    if first_records == 0 or second_records == 0:
+        problems.append(f"collector killed: records before {first_records}, after {second_records}")
+    m = re.search(r"(\d+) templates, (\d+) sequence gaps .* (\d+) data sets without template", second_err)
+    if not m or m.group(1) == "0" or m.group(2) != "0" or m.group(3) != "0":
+        problems.append(f"collector killed: the new collector did not get templates first: {second_err!r}")
+
+    # 4. unit tests
     unit = s.get("unit.txt", "")
     if with_unit_tests:
         passed = re.search(r"\[  PASSED  \] (\d+) test", unit)
@@ -299,7 +359,10 @@ def check(console, with_unit_tests):
     summary = [f"guest: booted, loaded SCTP and ran everything in {uptime} s of guest uptime",
                f"collector down: {down['messages']} messages / {down['records']} records counted unsent, "
                f"one log line",
-               f"round trip: {got[0]} records, {got[1]} packets, {got[2]} octets: collect = tapflow"]
+               f"round trip: {got[0]} records, {got[1]} packets, {got[2]} octets: collect = tapflow",
+               f"collector killed mid-way: {first_records} records before, {second_records} after to a new "
+               f"collector (templates first), {live['send_errors']} messages counted failed in between, "
+               f"one 'lost' and one 'again' line"]
     if with_unit_tests:
         summary.append("unit tests in the guest: " + (re.search(r"\[  PASSED  \] .*", unit).group(0)))
     return summary
