@@ -68,6 +68,7 @@ Bytes message_with_sets(std::initializer_list<std::pair<std::uint16_t, std::uint
     m.push_back(static_cast<std::uint8_t>(length));
     m.resize(m.size() + (length >= 4 ? length - 4 : 0), 0);
   }
+  m[2] = static_cast<std::uint8_t>(m.size() >> 8);
   m[3] = static_cast<std::uint8_t>(m.size());
   return m;
 }
