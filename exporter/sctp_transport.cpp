@@ -39,7 +39,8 @@ std::uint16_t read_u16(std::span<const std::uint8_t> bytes, std::size_t offset) 
 }
 
 // Connects `fd` (non-blocking) within `timeout`; returns 0 or an errno value.
-int connect_with_timeout(int fd, const sockaddr* address, socklen_t length, std::chrono::milliseconds timeout) {
+int connect_with_timeout(int fd, const sockaddr* address, socklen_t length,
+                         std::chrono::milliseconds timeout) {
   if (connect(fd, address, length) == 0) return 0;
   if (errno != EINPROGRESS) return errno;
   pollfd pfd{fd, POLLOUT, 0};
@@ -71,7 +72,8 @@ void configure_socket(int fd) {
   sctp_assoc_value pr{};
   pr.assoc_id = SCTP_FUTURE_ASSOC;
   pr.assoc_value = 1;
-  setsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, sizeof pr);  // best effort: older kernels lack it
+  setsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr,
+             sizeof pr);  // best effort: older kernels lack it
   int size = kSendBufferBytes;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);  // best effort
 }
@@ -88,7 +90,8 @@ bool kernel_supports_sctp(int family, int* error) {
 }
 
 std::string sctp_unavailable_message(int error) {
-  return std::string("SCTP is not available in this kernel (modprobe sctp): ") + std::strerror(error);
+  return std::string("SCTP is not available in this kernel (modprobe sctp): ") +
+         std::strerror(error);
 }
 
 bool SctpTransport::carries_templates(std::span<const std::uint8_t> message) {
@@ -104,8 +107,10 @@ bool SctpTransport::carries_templates(std::span<const std::uint8_t> message) {
   return false;
 }
 
-SctpTransport::SctpTransport(const std::string& host, const std::string& port, std::chrono::milliseconds io_timeout,
-                             std::chrono::milliseconds retry_interval, std::chrono::milliseconds data_lifetime)
+SctpTransport::SctpTransport(const std::string& host, const std::string& port,
+                             std::chrono::milliseconds io_timeout,
+                             std::chrono::milliseconds retry_interval,
+                             std::chrono::milliseconds data_lifetime)
     : host_(host),
       port_(port),
       io_timeout_(io_timeout),
@@ -117,14 +122,16 @@ SctpTransport::SctpTransport(const std::string& host, const std::string& port, s
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* results = nullptr;
   if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &results); rc != 0) {
-    throw std::runtime_error("cannot resolve SCTP destination '" + description_ + "': " + gai_strerror(rc));
+    throw std::runtime_error("cannot resolve SCTP destination '" + description_ +
+                             "': " + gai_strerror(rc));
   }
   ipv6_ = results->ai_family == AF_INET6;
   freeaddrinfo(results);
   // Asked for by name, so a kernel without SCTP is the operator's to fix now, not a stream of
   // send errors later.
   if (int error = 0; !kernel_supports_sctp(ipv6_ ? AF_INET6 : AF_INET, &error)) {
-    throw std::runtime_error("cannot export to " + description_ + ": " + sctp_unavailable_message(error));
+    throw std::runtime_error("cannot export to " + description_ + ": " +
+                             sctp_unavailable_message(error));
   }
   connect_now();
 }
@@ -143,8 +150,8 @@ bool SctpTransport::connect_now() {
   if (const int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &results); rc != 0) {
     if (!outage_reported_) {
       outage_reported_ = true;
-      std::fprintf(stderr, "tapflow: cannot resolve %s: %s (retrying every second)\n", description_.c_str(),
-                   gai_strerror(rc));
+      std::fprintf(stderr, "tapflow: cannot resolve %s: %s (retrying every second)\n",
+                   description_.c_str(), gai_strerror(rc));
     }
     return false;
   }
@@ -173,7 +180,8 @@ bool SctpTransport::connect_now() {
     fresh_association_ = true;
     sctp_assoc_value pr{};
     socklen_t pr_length = sizeof pr;
-    peer_pr_sctp_ = getsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 && pr.assoc_value != 0;
+    peer_pr_sctp_ = getsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 &&
+                    pr.assoc_value != 0;
     ++associations_;
     if (outage_reported_) {
       std::fprintf(stderr, "tapflow: associated with %s again\n", description_.c_str());
@@ -184,8 +192,11 @@ bool SctpTransport::connect_now() {
   freeaddrinfo(results);
   if (fd_ < 0 && !outage_reported_) {
     outage_reported_ = true;
-    std::fprintf(stderr, "tapflow: cannot associate with %s: %s (retrying every second; messages meanwhile are "
-                 "counted as send errors)\n", description_.c_str(), std::strerror(last_error));
+    std::fprintf(
+        stderr,
+        "tapflow: cannot associate with %s: %s (retrying every second; messages meanwhile are "
+        "counted as send errors)\n",
+        description_.c_str(), std::strerror(last_error));
   }
   return fd_ >= 0;
 }
@@ -199,7 +210,8 @@ void SctpTransport::disconnect(const char* why, int error) {
   if (!outage_reported_) {
     outage_reported_ = true;
     std::fprintf(stderr, "tapflow: association with %s lost: %s%s (reassociating every second)\n",
-                 description_.c_str(), why, error != 0 ? (std::string(": ") + std::strerror(error)).c_str() : "");
+                 description_.c_str(), why,
+                 error != 0 ? (std::string(": ") + std::strerror(error)).c_str() : "");
   }
 }
 
@@ -209,7 +221,8 @@ bool SctpTransport::association_alive() {
   for (;;) {
     pollfd pfd{fd_, POLLIN | POLLRDHUP, 0};
     if (poll(&pfd, 1, 0) <= 0) return true;
-    if ((pfd.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0 && (pfd.revents & POLLIN) == 0) return false;
+    if ((pfd.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0 && (pfd.revents & POLLIN) == 0)
+      return false;
     std::array<std::uint8_t, 512> buffer;
     iovec iov{buffer.data(), buffer.size()};
     msghdr header{};
@@ -227,7 +240,8 @@ bool SctpTransport::association_alive() {
       continue;  // the rest of a notification, or stray data from the collector: ignored
     }
     sctp_notification notification{};
-    std::memcpy(&notification, buffer.data(), std::min(sizeof notification, static_cast<std::size_t>(n)));
+    std::memcpy(&notification, buffer.data(),
+                std::min(sizeof notification, static_cast<std::size_t>(n)));
     switch (notification.sn_header.sn_type) {
       case SCTP_ASSOC_CHANGE:
         if (notification.sn_assoc_change.sac_state == SCTP_COMM_LOST ||
@@ -245,9 +259,11 @@ bool SctpTransport::association_alive() {
         ++abandoned_;
         if (!abandon_reported_) {
           abandon_reported_ = true;
-          std::fprintf(stderr, "tapflow: %s: a data message was abandoned undelivered after its %lld ms lifetime "
-                       "(PR-SCTP); further ones are counted\n", description_.c_str(),
-                       static_cast<long long>(data_lifetime_.count()));
+          std::fprintf(
+              stderr,
+              "tapflow: %s: a data message was abandoned undelivered after its %lld ms lifetime "
+              "(PR-SCTP); further ones are counted\n",
+              description_.c_str(), static_cast<long long>(data_lifetime_.count()));
         }
         break;
       default:
@@ -269,7 +285,8 @@ int SctpTransport::send_message(std::span<const std::uint8_t> message, bool reli
       info.sendv_prinfo.pr_value = static_cast<std::uint32_t>(data_lifetime_.count());
     }
     for (;;) {
-      const int n = sctp_sendv(fd_, &iov, 1, nullptr, 0, &info, sizeof info, SCTP_SENDV_SPA, MSG_NOSIGNAL);
+      const int n =
+          sctp_sendv(fd_, &iov, 1, nullptr, 0, &info, sizeof info, SCTP_SENDV_SPA, MSG_NOSIGNAL);
       if (n >= 0) return 0;
       if (errno == EINTR) continue;
       if (errno != EINVAL || !timed) return errno;
@@ -300,7 +317,8 @@ int SctpTransport::send_message(std::span<const std::uint8_t> message, bool reli
 
 SendResult SctpTransport::send(std::span<const std::uint8_t> message) {
   if (fd_ < 0) {
-    if (std::chrono::steady_clock::now() < next_attempt_ || !connect_now()) return SendResult::kFailed;
+    if (std::chrono::steady_clock::now() < next_attempt_ || !connect_now())
+      return SendResult::kFailed;
   } else if (!association_alive()) {
     // Noticed before sending: a message handed to a dead association would fail anyway, or
     // worse, seem sent.

@@ -84,8 +84,8 @@ class SctpTransport final : public Transport {
   bool ipv6_ = false;
   bool fresh_association_ = false;  // associated, no message sent yet on this association
   bool outage_reported_ = false;
-  bool prinfo_supported_ = true;    // sctp_sendv with SCTP_PRINFO accepted by the kernel
-  bool peer_pr_sctp_ = false;       // the association negotiated PR-SCTP (RFC 3758)
+  bool prinfo_supported_ = true;  // sctp_sendv with SCTP_PRINFO accepted by the kernel
+  bool peer_pr_sctp_ = false;     // the association negotiated PR-SCTP (RFC 3758)
   bool abandon_reported_ = false;
   bool notification_continues_ = false;  // the last piece read did not end a notification
   std::uint64_t associations_ = 0;

@@ -32,8 +32,8 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-#define SKIP_WITHOUT_KERNEL_SCTP()                                                          \
-  do {                                                                                      \
+#define SKIP_WITHOUT_KERNEL_SCTP()                                                                \
+  do {                                                                                            \
     if (!kernel_supports_sctp(AF_INET)) GTEST_SKIP() << "no SCTP in this kernel (modprobe sctp)"; \
   } while (false)
 
@@ -51,8 +51,8 @@ TEST(SctpEndpointUrl, ParsesSctpForms) {
   u = parse_endpoint_url("sctp://:4739");  // any address, for --listen
   ASSERT_TRUE(u);
   EXPECT_EQ(u->host, "");
-  for (const char* bad : {"sctp://h", "sctp://h:", "sctp://h:65536", "sctp://::1:4739", "sctp:/h:1", "sctp//h:1",
-                          "sctp://[::1]4739", "sctp://h/x:1"}) {
+  for (const char* bad : {"sctp://h", "sctp://h:", "sctp://h:65536", "sctp://::1:4739", "sctp:/h:1",
+                          "sctp//h:1", "sctp://[::1]4739", "sctp://h/x:1"}) {
     EXPECT_FALSE(parse_endpoint_url(bad)) << bad;
   }
 }
@@ -125,12 +125,14 @@ std::vector<cache::FlowRecord> make_records(std::size_t count) {
 
 TEST(SctpTransport, TheEncodersFirstMessageIsReliableTheRestTimed) {
   std::vector<Bytes> messages;
-  IpfixExporter exporter(std::make_unique<RecordingTransport>(messages), {}, [] { return 0ull; }, "x");
+  IpfixExporter exporter(
+      std::make_unique<RecordingTransport>(messages), {}, [] { return 0ull; }, "x");
   exporter.export_records(make_records(200));
   exporter.flush();
   ASSERT_GE(messages.size(), 3u);
   EXPECT_TRUE(SctpTransport::carries_templates(messages.front()));
-  for (std::size_t i = 1; i < messages.size(); ++i) EXPECT_FALSE(SctpTransport::carries_templates(messages[i])) << i;
+  for (std::size_t i = 1; i < messages.size(); ++i)
+    EXPECT_FALSE(SctpTransport::carries_templates(messages[i])) << i;
 }
 
 TEST(SctpTransport, KernelWithoutSctpIsAClearStartUpError) {
@@ -141,7 +143,8 @@ TEST(SctpTransport, KernelWithoutSctpIsAClearStartUpError) {
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("sctp://127.0.0.1:4739"), std::string::npos) << what;
-    EXPECT_NE(what.find("SCTP is not available in this kernel (modprobe sctp)"), std::string::npos) << what;
+    EXPECT_NE(what.find("SCTP is not available in this kernel (modprobe sctp)"), std::string::npos)
+        << what;
   }
   std::FILE* err = std::tmpfile();
   CollectorOptions options;
@@ -153,7 +156,8 @@ TEST(SctpTransport, KernelWithoutSctpIsAClearStartUpError) {
   std::rewind(err);
   char text[512] = {};
   EXPECT_GT(std::fread(text, 1, sizeof text - 1, err), 0u);
-  EXPECT_NE(std::string(text).find("SCTP is not available in this kernel (modprobe sctp)"), std::string::npos)
+  EXPECT_NE(std::string(text).find("SCTP is not available in this kernel (modprobe sctp)"),
+            std::string::npos)
       << text;
   std::fclose(err);
 }
@@ -170,7 +174,8 @@ class Listener {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (receive_buffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    if (receive_buffer > 0)
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -254,8 +259,8 @@ TEST(SctpTransport, DeliversWholeMessagesInOrderOnStreamZero) {
 TEST(SctpTransport, PrSctpAbandonsOldDataWhenTheCollectorStalls) {
   SKIP_WITHOUT_KERNEL_SCTP();
   Listener collector(0, 4096);
-  SctpTransport t("127.0.0.1", collector.port(), std::chrono::milliseconds(2000), std::chrono::milliseconds(0),
-                  std::chrono::milliseconds(10));
+  SctpTransport t("127.0.0.1", collector.port(), std::chrono::milliseconds(2000),
+                  std::chrono::milliseconds(0), std::chrono::milliseconds(10));
   ASSERT_GE(collector.accept_peer(), 0);
   const Bytes with_templates = message_with_sets({{2, 20}, {256, 12}});
   ASSERT_EQ(t.send(with_templates), SendResult::kSent);
@@ -272,7 +277,8 @@ TEST(SctpTransport, PrSctpAbandonsOldDataWhenTheCollectorStalls) {
 TEST(SctpTransport, CollectorDownFailsThenAssociatesWhenItComesUp) {
   SKIP_WITHOUT_KERNEL_SCTP();
   const std::uint16_t port = unused_port();
-  SctpTransport t("127.0.0.1", std::to_string(port), std::chrono::milliseconds(500), std::chrono::milliseconds(0));
+  SctpTransport t("127.0.0.1", std::to_string(port), std::chrono::milliseconds(500),
+                  std::chrono::milliseconds(0));
   EXPECT_FALSE(t.connected());
   EXPECT_TRUE(t.needs_templates());
   const Bytes m = message_with_sets({{2, 8}});
@@ -288,7 +294,8 @@ TEST(SctpTransport, AbortedAssociationIsNoticedAndTheNextOneNeedsTemplates) {
   SKIP_WITHOUT_KERNEL_SCTP();
   auto collector = std::make_unique<Listener>();
   const std::uint16_t port = collector->port_number();
-  SctpTransport t("127.0.0.1", collector->port(), std::chrono::milliseconds(500), std::chrono::milliseconds(0));
+  SctpTransport t("127.0.0.1", collector->port(), std::chrono::milliseconds(500),
+                  std::chrono::milliseconds(0));
   ASSERT_GE(collector->accept_peer(), 0);
   const Bytes m = message_with_sets({{2, 8}});
   EXPECT_EQ(t.send(m), SendResult::kSent);
@@ -321,7 +328,8 @@ TEST(SctpTransport, CollectReceivesEveryRecord) {
   options.on_listening = [&](std::uint16_t p) { port = p; };
   int status = -1;
   std::thread collector([&] { status = run_collector(options); });
-  for (int i = 0; i < 500 && port == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 500 && port == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NE(port, 0);
   auto exporter = make_exporter("sctp://127.0.0.1:" + std::to_string(port.load()), {});
   exporter->export_records(make_records(300));
