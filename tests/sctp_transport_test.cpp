@@ -115,7 +115,7 @@ std::vector<cache::FlowRecord> make_records(std::size_t count) {
     r.key.destination_port = 4739;
     r.key.protocol = 132;
     r.packets = i + 1;
-    r.octets = 100 * (i + 1);
+    r.octets = std::uint64_t{100} * (i + 1);
     r.first_ns = 1'700'000'000'000'000'000;
     r.last_ns = r.first_ns + 1'000'000;
     r.end_reason = cache::FlowEndReason::kIdleTimeout;
@@ -313,13 +313,13 @@ TEST(SctpTransport, AbortedAssociationIsNoticedAndTheNextOneNeedsTemplates) {
   EXPECT_EQ(t.associations(), 2u);
 }
 
-TEST(SctpTransport, CollectReceivesEveryRecord) {
-  SKIP_WITHOUT_KERNEL_SCTP();
+// `collect --listen sctp://HOST:0` and an exporter to it: every record arrives, none fails.
+void collect_round_trip(const std::string& host) {
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
   std::atomic<int> port{0};
   CollectorOptions options;
-  options.listen = "sctp://127.0.0.1:0";
+  options.listen = "sctp://" + host + ":0";
   options.max_records = 300;
   options.idle_timeout_ms = 5000;
   options.handle_signals = false;
@@ -331,7 +331,7 @@ TEST(SctpTransport, CollectReceivesEveryRecord) {
   for (int i = 0; i < 500 && port == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NE(port, 0);
-  auto exporter = make_exporter("sctp://127.0.0.1:" + std::to_string(port.load()), {});
+  auto exporter = make_exporter("sctp://" + host + ":" + std::to_string(port.load()), {});
   exporter->export_records(make_records(300));
   exporter->flush();
   collector.join();
@@ -342,8 +342,25 @@ TEST(SctpTransport, CollectReceivesEveryRecord) {
   std::size_t lines = 0;
   for (int c; (c = std::fgetc(out)) != EOF;) lines += c == '\n';
   EXPECT_EQ(lines, 300u);
+  std::fflush(err);
+  std::rewind(err);
+  std::string messages;
+  for (int c; (c = std::fgetc(err)) != EOF;) messages += static_cast<char>(c);
+  EXPECT_NE(messages.find("connection from " + host + ":"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("0 data sets without template"), std::string::npos) << messages;
   std::fclose(out);
   std::fclose(err);
+}
+
+TEST(SctpTransport, CollectReceivesEveryRecordOverIpv4) {
+  SKIP_WITHOUT_KERNEL_SCTP();
+  collect_round_trip("127.0.0.1");
+}
+
+TEST(SctpTransport, CollectReceivesEveryRecordOverIpv6) {
+  SKIP_WITHOUT_KERNEL_SCTP();
+  if (!kernel_supports_sctp(AF_INET6)) GTEST_SKIP() << "no SCTP over IPv6 in this kernel";
+  collect_round_trip("[::1]");
 }
 
 }  // namespace
