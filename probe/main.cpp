@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
 
   tapflow::exporter::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
-  collect->add_option("--listen", collect_options.listen, "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT (IPFIX) or file:PATH")
+  collect->add_option("--listen", collect_options.listen,
+                      "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT, sctp://ADDR:PORT (IPFIX) or file:PATH")
       ->required();
   collect->add_option("--max-records", collect_options.max_records, "Stop after this many records");
   collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,
