@@ -22,6 +22,9 @@ class Transport {
   // True for unreliable transports where templates must be re-sent periodically
   // (RFC 7011 §8.4, UDP); false where the templates at the start suffice (files).
   virtual bool periodic_templates() const = 0;
+  // SIGHUP: a file closes and reopens its path in append mode (log rotation) and returns true,
+  // so the exporter sends the templates again; network transports do nothing and return false.
+  virtual bool reopen() { return false; }
   // The destination, resolved (for messages).
   virtual const std::string& description() const = 0;
 };
