@@ -118,8 +118,8 @@ class Printer {
       auto& last = last_options_[fmt::format("{} {} {} {}", source, summary.version,
                                              summary.observation_domain_id, options.template_id)];
       if (line == last) continue;
-      fmt::print(options_.err, "collect: {} from {} v{} domain {}\n", line, source,
-                 summary.version, summary.observation_domain_id);
+      fmt::print(options_.err, "collect: {} v{} domain {}: {}\n", source, summary.version,
+                 summary.observation_domain_id, line);
       last = std::move(line);
     }
     for (const auto& record : records) {

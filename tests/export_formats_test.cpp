@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "exporter/collector.h"
 #include "exporter/decoded_record.h"
 #include "exporter/exporter.h"
 #include "exporter/ipfix_file_reader.h"
@@ -325,6 +328,52 @@ TEST(ExportFormats, IpfixFileReopenAppendsAndResendsTemplates) {
   }
   const auto records = read_ipfix_file(path);
   EXPECT_EQ(records.size(), 5u);
+  std::filesystem::remove(path);
+}
+
+std::string read_all(std::FILE* f) {
+  std::rewind(f);
+  std::string text;
+  char buffer[4096];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, f)) text.append(buffer, n);
+  return text;
+}
+
+TEST(ExportFormats, CollectPrintsSamplingAndStatisticsOnStderr) {
+  const auto path = (std::filesystem::temp_directory_path() /
+                     ("tapflow-collect-options." + std::to_string(getpid()) + ".ipfix"))
+                        .string();
+  {
+    ExportOptions options;
+    options.observation_domain_id = 8;
+    options.sampling = {Sampling::Mode::kDeterministic, 100};
+    auto exporter = make_exporter("file:" + path, options, [] { return 1'700'000'000 * kSecond; });
+    exporter->export_records(make_records(4));
+    exporter->close();
+  }
+  std::FILE* out = std::tmpfile();
+  std::FILE* err = std::tmpfile();
+  CollectorOptions c;
+  c.listen = "file:" + path;
+  c.handle_signals = false;
+  c.out = out;
+  c.err = err;
+  EXPECT_EQ(run_collector(c), 0);
+  const auto records = read_all(out);
+  const auto reports = read_all(err);
+  EXPECT_EQ(std::count(records.begin(), records.end(), '\n'), 4);
+  EXPECT_EQ(records.find("options"), std::string::npos);
+  // Printed once although sent twice (with the first templates and at close).
+  const std::string sampling = "options: sampling interval 100 algorithm deterministic selector 1";
+  EXPECT_NE(reports.find(sampling), std::string::npos) << reports;
+  EXPECT_EQ(reports.find(sampling), reports.rfind(sampling)) << reports;
+  EXPECT_NE(reports.find("options: exporting process 8 statistics: exported 1 messages 4 flow "
+                         "records"),
+            std::string::npos)
+      << reports;
+  EXPECT_NE(reports.find("6 options records"), std::string::npos) << reports;
+  std::fclose(out);
+  std::fclose(err);
   std::filesystem::remove(path);
 }
 
