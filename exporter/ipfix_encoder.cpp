@@ -34,18 +34,24 @@ constexpr OptionsField kMeteringStatisticsFields[] = {
 };
 // RFC 5476 §6.5.2: systematic count-based sampling is 1 packet selected (samplingPacketInterval)
 // then N-1 skipped (samplingPacketSpace); random n-out-of-N is samplingSize out of
-// samplingPopulation.
+// samplingPopulation. The deprecated samplingInterval (34) and samplingAlgorithm (35) follow
+// with the same rate, as collectors still read them: pmacct 1.7 knows no samplingSize/Population
+// (its print plugin dies on a random selector without 34) and nfdump's generic sampler uses them.
 constexpr OptionsField kSystematicSamplingFields[] = {
     {ie::kSelectorId, 8},
     {ie::kSelectorAlgorithm, 2},
     {ie::kSamplingPacketInterval, 4},
     {ie::kSamplingPacketSpace, 4},
+    {ie::kSamplingInterval, 4},
+    {ie::kSamplingAlgorithm, 1},
 };
 constexpr OptionsField kRandomSamplingFields[] = {
     {ie::kSelectorId, 8},
     {ie::kSelectorAlgorithm, 2},
     {ie::kSamplingSize, 4},
     {ie::kSamplingPopulation, 4},
+    {ie::kSamplingInterval, 4},
+    {ie::kSamplingAlgorithm, 1},
 };
 
 constexpr OptionsLayout kExportingStatistics{IpfixEncoder::kExportingStatisticsTemplateId, 1,
@@ -85,10 +91,11 @@ IpfixEncoder::IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_
     data_sets += kSetHeaderSize + t.record_length;
   }
   // Options templates and one record of each (RFC 7011 §4), worst case: statistics and sampling.
-  std::size_t options = kSetHeaderSize;
+  std::size_t options = 0;
   for (const auto& layout : {kExportingStatistics, kMeteringStatistics, sampling_layout(sampling_.mode)}) {
     if (layout.template_id == kSamplingTemplateId && !sampled) continue;
-    options += options_template_length(layout) + kSetHeaderSize + layout.record_length();
+    options += kSetHeaderSize + options_template_length(layout) + kSetHeaderSize +
+               layout.record_length();
   }
   const std::size_t needed = kHeaderSize + template_set + options + data_sets;
   if (max_message_size_ < needed) {
@@ -114,11 +121,14 @@ void IpfixEncoder::begin_message(bool with_templates, const ReliabilityStatistic
   write_options_template_set(statistics != nullptr);
   if (sampled) {
     const std::uint64_t n = sampling_.interval;
+    const bool random = sampling_.mode == Sampling::Mode::kRandom;
     const std::uint64_t values[] = {
         kSelectorIdValue,
-        sampling_.mode == Sampling::Mode::kRandom ? kSelectorRandomNOutOfN
-                                                  : kSelectorSystematicCountBased,
-        1, sampling_.mode == Sampling::Mode::kRandom ? n : n - 1};
+        random ? kSelectorRandomNOutOfN : kSelectorSystematicCountBased,
+        1,
+        random ? n : n - 1,
+        n,
+        random ? kV9AlgorithmRandom : kV9AlgorithmDeterministic};
     write_options_set(sampling_layout(sampling_.mode), values);
   }
   if (statistics != nullptr) {
@@ -155,9 +165,11 @@ void IpfixEncoder::write_template_set() {
 }
 
 void IpfixEncoder::write_options_template_set(bool statistics) {
-  std::uint8_t* set = buffer_.data() + used_;
-  std::uint8_t* out = set + kSetHeaderSize;
-  auto write = [&out](const OptionsLayout& layout) {
+  // One Options Template Set per options template: RFC 7011 §3.3 allows several in a set, but
+  // pmacct 1.7 reads only the first of a set and reports the rest malformed.
+  auto write = [this](const OptionsLayout& layout) {
+    std::uint8_t* set = buffer_.data() + used_;
+    std::uint8_t* out = set + kSetHeaderSize;
     put_u16(out, layout.template_id);
     put_u16(out + 2, static_cast<std::uint16_t>(layout.fields.size()));
     put_u16(out + 4, layout.scope_count);
@@ -167,16 +179,16 @@ void IpfixEncoder::write_options_template_set(bool statistics) {
       put_u16(out + 2, f.length);
       out += kFieldSpecifierSize;
     }
+    const auto set_length = static_cast<std::uint16_t>(out - set);
+    put_u16(set, kOptionsTemplateSetId);
+    put_u16(set + 2, set_length);
+    used_ += set_length;
   };
   if (sampling_.mode != Sampling::Mode::kNone) write(sampling_layout(sampling_.mode));
   if (statistics) {
     write(kExportingStatistics);
     write(kMeteringStatistics);
   }
-  const auto set_length = static_cast<std::uint16_t>(out - set);
-  put_u16(set, kOptionsTemplateSetId);
-  put_u16(set + 2, set_length);
-  used_ += set_length;
 }
 
 void IpfixEncoder::write_options_set(const OptionsLayout& layout,

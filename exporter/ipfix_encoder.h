@@ -77,7 +77,7 @@ class IpfixEncoder {
 
   void close_set();
   void write_template_set();
-  void write_options_template_set(bool statistics);
+  void write_options_template_set(bool statistics);  // one set per options template
   void write_options_set(const OptionsLayout& layout, std::span<const std::uint64_t> values);
 
   std::uint32_t observation_domain_id_;
