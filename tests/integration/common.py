@@ -97,6 +97,9 @@ def nfcapd(port, directory, sampling=None):
         wait_for_udp_listener(port, proc)
         yield proc
     finally:
+        # SIGTERM makes nfcapd stop at once: datagrams still queued on its socket would be lost,
+        # so let it drain first (on a loaded machine it lags a burst from a capture file).
+        wait_for_udp_drained(port, proc)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
@@ -116,6 +119,28 @@ def wait_for_udp_listener(port, proc, timeout=10):
                     return
         time.sleep(0.05)
     fail(f"no collector listening on UDP port {port}")
+
+
+def wait_for_udp_drained(port, proc, timeout=20):
+    """Waits until the receive queue of the UDP socket on `port` stays empty for 200 ms."""
+    deadline = time.time() + timeout
+    hexport = f"{port:04X}"
+    empty_since = None
+    while time.time() < deadline and proc.poll() is None:
+        queued = 0
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            with contextlib.suppress(OSError), open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1].endswith(":" + hexport):
+                        queued += int(fields[4].split(":")[1], 16)
+        if queued:
+            empty_since = None
+        elif empty_since is None:
+            empty_since = time.time()
+        elif time.time() - empty_since >= 0.2:
+            return
+        time.sleep(0.02)
 
 
 def raise_rmem():
