@@ -344,7 +344,7 @@ def check(console, with_unit_tests):
         problems.append(f"collector killed: expected one 'lost' and one 'again' line, got: {live_err!r}")
     if first_records == 0 or second_records == 0:
         problems.append(f"collector killed: records before {first_records}, after {second_records}")
-    m = re.search(r"(\d+) templates, (\d+) sequence gaps .* (\d+) data sets without template", second_err)
+    m = re.search(r"(\d+) templates, (?:\d+ options records, )?(\d+) sequence gaps .* (\d+) data sets without template", second_err)
     if not m or m.group(1) == "0" or m.group(2) != "0" or m.group(3) != "0":
         problems.append(f"collector killed: the new collector did not get templates first: {second_err!r}")
 
