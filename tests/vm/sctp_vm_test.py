@@ -140,8 +140,14 @@ def fail(message, console=None):
 
 def find_kernel():
     kernel = os.environ.get("TAPFLOW_VM_KERNEL")
+    unpacked = sorted((ROOT / "build-vm" / "boot").glob("vmlinuz-*"))
     if kernel:
         kernel = Path(kernel)
+    elif unpacked:
+        # scripts/setup.sh with TAPFLOW_VM_TESTS=1 unpacks the Debian kernel package here.
+        kernel = unpacked[-1]
+        os.environ.setdefault("TAPFLOW_VM_MODULES",
+                              str(ROOT / "build-vm" / "lib" / "modules" / kernel.name.removeprefix("vmlinuz-")))
     else:
         candidates = sorted(Path("/boot").glob("vmlinuz-*"), key=lambda p: p.stat().st_mtime)
         if not candidates:
