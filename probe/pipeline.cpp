@@ -216,7 +216,7 @@ class Pipeline::Impl {
     try {
       reader = std::make_unique<drivers::PcapFileReader>(path);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "tapflow: {}\n", e.what());
+      log::error("{}", e.what());
       ++stats_.file_errors;
       return false;
     }
@@ -235,8 +235,7 @@ class Pipeline::Impl {
     }
     progress.finish();
     if (!reader->error().empty()) {
-      fmt::print(stderr, "tapflow: error reading '{}' after {} packets: {}\n", path,
-                 reader->frames_read(), reader->error());
+      log::error("cannot read '{}' past packet {}: {}", path, reader->frames_read(), reader->error());
       ++stats_.file_errors;
       return false;
     }
