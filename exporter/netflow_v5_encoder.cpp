@@ -49,6 +49,7 @@ void NetflowV5Encoder::begin_message(std::uint64_t export_ns, std::uint64_t syst
   in_message_ = true;
   records_in_message_ = 0;
   export_ns_ = export_ns;
+  latest_ns_ = 0;
   system_start_ms_ = system_start_ns / kNsPerMs;
 }
 
@@ -96,6 +97,7 @@ NetflowV5Encoder::AddResult NetflowV5Encoder::add_record(const cache::FlowRecord
     put_u8(r + 39, record.key.tos);
     ++records_in_message_;
   }
+  latest_ns_ = std::max(latest_ns_, record.last_ns);
   return AddResult::kAdded;
 }
 
@@ -103,9 +105,12 @@ std::span<const std::uint8_t> NetflowV5Encoder::finish_message() {
   std::uint8_t* h = buffer_.data();
   put_u16(h, kVersion);
   put_u16(h + 2, static_cast<std::uint16_t>(records_in_message_));
-  put_u32(h + 4, sys_uptime_ms(export_ns_, system_start_ms_));
-  put_u32(h + 8, static_cast<std::uint32_t>(export_ns_ / kNsPerSecond));
-  put_u32(h + 12, static_cast<std::uint32_t>(export_ns_ % kNsPerSecond));
+  // Never before the last packet of a record in it: a Last after sysUpTime would read as 49.7
+  // days earlier at the collector.
+  const std::uint64_t header_ns = std::max(export_ns_, latest_ns_);
+  put_u32(h + 4, sys_uptime_ms(header_ns, system_start_ms_));
+  put_u32(h + 8, static_cast<std::uint32_t>(header_ns / kNsPerSecond));
+  put_u32(h + 12, static_cast<std::uint32_t>(header_ns % kNsPerSecond));
   put_u32(h + 16, flow_sequence_);
   put_u8(h + 20, engine_type_);
   put_u8(h + 21, engine_id_);

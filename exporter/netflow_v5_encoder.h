@@ -62,6 +62,7 @@ class NetflowV5Encoder {
   std::uint32_t records_in_message_ = 0;
   std::uint64_t system_start_ms_ = 0;
   std::uint64_t export_ns_ = 0;
+  std::uint64_t latest_ns_ = 0;  // the latest Last of the records in the datagram
   std::uint32_t flow_sequence_ = 0;
   std::uint64_t split_flows_ = 0;
   std::uint64_t clamped_records_ = 0;

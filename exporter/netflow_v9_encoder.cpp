@@ -72,11 +72,8 @@ void NetflowV9Encoder::begin_message(bool with_templates, std::uint64_t export_n
   in_message_ = true;
   has_templates_ = with_templates;
   context_.system_start_ms = system_start_ns / kNsPerMs;
-  const std::uint64_t export_s = export_ns / 1'000'000'000;
-  unix_secs_ = static_cast<std::uint32_t>(export_s);
-  const std::uint64_t export_ms = export_s * kMsPerSecond;
-  system_uptime_ms_ = static_cast<std::uint32_t>(
-      export_ms > context_.system_start_ms ? export_ms - context_.system_start_ms : 0);
+  export_ns_ = export_ns;
+  latest_ns_ = 0;
   if (!with_templates) return;
 
   std::uint8_t* set = buffer_.data() + used_;
@@ -153,6 +150,7 @@ NetflowV9Encoder::AddResult NetflowV9Encoder::add_record(const cache::FlowRecord
   write_record(t->fields, record, context_, buffer_.data() + used_);
   used_ += t->record_length;
   ++records_in_message_;
+  latest_ns_ = std::max(latest_ns_, record.last_ns);
   return AddResult::kAdded;
 }
 
@@ -173,8 +171,12 @@ std::span<const std::uint8_t> NetflowV9Encoder::finish_message() {
   put_u16(header + 2, static_cast<std::uint16_t>(template_records_in_message_ +
                                                  options_records_in_message_ +
                                                  records_in_message_));
-  put_u32(header + 4, system_uptime_ms_);
-  put_u32(header + 8, unix_secs_);
+  const std::uint64_t header_ns = std::max(export_ns_, latest_ns_);
+  const std::uint64_t export_s = (header_ns + 999'999'999) / 1'000'000'000;  // rounded up
+  const std::uint64_t export_ms = export_s * kMsPerSecond;
+  put_u32(header + 4, static_cast<std::uint32_t>(
+                          export_ms > context_.system_start_ms ? export_ms - context_.system_start_ms : 0));
+  put_u32(header + 8, static_cast<std::uint32_t>(export_s));
   put_u32(header + 12, sequence_number_);
   put_u32(header + 16, source_id_);
   // RFC 3954 §5.1: the sequence number counts export packets.

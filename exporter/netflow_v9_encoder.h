@@ -39,9 +39,11 @@ class NetflowV9Encoder {
   // the options record and one record of each family, or when the sampling interval is 0.
   NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size, Sampling sampling = {});
 
-  // Starts a packet at `export_ns` (the export clock, ns since the epoch): the header's
-  // unix_secs is its second and sysUpTime the ms from the system start to that second, so a
-  // collector computing unix_secs * 1000 - sysUpTime finds the system start exactly.
+  // Starts a packet at `export_ns` (the export clock, ns since the epoch). The header's unix_secs
+  // is that time, or the latest LAST_SWITCHED in the packet if later, rounded up to a whole
+  // second, and sysUpTime the ms from the system start to that second: so a collector computing
+  // unix_secs * 1000 - sysUpTime finds the system start exactly, and no record ends after the
+  // header's sysUpTime (which a collector would read as 49.7 days earlier).
   void begin_message(bool with_templates, std::uint64_t export_ns, std::uint64_t system_start_ns);
   bool in_message() const { return in_message_; }
   bool has_templates() const { return has_templates_; }
@@ -82,8 +84,8 @@ class NetflowV9Encoder {
   std::uint32_t records_in_message_ = 0;
   std::uint32_t options_records_in_message_ = 0;
   std::uint32_t template_records_in_message_ = 0;
-  std::uint32_t system_uptime_ms_ = 0;
-  std::uint32_t unix_secs_ = 0;
+  std::uint64_t export_ns_ = 0;
+  std::uint64_t latest_ns_ = 0;  // the latest last-packet time of the records in the message
   WriteContext context_;
   std::uint32_t sequence_number_ = 0;
 };

@@ -185,10 +185,10 @@ TEST(NetflowV9Encoder, TemplatesOptionsAndOneRecordMatchRfc3954Layout) {
   const auto m = to_vector(encoder.finish_message());
   std::vector<std::uint8_t> expected = {
       // Header (§5.1): version 9, Count 5 = 2 templates + 1 options template + 1 options record
-      // + 1 data record, sysUpTime 1002000 ms (to the export second 1700000002, so
-      // unix_secs * 1000 - sysUpTime is the system start exactly), unix_secs, sequence 0
-      // (packets before), source id 5.
-      0x00, 0x09, 0x00, 0x05, 0x00, 0x0f, 0x4a, 0x10, 0x65, 0x53, 0xf1, 0x02,
+      // + 1 data record, sysUpTime 1003000 ms (to the export time 1700000002.5 rounded up to
+      // the second, so unix_secs * 1000 - sysUpTime is the system start exactly and no record
+      // ends after it), unix_secs 1700000003, sequence 0 (packets before), source id 5.
+      0x00, 0x09, 0x00, 0x05, 0x00, 0x0f, 0x4d, 0xf8, 0x65, 0x53, 0xf1, 0x03,
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
       // Template FlowSet (§5.2): id 0, length 4 + 2 * (4 + 17 * 4) = 148.
       0x00, 0x00, 0x00, 0x94,
