@@ -132,11 +132,12 @@ class Printer {
   std::set<std::string, std::less<>> warned_no_template_;
 };
 
-int bind_udp(const EndpointUrl& url, std::string& error) {
+int bind_socket(const EndpointUrl& url, std::string& error) {
+  const bool tcp = url.scheme == EndpointUrl::Scheme::kTcp;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_protocol = IPPROTO_UDP;
+  hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
+  hints.ai_protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* results = nullptr;
   const char* host = url.host.empty() ? nullptr : url.host.c_str();
@@ -153,7 +154,9 @@ int bind_udp(const EndpointUrl& url, std::string& error) {
     }
     int size = kReceiveBufferBytes;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    int one = 1;
+    if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || (tcp && listen(fd, 16) != 0)) {
       error = std::strerror(errno);
       close(fd);
       fd = -1;
@@ -187,21 +190,26 @@ int collect_file(const CollectorOptions& options, const std::string& path) {
   return result.error.empty() && result.malformed == 0 ? 0 : 1;
 }
 
+// Says where the socket listens and tells the caller the port.
+void report_listening(const CollectorOptions& options, int fd, std::string_view protocol) {
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  const std::uint16_t port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(bound).sin6_port
+                                        : reinterpret_cast<const sockaddr_in&>(bound).sin_port);
+  fmt::print(options.err, "collect: listening on {} {}\n", protocol, format_peer(bound));
+  if (options.on_listening) options.on_listening(port);
+}
+
 int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
   std::string error;
-  FdGuard socket_fd(bind_udp(url, error));
+  FdGuard socket_fd(bind_socket(url, error));
   if (socket_fd.get() < 0) {
     fmt::print(options.err, "collect: cannot listen on '{}': {}\n", options.listen, error);
     return 2;
   }
-  sockaddr_storage bound{};
-  socklen_t bound_length = sizeof bound;
-  getsockname(socket_fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length);
-  const std::uint16_t port =
-      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(bound).sin6_port
-                                        : reinterpret_cast<const sockaddr_in&>(bound).sin_port);
-  fmt::print(options.err, "collect: listening on {}\n", format_peer(bound));
-  if (options.on_listening) options.on_listening(port);
+  report_listening(options, socket_fd.get(), "UDP");
 
   MessageDecoder decoder;
   Printer printer(options);
@@ -244,19 +252,126 @@ int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
   return 0;
 }
 
+// IPFIX over TCP (RFC 7011 §10.4): each connection is a stream of messages cut by the Length
+// field; a connection is its own template session (source = the peer's address and port).
+// A stream that stops making sense (not IPFIX, a length below the header) is reported and
+// closed, since there is no way to find the next message in it. Connections are bounded.
+int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
+  constexpr std::size_t kMaxConnections = 64;
+  constexpr std::size_t kIpfixHeader = 16;
+  std::string error;
+  FdGuard listener(bind_socket(url, error));
+  if (listener.get() < 0) {
+    fmt::print(options.err, "collect: cannot listen on '{}': {}\n", options.listen, error);
+    return 2;
+  }
+  report_listening(options, listener.get(), "TCP");
+  struct Connection {
+    int fd;
+    std::string source;
+    std::vector<std::uint8_t> buffer;
+  };
+  std::vector<Connection> connections;
+  MessageDecoder decoder;
+  Printer printer(options);
+  std::vector<DecodedRecord> records;
+  std::vector<std::uint8_t> chunk(kMaxDatagram);
+  auto last_data = std::chrono::steady_clock::now();
+  bool more = true;
+  auto drop = [&](std::size_t i, std::string_view why) {
+    if (!why.empty()) fmt::print(options.err, "collect: {}: {}; closing the connection\n", connections[i].source, why);
+    close(connections[i].fd);
+    connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(i));
+  };
+  while (more && !should_stop(options)) {
+    std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
+    for (const auto& c : connections) fds.push_back({c.fd, POLLIN, 0});
+    const int ready = poll(fds.data(), fds.size(), kPollIntervalMs);
+    if (ready < 0 && errno != EINTR) {
+      fmt::print(options.err, "collect: poll: {}\n", std::strerror(errno));
+      break;
+    }
+    bool received = false;
+    if (fds[0].revents & POLLIN) {
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof peer;
+      const int fd = accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
+      if (fd >= 0 && connections.size() >= kMaxConnections) {
+        fmt::print(options.err, "collect: refusing {}: already {} connections\n", format_peer(peer), kMaxConnections);
+        close(fd);
+      } else if (fd >= 0) {
+        connections.push_back({fd, "tcp:" + format_peer(peer), {}});
+        fmt::print(options.err, "collect: connection from {}\n", format_peer(peer));
+      }
+    }
+    // Connections are matched to poll results by fd (the vector may shrink as we go).
+    for (std::size_t f = 1; f < fds.size() && more; ++f) {
+      if (fds[f].revents == 0) continue;
+      std::size_t i = 0;
+      while (i < connections.size() && connections[i].fd != fds[f].fd) ++i;
+      if (i == connections.size()) continue;
+      const ssize_t n = recv(connections[i].fd, chunk.data(), chunk.size(), 0);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        const bool partial = !connections[i].buffer.empty();
+        fmt::print(options.err, "collect: {} closed{}\n", connections[i].source,
+                   partial ? fmt::format(" in the middle of a message ({} octets dropped)", connections[i].buffer.size())
+                           : "");
+        drop(i, "");
+        continue;
+      }
+      received = true;
+      auto& buffer = connections[i].buffer;
+      buffer.insert(buffer.end(), chunk.begin(), chunk.begin() + n);
+      std::size_t offset = 0;
+      std::string broken;
+      while (more && buffer.size() - offset >= 4) {
+        const std::uint16_t version = static_cast<std::uint16_t>(buffer[offset] << 8 | buffer[offset + 1]);
+        const std::size_t length = static_cast<std::size_t>(buffer[offset + 2] << 8 | buffer[offset + 3]);
+        if (version != 10) {
+          broken = fmt::format("version {} in a TCP stream (only IPFIX is framed on TCP)", version);
+          break;
+        }
+        if (length < kIpfixHeader) {
+          broken = fmt::format("message length {} below the 16-octet header", length);
+          break;
+        }
+        if (buffer.size() - offset < length) break;
+        records.clear();
+        const auto summary = decoder.decode(std::span<const std::uint8_t>(buffer.data() + offset, length),
+                                            connections[i].source, records);
+        more = printer.on_message(connections[i].source, summary, records);
+        offset += length;
+      }
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
+      if (!broken.empty()) drop(i, broken);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (received) {
+      last_data = now;
+    } else if (options.idle_timeout_ms != 0 && now - last_data >= std::chrono::milliseconds(options.idle_timeout_ms)) {
+      break;
+    }
+  }
+  for (const auto& c : connections) close(c.fd);
+  printer.print_summary(decoder.counters());
+  return 0;
+}
+
 }  // namespace
 
 int run_collector(const CollectorOptions& options) {
   const auto url = parse_endpoint_url(options.listen);
   if (!url) {
     fmt::print(options.err,
-               "collect: unsupported listen URL '{}': expected udp://ADDR:PORT, ADDR:PORT or "
-               "file:PATH\n",
+               "collect: unsupported listen URL '{}': expected udp://ADDR:PORT, ADDR:PORT, "
+               "tcp://ADDR:PORT or file:PATH\n",
                options.listen);
     return 2;
   }
   SignalGuard signals(options.handle_signals);
   if (url->scheme == EndpointUrl::Scheme::kFile) return collect_file(options, url->path);
+  if (url->scheme == EndpointUrl::Scheme::kTcp) return collect_tcp(options, *url);
   return collect_udp(options, *url);
 }
 

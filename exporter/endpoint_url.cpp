@@ -28,6 +28,9 @@ std::optional<EndpointUrl> parse_endpoint_url(std::string_view url) {
   std::string_view rest = url;
   if (rest.starts_with("udp://")) {
     rest.remove_prefix(6);
+  } else if (rest.starts_with("tcp://")) {
+    rest.remove_prefix(6);
+    out.scheme = EndpointUrl::Scheme::kTcp;
   } else if (rest.find("://") != std::string_view::npos) {
     return std::nullopt;
   }

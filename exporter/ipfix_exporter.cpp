@@ -18,7 +18,7 @@ std::uint32_t IpfixExporter::now_s() const {
 }
 
 void IpfixExporter::begin_message() {
-  bool templates_due = !last_template_s_.has_value();
+  bool templates_due = !last_template_s_.has_value() || transport_->needs_templates();
   if (!templates_due && transport_->periodic_templates()) {
     // Unsigned difference: a clock that steps back does not hold templates back for long.
     templates_due = now_s() - *last_template_s_ >= template_refresh_interval_s_;

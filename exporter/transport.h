@@ -22,6 +22,9 @@ class Transport {
   // True for unreliable transports where templates must be re-sent periodically
   // (RFC 7011 §8.4, UDP); false where the templates at the start suffice (files).
   virtual bool periodic_templates() const = 0;
+  // True when the next message must carry the templates because the transport starts a new
+  // session with it (TCP: not connected yet, or reconnected).
+  virtual bool needs_templates() const { return false; }
   // The destination, resolved (for messages).
   virtual const std::string& description() const = 0;
 };

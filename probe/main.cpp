@@ -14,8 +14,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cache/log.h"
 #include "exporter/collector.h"
 #include "exporter/exporter.h"
+#include "probe/cli.h"
 #include "probe/control_server.h"
 #include "probe/metrics_server.h"
 #include "probe/flow_printer.h"
@@ -25,90 +27,7 @@
 namespace {
 
 using tapflow::probe::ProbeOptions;
-
-void add_probe_options(CLI::App& app, ProbeOptions& o) {
-  // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
-  // it, earlier files' flows still exported), as the README says, not an argument error.
-  app.add_option("-r,--read", o.read_files, "Read packets from a pcap or pcapng file (repeatable)")
-      ->allow_extra_args(false);
-  app.add_option("-i,--interface", o.interfaces,
-                 "Capture live on [IFINDEX:]IFACE (repeatable); the ifIndex is exported as "
-                 "ingressInterface (default: the kernel's)")
-      ->allow_extra_args(false);
-  app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
-  app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
-      ->check(CLI::Range(64, 65535))
-      ->capture_default_str();
-  app.add_flag("!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode");
-  app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
-  app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
-  app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
-  app.add_option("-n,--export", o.export_urls,
-                 "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP) or file:PATH (IPFIX file); "
-                 "repeatable. Without -n, flows are printed as a table on stdout")
-      ->allow_extra_args(false);
-  app.add_option("-v,--version-export", o.version,
-                 "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
-      ->check(CLI::IsMember({5, 9, 10}))
-      ->capture_default_str();
-  app.add_option_function<std::string>(
-         "-s,--sample",
-         [&o](const std::string& text) {
-           std::string error;
-           o.sampling = *tapflow::cache::parse_sampling(text, error);  // validated by check()
-         },
-         "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
-         "(one random packet in each N); the rate is announced to the collectors")
-      ->check([](const std::string& text) {
-        std::string error;
-        return tapflow::cache::parse_sampling(text, error) ? std::string() : error;
-      });
-  app.add_flag("--scale-sampled", o.scale_sampled,
-               "Multiply sampled packet and octet counts by the sampling interval (then no rate "
-               "is announced, so collectors do not scale them again)");
-  app.add_option("--engine-type", o.engine_type, "NetFlow v5 header engine_type")
-      ->check(CLI::Range(0u, 255u))
-      ->capture_default_str();
-  app.add_option("--engine-id", o.engine_id, "NetFlow v5 header engine_id")
-      ->check(CLI::Range(0u, 255u))
-      ->capture_default_str();
-  app.add_option("--active-timeout", o.active_timeout_s, "Active timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
-  app.add_option("--inactive-timeout", o.inactive_timeout_s, "Inactive timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
-  app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
-      ->capture_default_str();
-  app.add_option("--threads", o.threads,
-                 "Data-path threads: 1 = everything on one thread; N > 1 = a reader plus N-1 "
-                 "flow-cache shards (0 = one per core, at most 8)")
-      ->check(CLI::Range(0u, 64u))
-      ->capture_default_str();
-  app.add_option("--observation-domain", o.observation_domain_id, "IPFIX observation domain id")
-      ->capture_default_str();
-  app.add_option("--mtu", o.mtu, "Largest export datagram, IP and UDP headers included")
-      ->check(CLI::Range(std::size_t{576}, std::size_t{65535}))
-      ->capture_default_str();
-  app.add_option("--template-refresh", o.template_refresh_s,
-                 "Resend templates over UDP every this many seconds")
-      ->check(CLI::Range(1u, 86400u))
-      ->capture_default_str();
-  app.add_option("--template-refresh-packets", o.template_refresh_packets,
-                 "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
-                 "(0 = by time only)")
-      ->capture_default_str();
-  app.add_option("--control", o.control_path,
-                 "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
-                 "/run/tapflow.ctl; 'none' disables it)");
-  app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
-  app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
-  app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
-}
+using tapflow::probe::add_probe_options;
 
 std::atomic<bool> g_stop{false};
 
@@ -150,15 +69,18 @@ class PidFile {
 };
 
 int run_probe(ProbeOptions& options) {
+  if (tapflow::log::Level level; tapflow::log::parse_level(options.log_level, level)) {
+    tapflow::log::set_threshold(level);
+  }
   for (const auto& w : options.filter_words) options.filter += (options.filter.empty() ? "" : " ") + w;
   if (options.read_files.empty() == options.interfaces.empty()) {
-    fmt::print(stderr, "tapflow: {}\n", options.read_files.empty()
-                                             ? "nothing to read: give -r FILE or -i IFACE (see --help)"
-                                             : "give either -r FILE or -i IFACE, not both");
+    tapflow::log::error("{}", options.read_files.empty()
+                                  ? "nothing to read: give -r FILE or -i IFACE (see --help)"
+                                  : "give either -r FILE or -i IFACE, not both");
     return 2;
   }
   if (!options.filter.empty() && options.interfaces.empty()) {
-    fmt::print(stderr, "tapflow: unexpected argument '{}' (a capture filter needs -i)\n", options.filter);
+    tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
   std::vector<std::unique_ptr<tapflow::exporter::FlowExporter>> exporters;
@@ -172,7 +94,7 @@ int run_probe(ProbeOptions& options) {
       exporters.push_back(tapflow::exporter::make_exporter(url, export_options));
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "tapflow: {}\n", e.what());
+    tapflow::log::error("{}", e.what());
     return 2;
   }
   tapflow::probe::FlowPrinter printer(stdout);
@@ -200,11 +122,13 @@ int run_probe(ProbeOptions& options) {
       });
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "tapflow: {}\n", e.what());
+    tapflow::log::error("{}", e.what());
     return 1;
   }
   std::fflush(stdout);
-  fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
+  if (tapflow::log::enabled(tapflow::log::Level::kNotice)) {
+    fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
+  }
   if (!options.stats_json.empty()) {
     const std::string text = tapflow::probe::to_json(pipeline.stats()).dump(2) + "\n";
     if (options.stats_json == "-") {
@@ -213,7 +137,7 @@ int run_probe(ProbeOptions& options) {
       std::ofstream out(options.stats_json);
       out << text;
       if (!out) {
-        fmt::print(stderr, "tapflow: cannot write statistics to '{}'\n", options.stats_json);
+        tapflow::log::error("cannot write statistics to '{}'", options.stats_json);
         return 1;
       }
     }
@@ -233,7 +157,7 @@ int main(int argc, char** argv) {
 
   tapflow::exporter::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
-  collect->add_option("--listen", collect_options.listen, "udp://ADDR:PORT, udp://[V6]:PORT or file:PATH")
+  collect->add_option("--listen", collect_options.listen, "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT (IPFIX) or file:PATH")
       ->required();
   collect->add_option("--max-records", collect_options.max_records, "Stop after this many records");
   collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,
@@ -256,7 +180,7 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     // Bad arguments: exit 2 with one line (CLI11_PARSE would exit 105-ish with two lines).
-    fmt::print(stderr, "tapflow: {} (see --help)\n", e.what());
+    tapflow::log::error("{} (see --help)", e.what());
     return 2;
   }
   if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);

@@ -38,6 +38,7 @@ struct ProbeOptions {
   std::string metrics_address;            // --metrics ADDR:PORT
   std::string stats_json;                 // --stats-json PATH ("-" = stdout)
   bool progress = true;                   // only shown when stderr is a terminal
+  std::string log_level = "info";         // error, warning, notice, info, debug
 };
 
 }  // namespace tapflow::probe

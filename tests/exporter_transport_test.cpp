@@ -227,7 +227,12 @@ TEST(EndpointUrl, ParsesTheAcceptedForms) {
   u = parse_endpoint_url("file:///tmp/y");
   ASSERT_TRUE(u);
   EXPECT_EQ(u->path, "/tmp/y");
-  for (const char* bad : {"tcp://h:1", "h", "udp://h", "udp://h:", "udp://h:65536", "udp://h:x1",
+  u = parse_endpoint_url("tcp://[::1]:4739");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->scheme, EndpointUrl::Scheme::kTcp);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, "4739");
+  for (const char* bad : {"sctp://h:1", "tcp://h", "h", "udp://h", "udp://h:", "udp://h:65536", "udp://h:x1",
                           "::1:4739", "udp://[::1]4739", "udp://[]:1", "file:", ""}) {
     EXPECT_FALSE(parse_endpoint_url(bad)) << bad;
   }
@@ -239,8 +244,8 @@ TEST(MakeExporter, RejectsUnsupportedUrlsAndVersions) {
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(),
-                 "unsupported export URL 'sctp://h:1': expected udp://HOST:PORT, HOST:PORT or "
-                 "file:PATH");
+                 "unsupported export URL 'sctp://h:1': expected udp://HOST:PORT, HOST:PORT, "
+                 "tcp://HOST:PORT or file:PATH");
   }
   ExportOptions v9;
   v9.version = 9;

@@ -97,6 +97,9 @@ def nfcapd(port, directory, sampling=None):
         wait_for_udp_listener(port, proc)
         yield proc
     finally:
+        # SIGTERM makes nfcapd close its file at once, dropping what is still queued in its
+        # socket: on a loaded machine it may lag the exporter. Let it drain first.
+        wait_for_udp_drained(port)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
@@ -116,6 +119,33 @@ def wait_for_udp_listener(port, proc, timeout=10):
                     return
         time.sleep(0.05)
     fail(f"no collector listening on UDP port {port}")
+
+
+def udp_receive_queue(port):
+    """Octets queued on the UDP socket bound to `port`, or None if there is none."""
+    hexport = f"{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(":" + hexport):
+                    return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def wait_for_udp_drained(port, timeout=30):
+    """Waits until the collector on `port` has read everything queued for it (stable empty queue)."""
+    deadline = time.time() + timeout
+    empty_since = None
+    while time.time() < deadline:
+        queued = udp_receive_queue(port)
+        if not queued:
+            empty_since = empty_since or time.time()
+            if time.time() - empty_since >= 0.2:
+                return
+        else:
+            empty_since = None
+        time.sleep(0.05)
 
 
 def raise_rmem():

@@ -1,0 +1,52 @@
+// Logging for every stage: one line per message on stderr, with a level.
+//   terminal / file:  "tapflow: warning: cannot send to udp://... (further failures only counted)"
+//   under systemd:    "<4>tapflow: warning: ..." (sd-daemon priority prefix, so journald keeps the
+//                     level) when JOURNAL_STREAM names our stderr, as systemd sets it.
+// Messages below the threshold (--log-level) cost one comparison. Thread-safe: each line goes out
+// in one write(2). Lives in the cache library because every stage links it; no stage logs per
+// packet or per record (counters do that; a log line says when something starts going wrong).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string_view>
+#include <utility>
+
+namespace tapflow::log {
+
+// syslog(3) priorities.
+enum class Level : int { kError = 3, kWarning = 4, kNotice = 5, kInfo = 6, kDebug = 7 };
+
+void set_threshold(Level level);
+Level threshold();
+bool enabled(Level level);
+// "error", "warning", "notice", "info", "debug"; false for anything else.
+bool parse_level(std::string_view text, Level& level);
+std::string_view to_string(Level level);
+// Re-reads JOURNAL_STREAM (done once at start-up; tests call it after changing it).
+void detect_journal();
+
+void write(Level level, std::string_view message);
+
+template <typename... Args>
+void error(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::kError)) write(Level::kError, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warning(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::kWarning)) write(Level::kWarning, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void notice(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::kNotice)) write(Level::kNotice, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::kInfo)) write(Level::kInfo, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void debug(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::kDebug)) write(Level::kDebug, fmt::format(format, std::forward<Args>(args)...));
+}
+
+}  // namespace tapflow::log

@@ -1,0 +1,99 @@
+#include "probe/cli.h"
+
+#include <string>
+
+#include "cache/sampler.h"
+
+namespace tapflow::probe {
+
+void add_probe_options(CLI::App& app, ProbeOptions& o) {
+  // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
+  // it, earlier files' flows still exported), as the README says, not an argument error.
+  app.add_option("-r,--read", o.read_files, "Read packets from a pcap or pcapng file (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("-i,--interface", o.interfaces,
+                 "Capture live on [IFINDEX:]IFACE (repeatable); the ifIndex is exported as "
+                 "ingressInterface (default: the kernel's)")
+      ->allow_extra_args(false);
+  app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
+  app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
+      ->check(CLI::Range(64, 65535))
+      ->capture_default_str();
+  app.add_flag("!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode");
+  app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
+  app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
+  app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
+  app.add_option("-n,--export", o.export_urls,
+                 "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
+                 "TCP, reconnects by itself) or file:PATH (IPFIX file); "
+                 "repeatable. Without -n, flows are printed as a table on stdout")
+      ->allow_extra_args(false);
+  app.add_option("-v,--version-export", o.version,
+                 "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
+      ->check(CLI::IsMember({5, 9, 10}))
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "-s,--sample",
+         [&o](const std::string& text) {
+           std::string error;
+           o.sampling = *tapflow::cache::parse_sampling(text, error);  // validated by check()
+         },
+         "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
+         "(one random packet in each N); the rate is announced to the collectors")
+      ->check([](const std::string& text) {
+        std::string error;
+        return tapflow::cache::parse_sampling(text, error) ? std::string() : error;
+      });
+  app.add_flag("--scale-sampled", o.scale_sampled,
+               "Multiply sampled packet and octet counts by the sampling interval (then no rate "
+               "is announced, so collectors do not scale them again)");
+  app.add_option("--engine-type", o.engine_type, "NetFlow v5 header engine_type")
+      ->check(CLI::Range(0u, 255u))
+      ->capture_default_str();
+  app.add_option("--engine-id", o.engine_id, "NetFlow v5 header engine_id")
+      ->check(CLI::Range(0u, 255u))
+      ->capture_default_str();
+  app.add_option("--active-timeout", o.active_timeout_s, "Active timeout in seconds")
+      ->check(CLI::Range(1u, 7u * 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--inactive-timeout", o.inactive_timeout_s, "Inactive timeout in seconds")
+      ->check(CLI::Range(1u, 7u * 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads,
+                 "Data-path threads: 1 = everything on one thread; N > 1 = a reader plus N-1 "
+                 "flow-cache shards (0 = one per core, at most 8)")
+      ->check(CLI::Range(0u, 64u))
+      ->capture_default_str();
+  app.add_option("--observation-domain", o.observation_domain_id, "IPFIX observation domain id")
+      ->capture_default_str();
+  app.add_option("--mtu", o.mtu, "Largest export datagram, IP and UDP headers included")
+      ->check(CLI::Range(std::size_t{576}, std::size_t{65535}))
+      ->capture_default_str();
+  app.add_option("--template-refresh", o.template_refresh_s,
+                 "Resend templates over UDP every this many seconds")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  app.add_option("--template-refresh-packets", o.template_refresh_packets,
+                 "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
+                 "(0 = by time only)")
+      ->capture_default_str();
+  app.add_option("--control", o.control_path,
+                 "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
+                 "/run/tapflow.ctl; 'none' disables it)");
+  app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
+  app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
+  app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
+  app.add_option("--log-level", o.log_level,
+                 "Log messages of this level and above on stderr (with <N> priorities for journald "
+                 "under systemd)")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
+      ->capture_default_str();
+}
+
+}  // namespace tapflow::probe

@@ -1,0 +1,35 @@
+// libFuzzer target for the configuration-file parser: the probe's whole command line
+// (probe/cli.h) fed any text as a `--config` file (CLI11's TOML/INI reader), plus the sampling
+// option's own parser. No crash, no sanitizer report, no exception other than CLI11's parse
+// errors; an accepted sampling value is within its documented range.
+#include <CLI/CLI.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "cache/sampler.h"
+#include "probe/cli.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  {
+    CLI::App app;
+    tapflow::probe::ProbeOptions options;
+    tapflow::probe::add_probe_options(app, options);
+    std::istringstream in(text);
+    try {
+      app.parse_from_stream(in);
+    } catch (const CLI::Error&) {
+      // A bad configuration is a clear error for the user, not a crash.
+    }
+  }
+  std::string error;
+  if (const auto sampling = tapflow::cache::parse_sampling(text, error)) {
+    if (sampling->interval == 0) __builtin_trap();
+  } else if (error.empty()) {
+    __builtin_trap();  // every rejection says why
+  }
+  return 0;
+}
