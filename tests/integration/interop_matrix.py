@@ -329,6 +329,10 @@ class Collect:
                       r"(\d+) malformed messages, (\d+) data sets without template", self.err)
         if not m:
             raise HarnessError(f"tapflow collect printed no summary: {self.err[-500:]}")
+        # "collect: SOURCE vN domain D: options: ..." (NetFlow v9/IPFIX options records, v5 header
+        # sampling bits), each printed once unless it changes.
+        self.options = re.findall(r"^collect: \S+ v\d+ domain \d+: options: (.*)$", self.err,
+                                  re.MULTILINE)
         self.messages, self.record_count, self.gaps, self.malformed, self.without_template = \
             (int(x) for x in m.groups())
 
@@ -488,12 +492,15 @@ def _set(set_id, body):
 
 
 def reference_messages(version, mode, address, domain):
-    """Two messages announcing 1-in-RATE sampling (`mode` 'det' or 'random') the standard way and
-    carrying one record of 3 packets / 300 octets from `address`: v5 header sampling bits (mode in
-    the top 2 bits, interval in the low 14); v9 options template with SAMPLING_INTERVAL (34) and
-    SAMPLING_ALGORITHM (35), System scope; IPFIX (RFC 5476) options template scoped by selectorId
-    with selectorAlgorithm 1 + samplingPacketInterval/samplingPacketSpace, or selectorAlgorithm 3
-    + samplingSize/samplingPopulation."""
+    """Messages announcing 1-in-RATE sampling (`mode` 'det' or 'random') and carrying one record of
+    3 packets / 300 octets from `address`, built by hand from the specifications, in the layouts
+    tapflow uses: v5 header sampling bits (mode in the top 2 bits: 01 deterministic, 10 random;
+    interval in the low 14); v9 (RFC 3954 §6.1) options template scoped by System with
+    SAMPLING_INTERVAL (34) and SAMPLING_ALGORITHM (35, 1 deterministic, 2 random); IPFIX (RFC 5476
+    §6.5.2) options template scoped by selectorId with selectorAlgorithm 1 (systematic count-based)
+    + samplingPacketInterval 1 / samplingPacketSpace N-1, or selectorAlgorithm 3 (random n-out-of-N)
+    + samplingSize 1 / samplingPopulation N, then the deprecated 34/35 with the same rate, and
+    data records carrying the selectorId."""
     now = int(time.time())
     src, dst = socket.inet_aton(address), socket.inet_aton("192.0.2.99")
     if version == 5:
@@ -503,30 +510,32 @@ def reference_messages(version, mode, address, domain):
                              99000, 1234, 80, 0, 0x1b, 6, 0, 0, 0, 0, 0, 0)
         return [header + record]
     fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4)]
+    record = src + dst + struct.pack("!HHBII", 1234, 80, 6, 3, 300)
+    algorithm_v9 = 1 if mode == "det" else 2
     if version == 9:
         fields += [(22, 4), (21, 4)]
-        times = struct.pack("!II", 95000, 99000)
-    else:
-        fields += [(152, 8), (153, 8)]
-        times = struct.pack("!QQ", now * 1000 - 5000, now * 1000 - 1000)
-    template = struct.pack("!HH", 256, len(fields)) + b"".join(struct.pack("!HH", *f) for f in fields)
-    record = src + dst + struct.pack("!HHBII", 1234, 80, 6, 3, 300) + times
-    if version == 9:
+        record += struct.pack("!II", 95000, 99000)
+        template = struct.pack("!HH", 256, len(fields)) + b"".join(struct.pack("!HH", *f) for f in fields)
         options = struct.pack("!HHH", 257, 4, 8) + struct.pack("!HHHHHH", 1, 4, 34, 4, 35, 1)
-        values = struct.pack("!IIB", 0, RATE, 1 if mode == "det" else 2)
+        values = struct.pack("!IIB", domain, RATE, algorithm_v9)
         sets1 = _set(0, template) + _set(1, options) + _set(257, values)
         first = struct.pack("!HHIIII", 9, 3, 100000, now, 0, domain) + sets1
         second = struct.pack("!HHIIII", 9, 1, 100000, now, 1, domain) + _set(256, record)
         return [first, second]
+    fields += [(152, 8), (153, 8), (302, 8)]
+    record += struct.pack("!QQQ", now * 1000 - 5000, now * 1000 - 1000, 1)
+    template = struct.pack("!HH", 256, len(fields)) + b"".join(struct.pack("!HH", *f) for f in fields)
     if mode == "det":
-        opts, values = [(302, 8), (304, 2), (305, 4), (306, 4)], struct.pack("!QHII", 1, 1, 1, RATE - 1)
+        opts = [(302, 8), (304, 2), (305, 4), (306, 4), (34, 4), (35, 1)]
+        values = struct.pack("!QHIIIB", 1, 1, 1, RATE - 1, RATE, algorithm_v9)
     else:
-        opts, values = [(302, 8), (304, 2), (309, 4), (310, 4)], struct.pack("!QHII", 1, 3, 1, RATE)
+        opts = [(302, 8), (304, 2), (309, 4), (310, 4), (34, 4), (35, 1)]
+        values = struct.pack("!QHIIIB", 1, 3, 1, RATE, RATE, algorithm_v9)
     options = struct.pack("!HHH", 257, len(opts), 1) + b"".join(struct.pack("!HH", *f) for f in opts)
     sets1 = _set(2, template) + _set(3, options) + _set(257, values)
     first = struct.pack("!HHIII", 10, 16 + len(sets1), now, 0, domain) + sets1
     sets2 = _set(256, record)
-    second = struct.pack("!HHIII", 10, 16 + len(sets2), now, 0, domain) + sets2
+    second = struct.pack("!HHIII", 10, 16 + len(sets2), now, 1, domain) + sets2
     return [first, second]
 
 
@@ -668,7 +677,7 @@ def check_tapflow(row):
     exporters = st["exporters"]
     records = {e["records"] for e in exporters}
     unexportable = {e["unexportable"] for e in exporters}
-    fl, sm = st["flows"], st["sampling"]
+    fl, sm = st["flows"], st.get("sampling", {})
     if len(exporters) != 3 or len(records) != 1 or len(unexportable) != 1:
         row.problem("tapflow", f"the 3 exporters differ: {exporters}")
     if any(e["send_errors"] for e in exporters):
@@ -682,7 +691,7 @@ def check_tapflow(row):
     if row.version != 5 and row.unexportable:
         row.problem("tapflow", f"{row.unexportable} flows unexportable in {FORMATS[row.version]}")
     weight = RATE if row.scaled else 1
-    want_selected = st["packets"]["decoded"] if not row.sampled else sm["selected"]
+    want_selected = st["packets"]["decoded"] if not row.sampled else sm.get("selected")
     if fl["packets"] != want_selected * weight:
         row.problem("tapflow", f"flows.packets {fl['packets']} != {want_selected} selected x {weight}")
     if row.sampled and (sm["interval"] != RATE or sm["scaled"] != row.scaled
@@ -716,10 +725,34 @@ def check_collect(row):
     if row.version == 5 and any(":" in r["src"] for r in c.records):
         row.problem("collect", "an IPv6 flow in a v5 export")
         ok = False
-    row.cells["collect"] = (ok, f"{len(c.records)}/{packets}/{octets}")
+    sampling = [o for o in c.options if o.startswith("sampling")]
+    text = f"{len(c.records)}/{packets}/{octets}"
+    if row.announcing:
+        want = []
+        if row.announced and row.messages:
+            algorithm = "deterministic" if row.mode == "det" else "random"
+            want = [f"sampling interval {RATE} algorithm {algorithm}"]
+        if [o.split(" selector")[0] for o in sampling] != want:
+            row.problem("collect", f"sampling options {sampling}, expected {want}")
+            ok = False
+        if sampling:
+            text += " " + sampling[0].removeprefix("sampling ").replace("interval ", "1/")
+    row.cells["collect"] = (ok, text)
 
 
-def check_nfcapd(row, behaviour):
+def sequence_steps(row, messages):
+    """Positions i where message i's sequence number is not message i-1's plus the expected step:
+    v5 counts flow records (Cisco), v9 export packets (RFC 3954 §5.1), IPFIX all data records,
+    options records included (RFC 7011 §3.1) - here flow records only, as nfcapd 1.7.1 counts."""
+    wrong = []
+    for i in range(1, len(messages)):
+        step = 1 if row.version == 9 else messages[i - 1][1]
+        if messages[i][0] != (messages[i - 1][0] + step) % 2**32:
+            wrong.append(i)
+    return wrong
+
+
+def check_nfcapd(row, behaviour, decoded):
     n = row.nfcapd
     got = [nfdump_record(f) for f in n.flows]
     factor = 1
@@ -754,9 +787,22 @@ def check_nfcapd(row, behaviour):
         row.problem("nfcapd", f"'sampled' flag {sorted({g['sampled'] for g in got})}, expected "
                               f"{want_sampled}")
         ok = False
-    if n.sequence_errors or n.bad_packets:
-        row.problem("nfcapd", f"{n.sequence_errors} sequence errors, {n.bad_packets} bad packets")
+    # nfcapd 1.7.1 counts only flow records in the IPFIX sequence number, so a message after one
+    # that carried options records (statistics, sampling) is a "sequence error" to it though
+    # RFC 7011 counts them too (collect and nfacctd check the RFC's rule).
+    messages = decoded.get(row.collect.port, {}).get("messages", [])
+    steps = sequence_steps(row, messages)
+    if row.version != 10 and steps:
+        row.problem("tapflow", f"{FORMATS[row.version]} sequence numbers do not advance by "
+                               f"{'1 per packet' if row.version == 9 else 'the records sent'} at "
+                               f"messages {steps[:5]}: {messages[:8]}")
         ok = False
+    if n.sequence_errors != len(steps) or n.bad_packets:
+        row.problem("nfcapd", f"{n.sequence_errors} sequence errors (expected {len(steps)}), "
+                              f"{n.bad_packets} bad packets")
+        ok = False
+    elif steps:
+        row.notes.append(f"nfcapd: {len(steps)} seq. errors for options records, as expected")
     packets = sum(g["packets"] for g in got)
     octets = sum(g["bytes"] for g in got)
     text = f"{len(got)}/{packets}/{octets}" + (f" x{factor}" if factor != 1 else "")
@@ -801,11 +847,12 @@ def tshark_decode(rows, workdir):
     decode = []
     for r in rows:
         decode += ["-d", f"udp.port=={r.collect.port},cflow"]
-    fields = ["frame.number", "udp.dstport", "cflow.version", "cflow.packets", "cflow.octets",
-              "cflow.samplingmode", "cflow.samplerate", "cflow.sampling_interval",
-              "cflow.sampling_algorithm", "cflow.selector_id", "cflow.selector_algorithm",
-              "cflow.sampling_packet_interval", "cflow.sampling_packet_space",
-              "cflow.sampling_size", "cflow.sampling_population"]
+    sampling_fields = ["cflow.samplingmode", "cflow.samplerate", "cflow.sampling_interval",
+                       "cflow.sampling_algorithm", "cflow.selector_id", "cflow.selector_algorithm",
+                       "cflow.sampling_packet_interval", "cflow.sampling_packet_space",
+                       "cflow.sampling_size", "cflow.sampling_population"]
+    fields = ["frame.number", "udp.dstport", "cflow.sequence", "cflow.packets", "cflow.octets",
+              *sampling_fields]
     cmd = ["tshark", "-r", merged, "-n", *decode, "-T", "fields", "-E", "occurrence=a",
            "-E", "aggregator=,"]
     for f in fields:
@@ -814,7 +861,8 @@ def tshark_decode(rows, workdir):
     if proc.returncode != 0:
         raise HarnessError(f"tshark cannot decode {merged}: {proc.stderr.strip()}")
     per_port = collections.defaultdict(lambda: {"frames": [], "records": 0, "packets": 0,
-                                                "octets": 0, "sampling": collections.Counter()})
+                                                "octets": 0, "sampling": collections.Counter(),
+                                                "messages": []})
     frame_port = {}
     for line in proc.stdout.splitlines():
         values = dict(zip(fields, (line.split("\t") + [""] * len(fields))[:len(fields)]))
@@ -822,13 +870,14 @@ def tshark_decode(rows, workdir):
         frame_port[values["frame.number"]] = port
         d = per_port[port]
         d["frames"].append(values["frame.number"])
-        if values["cflow.packets"]:
-            counts = [int(v) for v in values["cflow.packets"].split(",")]
-            d["records"] += len(counts)
-            d["packets"] += sum(counts)
+        counts = [int(v) for v in values["cflow.packets"].split(",") if v]
+        d["records"] += len(counts)
+        d["packets"] += sum(counts)
+        # (sequence number, flow records) of each message, in the order sent
+        d["messages"].append((int(values["cflow.sequence"] or 0), len(counts)))
         if values["cflow.octets"]:
             d["octets"] += sum(int(v) for v in values["cflow.octets"].split(","))
-        for f in fields[5:]:
+        for f in sampling_fields:
             if values[f]:
                 for v in values[f].split(","):
                     d["sampling"][(f.removeprefix("cflow."), v)] += 1
@@ -917,12 +966,14 @@ def check_across_formats(rows):
 def supported_versions():
     """Formats this tapflow build exports (NetFlow v5/v9 arrive with the issue 3 exporter)."""
     versions = []
-    for version in FORMATS:
-        proc = subprocess.run([common.tapflow_binary(), "-r", common.DATA / CAPTURES[2][0], "-v",
-                               str(version), "-n", "udp://127.0.0.1:9", "--no-progress"],
-                              capture_output=True, text=True)
-        if "not supported" not in proc.stderr:
-            versions.append(version)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        for version in FORMATS:
+            proc = subprocess.run([common.tapflow_binary(), "-r", common.DATA / CAPTURES[2][0],
+                                   "-v", str(version), "-n", f"udp://127.0.0.1:{sink.getsockname()[1]}",
+                                   "--no-progress"], capture_output=True, text=True)
+            if proc.returncode == 0:
+                versions.append(version)
     return versions
 
 
@@ -1008,15 +1059,13 @@ def main():
             for r in todo:
                 if r.stats is None:
                     failures.append(f"[{r.name}] tapflow failed: {r.exit_error} ({r.cmdline})")
+            decoded, problems = tshark_decode(ran, tmp) if ran else ({}, {})
             for r in ran:
                 check_tapflow(r)
                 check_collect(r)
-                check_nfcapd(r, behaviour)
+                check_nfcapd(r, behaviour, decoded)
                 check_nfacctd(r, behaviour)
-            if ran:
-                decoded, problems = tshark_decode(ran, tmp)
-                for r in ran:
-                    check_tshark(r, decoded, problems)
+                check_tshark(r, decoded, problems)
             check_across_formats(ran)
             print_matrix(rows, behaviour)
             for r in ran:
