@@ -211,6 +211,11 @@ class Nfcapd:
         # With no flow, nfdump 1.7.1 prints "[\nNo matching flows\n]".
         text = proc.stdout.strip()
         self.flows = [] if "No matching flows" in text else json.loads(text)
+        # The exporters and their samplers ("Sampler: Generic Sampler: algorithm: 1, packet
+        # interval: 1, packet space: 9") as nfcapd recorded them.
+        exporters = subprocess.run(["nfdump", "-E", self.file], capture_output=True, text=True,
+                                   env=env).stdout
+        self.samplers = re.findall(r"Sampler: (.*)", exporters)
         m = re.search(r"Sequence Errors: (\d+), Bad Packets: (\d+)", self.log.text())
         self.sequence_errors, self.bad_packets = (int(m[1]), int(m[2])) if m else (None, None)
 
@@ -787,6 +792,12 @@ def check_nfcapd(row, behaviour, decoded):
         row.problem("nfcapd", f"'sampled' flag {sorted({g['sampled'] for g in got})}, expected "
                               f"{want_sampled}")
         ok = False
+    # nfdump -E: a generic sampler of 1 packet in RATE exactly when nfcapd scales the counters.
+    want_samplers = ([f"packet interval: 1, packet space: {factor - 1}"]
+                     if factor != 1 and row.messages else [])
+    if [x.split("algorithm: ")[-1].split(", ", 1)[-1] for x in n.samplers] != want_samplers:
+        row.problem("nfcapd", f"nfdump -E samplers {n.samplers}, expected {want_samplers}")
+        ok = False
     # nfcapd 1.7.1 counts only flow records in the IPFIX sequence number, so a message after one
     # that carried options records (statistics, sampling) is a "sequence error" to it though
     # RFC 7011 counts them too (collect and nfacctd check the RFC's rule).
@@ -1006,8 +1017,14 @@ def print_matrix(rows, behaviour):
               f"x{b['nfacctd_renormalised']}")
 
 
+def on_signal(signum, frame):
+    raise SystemExit(f"interop matrix: stopped by signal {signum}")  # runs the cleanup
+
+
 def main():
-    common.require_tools("nfcapd", "nfdump", "nfacctd", "tshark", "dumpcap", "mergecap")
+    common.require_tools("nfcapd", "nfdump", "nfacctd", "pmacct", "tshark", "dumpcap", "mergecap")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     for capture, _ in CAPTURES:
         if capture not in common.CLEAN_CAPTURES:
             common.fail(f"{capture} is not in common.CLEAN_CAPTURES")
