@@ -1,14 +1,25 @@
 #include "drivers/pcap_live_reader.h"
 
+#include <fmt/format.h>
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <time.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 namespace tapflow::drivers {
+
+const char* to_string(InterfaceState state) {
+  switch (state) {
+    case InterfaceState::kCapturing: return "capturing";
+    case InterfaceState::kDown: return "down";
+    case InterfaceState::kClosed: return "closed";
+  }
+  return "?";
+}
 
 namespace {
 std::runtime_error open_error(const std::string& name, const std::string& what) {
@@ -32,6 +43,9 @@ LiveInterface parse_interface(const std::string& spec) {
 }
 
 PcapLiveReader::PcapLiveReader(const LiveCaptureOptions& options) : interfaces_(options.interfaces) {
+  if (interfaces_.size() > kMaxInterfaces) {
+    throw std::runtime_error(fmt::format("at most {} interfaces can be captured at once", kMaxInterfaces));
+  }
   for (const auto& itf : interfaces_) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_create(itf.name.c_str(), errbuf);
@@ -64,26 +78,79 @@ PcapLiveReader::PcapLiveReader(const LiveCaptureOptions& options) : interfaces_(
     link_types_.push_back(pcap_datalink(p) == DLT_RAW ? 101 : pcap_datalink(p));
     fds_.push_back(pcap_get_selectable_fd(p));
     ts_scale_.push_back(pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000);
+    // The device itself, whatever IDX the user exports: a name can be reused by a new device.
+    kernel_if_index_.push_back(if_nametoindex(itf.name.c_str()));
   }
+  state_.assign(handles_.size(), InterfaceState::kCapturing);
+  went_down_.assign(handles_.size(), 0);
+  down_since_ns_.assign(handles_.size(), 0);
+  frozen_.resize(handles_.size());
+  open_ = handles_.size();
 }
 
 PcapLiveReader::~PcapLiveReader() {
-  for (pcap_t* p : handles_) pcap_close(p);
+  for (pcap_t* p : handles_) {
+    if (p != nullptr) pcap_close(p);
+  }
 }
 
 bool PcapLiveReader::wait(int timeout_ms) {
-  pollfd fds[16];
-  const std::size_t n = std::min<std::size_t>(fds_.size(), 16);
-  for (std::size_t i = 0; i < n; ++i) fds[i] = {fds_[i], POLLIN, 0};
+  pollfd fds[kMaxInterfaces];
+  const std::size_t n = fds_.size();
+  for (std::size_t i = 0; i < n; ++i) fds[i] = {handles_[i] != nullptr ? fds_[i] : -1, POLLIN, 0};
   const int rc = poll(fds, n, timeout_ms);
-  if (rc < 0 && errno != EINTR) error_ = std::string("poll: ") + std::strerror(errno);
+  if (rc < 0 && errno != EINTR) {
+    error_ = std::string("poll: ") + std::strerror(errno);
+    return false;
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    if (fds[i].revents & (POLLERR | POLLNVAL)) {
-      error_ = "capture on '" + interfaces_[i].name + "' failed (interface gone or down)";
-    }
+    // The kernel flags a packet socket with ENETDOWN when its device goes down or is deleted.
+    // libpcap reads that error on its next call and, if the device is gone, fails with "The
+    // interface disappeared" (handled in next()); a device that is only down stays open and the
+    // kernel resumes delivery once it is up again.
+    if ((fds[i].revents & POLLERR) && state_[i] == InterfaceState::kCapturing) went_down(i);
   }
   // With TPACKET_V3 a block can be ready without POLLIN on some kernels; always try to read.
-  return error_.empty();
+  return true;
+}
+
+void PcapLiveReader::went_down(std::size_t i) {
+  char name[IF_NAMESIZE] = {};
+  ++went_down_[i];
+  state_[i] = InterfaceState::kDown;
+  // Frames captured before it went down may still be in the ring; only later ones mean it is back.
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  down_since_ns_[i] = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(now.tv_nsec);
+  if (kernel_if_index_[i] != 0 && if_indextoname(kernel_if_index_[i], name) == nullptr) {
+    // Deleted: libpcap reports it on the next read, which closes the capture.
+    return;
+  }
+  events_.push_back({InterfaceState::kDown,
+                     "capture on '" + interfaces_[i].name +
+                         "': interface went down; still open, capture resumes when it is up again"});
+}
+
+void PcapLiveReader::resumed(std::size_t i) {
+  state_[i] = InterfaceState::kCapturing;
+  events_.push_back({InterfaceState::kCapturing, "capture on '" + interfaces_[i].name + "' resumed"});
+}
+
+void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
+  frozen_[i] = read_counters(i);
+  if (state_[i] == InterfaceState::kCapturing) ++went_down_[i];
+  frozen_[i].went_down = went_down_[i];
+  frozen_[i].state = state_[i] = InterfaceState::kClosed;
+  pcap_close(handles_[i]);
+  handles_[i] = nullptr;
+  --open_;
+  std::string event = "capture on '" + interfaces_[i].name + "' stopped: " + why;
+  if (open_ == 0) {
+    error_ = event + "; no interface left to capture on";
+  } else {
+    event += fmt::format("; still capturing on {} other interface{}", open_, open_ == 1 ? "" : "s");
+    events_.push_back({InterfaceState::kClosed, event});
+  }
 }
 
 bool PcapLiveReader::next(std::size_t i, Frame& frame) {
@@ -98,24 +165,31 @@ bool PcapLiveReader::next(std::size_t i, Frame& frame) {
     return true;
   }
   if (rc == PCAP_ERROR) {
-    error_ = "capture on '" + interfaces_[i].name + "' failed: " + pcap_geterr(handles_[i]);
+    char name[IF_NAMESIZE] = {};
+    const bool gone = kernel_if_index_[i] != 0 && if_indextoname(kernel_if_index_[i], name) == nullptr;
+    close_interface(i, gone ? std::string("interface disappeared") : pcap_geterr(handles_[i]));
   }
   return false;
 }
 
+LiveCaptureCounters PcapLiveReader::read_counters(std::size_t i) const {
+  if (handles_[i] == nullptr) return frozen_[i];
+  LiveCaptureCounters c;
+  c.interface = interfaces_[i].name;
+  c.went_down = went_down_[i];
+  c.state = state_[i];
+  pcap_stat st{};
+  if (pcap_stats(handles_[i], &st) == 0) {
+    c.received = st.ps_recv;
+    c.dropped_kernel = st.ps_drop;
+    c.dropped_interface = st.ps_ifdrop;
+  }
+  return c;
+}
+
 std::vector<LiveCaptureCounters> PcapLiveReader::counters() const {
   std::vector<LiveCaptureCounters> out;
-  for (std::size_t i = 0; i < handles_.size(); ++i) {
-    pcap_stat st{};
-    LiveCaptureCounters c;
-    c.interface = interfaces_[i].name;
-    if (pcap_stats(handles_[i], &st) == 0) {
-      c.received = st.ps_recv;
-      c.dropped_kernel = st.ps_drop;
-      c.dropped_interface = st.ps_ifdrop;
-    }
-    out.push_back(c);
-  }
+  for (std::size_t i = 0; i < handles_.size(); ++i) out.push_back(read_counters(i));
   return out;
 }
 

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/sctp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "exporter/endpoint_url.h"
 #include "exporter/ipfix_file_reader.h"
 #include "exporter/message_decoder.h"
+#include "exporter/sctp_transport.h"
 
 namespace tapflow::exporter {
 
@@ -133,11 +136,12 @@ class Printer {
 };
 
 int bind_socket(const EndpointUrl& url, std::string& error) {
-  const bool tcp = url.scheme == EndpointUrl::Scheme::kTcp;
+  const bool sctp = url.scheme == EndpointUrl::Scheme::kSctp;
+  const bool stream = url.scheme == EndpointUrl::Scheme::kTcp || sctp;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
-  hints.ai_protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+  hints.ai_socktype = stream ? SOCK_STREAM : SOCK_DGRAM;
+  hints.ai_protocol = stream ? 0 : IPPROTO_UDP;  // resolved as TCP; the socket below says SCTP
   hints.ai_flags = AI_PASSIVE;
   addrinfo* results = nullptr;
   const char* host = url.host.empty() ? nullptr : url.host.c_str();
@@ -147,16 +151,24 @@ int bind_socket(const EndpointUrl& url, std::string& error) {
   }
   int fd = -1;
   for (const addrinfo* a = results; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, sctp ? IPPROTO_SCTP : a->ai_protocol);
     if (fd < 0) {
-      error = std::strerror(errno);
+      error = sctp && (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT) ? sctp_unavailable_message(errno)
+                                                                             : std::strerror(errno);
       continue;
     }
     int size = kReceiveBufferBytes;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort
     int one = 1;
-    if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || (tcp && listen(fd, 16) != 0)) {
+    if (stream) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sctp) {
+      // Exporters may open several streams; accept up to 16 inbound (we read them all alike).
+      sctp_initmsg init{};
+      init.sinit_num_ostreams = 1;
+      init.sinit_max_instreams = 16;
+      setsockopt(fd, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof init);
+    }
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || (stream && listen(fd, 16) != 0)) {
       error = std::strerror(errno);
       close(fd);
       fd = -1;
@@ -252,20 +264,23 @@ int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
   return 0;
 }
 
-// IPFIX over TCP (RFC 7011 §10.4): each connection is a stream of messages cut by the Length
-// field; a connection is its own template session (source = the peer's address and port).
-// A stream that stops making sense (not IPFIX, a length below the header) is reported and
-// closed, since there is no way to find the next message in it. Connections are bounded.
-int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
+// IPFIX over TCP (RFC 7011 §10.4) or SCTP (§10.2, one-to-one style sockets): each connection
+// or association is a stream of messages cut by the Length field (SCTP keeps message boundaries
+// too, and a message must fill its user messages exactly); a connection is its own template
+// session (source = the protocol and the peer's address and port). A stream that stops making
+// sense (not IPFIX, a length below the header) is reported and closed, since there is no way to
+// find the next message in it. Connections are bounded.
+int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
   constexpr std::size_t kMaxConnections = 64;
   constexpr std::size_t kIpfixHeader = 16;
+  const bool sctp = url.scheme == EndpointUrl::Scheme::kSctp;
   std::string error;
   FdGuard listener(bind_socket(url, error));
   if (listener.get() < 0) {
     fmt::print(options.err, "collect: cannot listen on '{}': {}\n", options.listen, error);
     return 2;
   }
-  report_listening(options, listener.get(), "TCP");
+  report_listening(options, listener.get(), sctp ? "SCTP" : "TCP");
   struct Connection {
     int fd;
     std::string source;
@@ -300,7 +315,7 @@ int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
         fmt::print(options.err, "collect: refusing {}: already {} connections\n", format_peer(peer), kMaxConnections);
         close(fd);
       } else if (fd >= 0) {
-        connections.push_back({fd, "tcp:" + format_peer(peer), {}});
+        connections.push_back({fd, (sctp ? "sctp:" : "tcp:") + format_peer(peer), {}});
         fmt::print(options.err, "collect: connection from {}\n", format_peer(peer));
       }
     }
@@ -310,7 +325,18 @@ int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
       std::size_t i = 0;
       while (i < connections.size() && connections[i].fd != fds[f].fd) ++i;
       if (i == connections.size()) continue;
-      const ssize_t n = recv(connections[i].fd, chunk.data(), chunk.size(), 0);
+      ssize_t n;
+      bool message_ends = false;  // SCTP: this read ends a user message
+      if (sctp) {
+        sctp_sndrcvinfo info{};
+        int flags = 0;
+        n = sctp_recvmsg(connections[i].fd, chunk.data(), chunk.size(), nullptr, nullptr, &info, &flags);
+        // Notifications are off by default on the collector's side; skip any that come anyway.
+        if (n > 0 && (flags & MSG_NOTIFICATION) != 0) continue;
+        message_ends = (flags & MSG_EOR) != 0;
+      } else {
+        n = recv(connections[i].fd, chunk.data(), chunk.size(), 0);
+      }
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
         const bool partial = !connections[i].buffer.empty();
@@ -329,7 +355,8 @@ int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
         const std::uint16_t version = static_cast<std::uint16_t>(buffer[offset] << 8 | buffer[offset + 1]);
         const std::size_t length = static_cast<std::size_t>(buffer[offset + 2] << 8 | buffer[offset + 3]);
         if (version != 10) {
-          broken = fmt::format("version {} in a TCP stream (only IPFIX is framed on TCP)", version);
+          broken = fmt::format("version {} in a {} stream (only IPFIX is framed on {})", version,
+                               sctp ? "SCTP" : "TCP", sctp ? "SCTP" : "TCP");
           break;
         }
         if (length < kIpfixHeader) {
@@ -344,6 +371,9 @@ int collect_tcp(const CollectorOptions& options, const EndpointUrl& url) {
         offset += length;
       }
       buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
+      if (more && broken.empty() && message_ends && !buffer.empty()) {
+        broken = fmt::format("an SCTP message whose IPFIX Length leaves {} octets over", buffer.size());
+      }
       if (!broken.empty()) drop(i, broken);
     }
     const auto now = std::chrono::steady_clock::now();
@@ -365,13 +395,15 @@ int run_collector(const CollectorOptions& options) {
   if (!url) {
     fmt::print(options.err,
                "collect: unsupported listen URL '{}': expected udp://ADDR:PORT, ADDR:PORT, "
-               "tcp://ADDR:PORT or file:PATH\n",
+               "tcp://ADDR:PORT, sctp://ADDR:PORT or file:PATH\n",
                options.listen);
     return 2;
   }
   SignalGuard signals(options.handle_signals);
   if (url->scheme == EndpointUrl::Scheme::kFile) return collect_file(options, url->path);
-  if (url->scheme == EndpointUrl::Scheme::kTcp) return collect_tcp(options, *url);
+  if (url->scheme == EndpointUrl::Scheme::kTcp || url->scheme == EndpointUrl::Scheme::kSctp) {
+    return collect_stream(options, *url);
+  }
   return collect_udp(options, *url);
 }
 

@@ -13,8 +13,8 @@
 namespace tapflow::exporter {
 
 struct CollectorOptions {
-  // udp://ADDR:PORT, udp://[V6]:PORT, ADDR:PORT, udp://:PORT (any address), tcp://ADDR:PORT
-  // (IPFIX streams, one template session per connection), or file:PATH.
+  // udp://ADDR:PORT, udp://[V6]:PORT, ADDR:PORT, udp://:PORT (any address), tcp://ADDR:PORT or
+  // sctp://ADDR:PORT (IPFIX, one template session per connection or association), or file:PATH.
   std::string listen;
   std::uint64_t max_records = 0;      // stop after printing this many records; 0 = no limit
   std::uint32_t idle_timeout_ms = 0;  // UDP: stop after this long without a datagram; 0 = never

@@ -31,6 +31,9 @@ std::optional<EndpointUrl> parse_endpoint_url(std::string_view url) {
   } else if (rest.starts_with("tcp://")) {
     rest.remove_prefix(6);
     out.scheme = EndpointUrl::Scheme::kTcp;
+  } else if (rest.starts_with("sctp://")) {
+    rest.remove_prefix(7);
+    out.scheme = EndpointUrl::Scheme::kSctp;
   } else if (rest.find("://") != std::string_view::npos) {
     return std::nullopt;
   }

@@ -1,5 +1,6 @@
 // Parsing of the destination and listen URLs the exporter and collector accept:
-// udp://HOST:PORT, udp://[V6]:PORT, bare HOST:PORT (UDP), tcp://HOST:PORT, tcp://[V6]:PORT and file:PATH. No I/O, no name resolution.
+// udp://HOST:PORT, udp://[V6]:PORT, bare HOST:PORT (UDP), tcp://HOST:PORT, tcp://[V6]:PORT,
+// sctp://HOST:PORT, sctp://[V6]:PORT and file:PATH. No I/O, no name resolution.
 #pragma once
 
 #include <optional>
@@ -9,9 +10,9 @@
 namespace tapflow::exporter {
 
 struct EndpointUrl {
-  enum class Scheme : unsigned char { kUdp, kTcp, kFile };
+  enum class Scheme : unsigned char { kUdp, kTcp, kSctp, kFile };
   Scheme scheme = Scheme::kUdp;
-  std::string host;  // without brackets; may be empty for udp://:PORT or tcp://:PORT (any address, listen only)
+  std::string host;  // without brackets; may be empty for udp://:PORT, tcp://:PORT or sctp://:PORT (any address, listen only)
   std::string port;  // decimal, 1..65535 (0 allowed when listening: any free port)
   std::string path;  // file:PATH
 };

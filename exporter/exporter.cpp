@@ -7,6 +7,7 @@
 #include "exporter/endpoint_url.h"
 #include "exporter/file_transport.h"
 #include "exporter/ipfix_exporter.h"
+#include "exporter/sctp_transport.h"
 #include "exporter/tcp_transport.h"
 #include "exporter/udp_transport.h"
 
@@ -23,7 +24,7 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
   const auto endpoint = parse_endpoint_url(url);
   if (!endpoint || options.version != 10) {
     throw std::runtime_error("unsupported export URL '" + std::string(url) +
-                             "': expected udp://HOST:PORT, HOST:PORT, tcp://HOST:PORT or file:PATH" +
+                             "': expected udp://HOST:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT or file:PATH" +
                              (endpoint ? " with IPFIX (version 10); version " +
                                              std::to_string(options.version) + " is not supported yet"
                                        : ""));
@@ -37,6 +38,8 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     }
     if (endpoint->scheme == EndpointUrl::Scheme::kTcp) {
       transport = std::make_unique<TcpTransport>(endpoint->host, endpoint->port);
+    } else if (endpoint->scheme == EndpointUrl::Scheme::kSctp) {
+      transport = std::make_unique<SctpTransport>(endpoint->host, endpoint->port);
     } else {
       transport = std::make_unique<UdpTransport>(endpoint->host, endpoint->port);
     }

@@ -50,7 +50,8 @@ class FlowExporter {
   virtual const std::string& destination() const = 0;
 };
 
-// Parses `url` (udp://HOST:PORT, udp://[V6]:PORT, HOST:PORT, file:PATH) and opens the transport.
+// Parses `url` (udp://HOST:PORT, udp://[V6]:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT,
+// file:PATH) and opens the transport.
 // Throws std::runtime_error with a message a user can act on when the URL or destination is bad.
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock = system_clock_ns);

@@ -28,7 +28,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
-                 "TCP, reconnects by itself) or file:PATH (IPFIX file); "
+                 "TCP, reconnects by itself), sctp://HOST:PORT (IPFIX over SCTP, needs the kernel's sctp module) "
+                 "or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
   app.add_option("-v,--version-export", o.version,

@@ -40,6 +40,9 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // `systemctl reload` (packaging/tapflow.service) sends SIGHUP to reopen file: outputs; until the
+  // exporters can reopen, it must at least not kill the probe and lose the flows in its cache.
+  signal(SIGHUP, SIG_IGN);
 }
 
 // Drops root to `user` (its primary group, no supplementary groups). Throws on failure: running
@@ -154,10 +157,13 @@ int main(int argc, char** argv) {
   add_probe_options(app, options);
   // Every long option can also come from an INI/TOML file (CLI11): `interface = ["eth0"]`.
   app.set_config("--config", "", "Read options from this file (TOML/INI; command line wins)");
+  // A misspelt name in a configuration file is an error, not a setting silently ignored.
+  app.allow_config_extras(CLI::config_extras_mode::error);
 
   tapflow::exporter::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
-  collect->add_option("--listen", collect_options.listen, "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT (IPFIX) or file:PATH")
+  collect->add_option("--listen", collect_options.listen,
+                      "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT, sctp://ADDR:PORT (IPFIX) or file:PATH")
       ->required();
   collect->add_option("--max-records", collect_options.max_records, "Stop after this many records");
   collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,

@@ -56,6 +56,16 @@ std::string format_prometheus(const ProbeStats& s) {
     out += fmt::format("tapflow_capture_dropped_total{{interface=\"{}\",where=\"interface\"}} {}\n",
                        c.interface, c.dropped_interface);
   }
+  metric(out, "capture_interface_down_total", "counter",
+         "Times a capture interface went down or disappeared.");
+  for (const auto& c : s.capture) {
+    out += fmt::format("tapflow_capture_interface_down_total{{interface=\"{}\"}} {}\n", c.interface, c.went_down);
+  }
+  metric(out, "capture_interface_up", "gauge", "1 while capturing on the interface, 0 while down or closed.");
+  for (const auto& c : s.capture) {
+    out += fmt::format("tapflow_capture_interface_up{{interface=\"{}\"}} {}\n", c.interface,
+                       c.state == "capturing" ? 1 : 0);
+  }
   metric(out, "export_records_total", "counter", "Flow records handed to each destination.");
   for (const auto& e : s.exporters) {
     out += fmt::format("tapflow_export_records_total{{destination=\"{}\"}} {}\n", e.destination, e.counters.records);

@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "cache/flow_table.h"
+#include "cache/log.h"
 #include "drivers/pcap_file_reader.h"
 #include "drivers/pcap_live_reader.h"
 #include "cache/flow_hash.h"
@@ -143,8 +144,18 @@ class Pipeline::Impl {
       const int n = live_->read_batch(kPacketBatchSize, 100, [&](const drivers::Frame& frame, std::uint32_t if_index) {
         decode_one(frame, if_index, decoded);
       });
+      if (live_->has_events()) {
+        for (const auto& event : live_->take_events()) {
+          if (event.state == drivers::InterfaceState::kCapturing) {
+            log::notice("{}", event.message);
+          } else {
+            log::warning("{}", event.message);
+          }
+        }
+      }
       if (n < 0) {
-        fmt::print(stderr, "tapflow: {}\n", live_->error());
+        // No interface left: every flow is still exported below, then the exit status says so.
+        log::error("{}; exporting every flow and exiting", live_->error());
         status = 1;
         break;
       }
@@ -429,7 +440,8 @@ class Pipeline::Impl {
     stats_.capture.clear();
     if (live_) {
       for (const auto& c : live_->counters()) {
-        stats_.capture.push_back({c.interface, c.received, c.dropped_kernel, c.dropped_interface});
+        stats_.capture.push_back({c.interface, c.received, c.dropped_kernel, c.dropped_interface, c.went_down,
+                                  drivers::to_string(c.state)});
       }
     }
     stats_.exporters.clear();

@@ -52,8 +52,11 @@ std::string format_summary(const ProbeStats& s) {
        s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
   if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
   for (const auto& c : s.capture) {
-    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface", c.interface,
-         c.received, c.dropped_kernel, c.dropped_interface);
+    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface{}", c.interface,
+         c.received, c.dropped_kernel, c.dropped_interface,
+         c.went_down != 0 || c.state != "capturing"
+             ? fmt::format(" (went down {} time{}, {} now)", c.went_down, c.went_down == 1 ? "" : "s", c.state)
+             : "");
   }
   for (const auto& e : s.exporters) {
     line("  export to {}: {} records in {} messages ({} octets), {} send errors{}", e.destination,
@@ -87,7 +90,9 @@ nlohmann::json to_json(const ProbeStats& s) {
     capture.push_back({{"interface", c.interface},
                        {"received", c.received},
                        {"dropped_kernel", c.dropped_kernel},
-                       {"dropped_interface", c.dropped_interface}});
+                       {"dropped_interface", c.dropped_interface},
+                       {"went_down", c.went_down},
+                       {"state", c.state}});
   }
   return {
       {"elapsed_s", s.elapsed_s},

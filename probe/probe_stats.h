@@ -27,6 +27,8 @@ struct CaptureStats {
   std::uint64_t received = 0;
   std::uint64_t dropped_kernel = 0;
   std::uint64_t dropped_interface = 0;
+  std::uint64_t went_down = 0;    // times it went down or disappeared while captured
+  std::string state = "capturing";  // capturing | down | closed (disappeared or failed)
 };
 
 struct ProbeStats {

@@ -232,7 +232,7 @@ TEST(EndpointUrl, ParsesTheAcceptedForms) {
   EXPECT_EQ(u->scheme, EndpointUrl::Scheme::kTcp);
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, "4739");
-  for (const char* bad : {"sctp://h:1", "tcp://h", "h", "udp://h", "udp://h:", "udp://h:65536", "udp://h:x1",
+  for (const char* bad : {"quic://h:1", "tcp://h", "h", "udp://h", "udp://h:", "udp://h:65536", "udp://h:x1",
                           "::1:4739", "udp://[::1]4739", "udp://[]:1", "file:", ""}) {
     EXPECT_FALSE(parse_endpoint_url(bad)) << bad;
   }
@@ -240,12 +240,12 @@ TEST(EndpointUrl, ParsesTheAcceptedForms) {
 
 TEST(MakeExporter, RejectsUnsupportedUrlsAndVersions) {
   try {
-    make_exporter("sctp://h:1", {});
+    make_exporter("quic://h:1", {});
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(),
-                 "unsupported export URL 'sctp://h:1': expected udp://HOST:PORT, HOST:PORT, "
-                 "tcp://HOST:PORT or file:PATH");
+                 "unsupported export URL 'quic://h:1': expected udp://HOST:PORT, HOST:PORT, "
+                 "tcp://HOST:PORT, sctp://HOST:PORT or file:PATH");
   }
   ExportOptions v9;
   v9.version = 9;

@@ -45,21 +45,27 @@ def main():
             sniffer = subprocess.Popen(["tshark", "-i", "lo", "-f", f"tcp port {port}", "-w", str(wire), "-q"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             out = open(Path(tmp) / "collect.txt", "w+")
-            collector = subprocess.Popen([tapflow, "collect", "--listen", f"tcp://127.0.0.1:{port}",
-                                          "--idle-timeout", "4000"], stdout=out, stderr=subprocess.PIPE, text=True)
+            collector = None
             try:
                 deadline = time.time() + 10
                 while "Capture started" not in (line := sniffer.stderr.readline()):
                     if time.time() > deadline or sniffer.poll() is not None:
                         common.fail(f"tshark did not start capturing on lo: {line}")
+                # Only now: tshark can take longer than the collector's idle timeout to start on a
+                # loaded machine, and the collector would be gone before tapflow connects.
+                collector = subprocess.Popen([tapflow, "collect", "--listen", f"tcp://127.0.0.1:{port}",
+                                              "--idle-timeout", "4000"], stdout=out, stderr=subprocess.PIPE,
+                                             text=True)
                 # The collector says when it listens (before that, tapflow would be refused).
+                deadline = time.time() + 10
                 while "listening on TCP" not in (line := collector.stderr.readline()):
                     if time.time() > deadline or collector.poll() is not None:
                         common.fail(f"collect did not start listening: {line}")
                 proc, stats = common.run_tapflow(["-r", capture, "-n", f"tcp://127.0.0.1:{port}"])
                 collector.wait(timeout=30)
             finally:
-                collector.kill()
+                if collector is not None:
+                    collector.kill()
                 time.sleep(0.5)
                 sniffer.send_signal(signal.SIGINT)
                 sniffer.wait(timeout=20)

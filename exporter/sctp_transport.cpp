@@ -1,0 +1,347 @@
+#include "exporter/sctp_transport.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/sctp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace tapflow::exporter {
+
+namespace {
+constexpr int kSendBufferBytes = 4 * 1024 * 1024;
+// IPv4 (20) or IPv6 (40) header, the SCTP common header (12) and one DATA chunk header (16):
+// a message of this size or less goes in one packet, unfragmented (RFC 7011 §10.2 leaves
+// fragmentation to SCTP, but whole packets lose less when a path drops).
+constexpr std::size_t kIpv4SctpOverhead = 48;
+constexpr std::size_t kIpv6SctpOverhead = 68;
+constexpr std::size_t kIpfixMessageHeader = 16;
+constexpr std::size_t kSetHeader = 4;
+constexpr std::uint16_t kTemplateSetId = 2;
+constexpr std::uint16_t kOptionsTemplateSetId = 3;
+
+std::string bracketed(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+std::uint16_t read_u16(std::span<const std::uint8_t> bytes, std::size_t offset) {
+  return static_cast<std::uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
+}
+
+// Connects `fd` (non-blocking) within `timeout`; returns 0 or an errno value.
+int connect_with_timeout(int fd, const sockaddr* address, socklen_t length,
+                         std::chrono::milliseconds timeout) {
+  if (connect(fd, address, length) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd pfd{fd, POLLOUT, 0};
+  int ready;
+  do {
+    ready = poll(&pfd, 1, static_cast<int>(timeout.count()));
+  } while (ready < 0 && errno == EINTR);
+  if (ready == 0) return ETIMEDOUT;
+  if (ready < 0) return errno;
+  int error = 0;
+  socklen_t error_length = sizeof error;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_length);
+  return error;
+}
+
+// Options set before the association starts: one outbound stream is all we use; notifications
+// of association changes, peer shutdown and failed (abandoned) sends are read before each send;
+// PR-SCTP asked for (the kernel's default follows net.sctp.prsctp_enable).
+void configure_socket(int fd) {
+  sctp_initmsg init{};
+  init.sinit_num_ostreams = 1;
+  init.sinit_max_instreams = 1;
+  setsockopt(fd, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof init);
+  sctp_event_subscribe events{};
+  events.sctp_association_event = 1;
+  events.sctp_shutdown_event = 1;
+  events.sctp_send_failure_event = 1;
+  setsockopt(fd, IPPROTO_SCTP, SCTP_EVENTS, &events, sizeof events);
+  sctp_assoc_value pr{};
+  pr.assoc_id = SCTP_FUTURE_ASSOC;
+  pr.assoc_value = 1;
+  setsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr,
+             sizeof pr);  // best effort: older kernels lack it
+  int size = kSendBufferBytes;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);  // best effort
+}
+}  // namespace
+
+bool kernel_supports_sctp(int family, int* error) {
+  const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
+  if (fd < 0) {
+    if (error != nullptr) *error = errno;
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+std::string sctp_unavailable_message(int error) {
+  return std::string("SCTP is not available in this kernel (modprobe sctp): ") +
+         std::strerror(error);
+}
+
+bool SctpTransport::carries_templates(std::span<const std::uint8_t> message) {
+  if (message.size() < kIpfixMessageHeader) return true;
+  std::size_t offset = kIpfixMessageHeader;
+  while (offset + kSetHeader <= message.size()) {
+    const std::uint16_t set_id = read_u16(message, offset);
+    const std::uint16_t length = read_u16(message, offset + 2);
+    if (set_id == kTemplateSetId || set_id == kOptionsTemplateSetId) return true;
+    if (length < kSetHeader) return true;  // cannot walk further: be safe
+    offset += length;
+  }
+  return false;
+}
+
+SctpTransport::SctpTransport(const std::string& host, const std::string& port,
+                             std::chrono::milliseconds io_timeout,
+                             std::chrono::milliseconds retry_interval,
+                             std::chrono::milliseconds data_lifetime)
+    : host_(host),
+      port_(port),
+      io_timeout_(io_timeout),
+      retry_interval_(retry_interval),
+      data_lifetime_(data_lifetime) {
+  description_ = "sctp://" + bracketed(host) + ":" + port;
+  if (host.empty()) throw std::runtime_error("SCTP destination '" + description_ + "' has no host");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* results = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &results); rc != 0) {
+    throw std::runtime_error("cannot resolve SCTP destination '" + description_ +
+                             "': " + gai_strerror(rc));
+  }
+  ipv6_ = results->ai_family == AF_INET6;
+  freeaddrinfo(results);
+  // Asked for by name, so a kernel without SCTP is the operator's to fix now, not a stream of
+  // send errors later.
+  if (int error = 0; !kernel_supports_sctp(ipv6_ ? AF_INET6 : AF_INET, &error)) {
+    throw std::runtime_error("cannot export to " + description_ + ": " +
+                             sctp_unavailable_message(error));
+  }
+  connect_now();
+}
+
+SctpTransport::~SctpTransport() {
+  // A graceful SHUTDOWN: the kernel still delivers what is queued after close.
+  if (fd_ >= 0) close(fd_);
+}
+
+bool SctpTransport::connect_now() {
+  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* results = nullptr;
+  // Resolved again on each attempt: a collector's name may move while it is down.
+  if (const int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &results); rc != 0) {
+    if (!outage_reported_) {
+      outage_reported_ = true;
+      std::fprintf(stderr, "tapflow: cannot resolve %s: %s (retrying every second)\n",
+                   description_.c_str(), gai_strerror(rc));
+    }
+    return false;
+  }
+  int last_error = 0;
+  for (const addrinfo* a = results; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_SCTP);
+    if (fd < 0) {
+      last_error = errno;
+      continue;
+    }
+    configure_socket(fd);
+    last_error = connect_with_timeout(fd, a->ai_addr, a->ai_addrlen, io_timeout_);
+    if (last_error != 0) {
+      close(fd);
+      continue;
+    }
+    // Blocking from here on, with a send timeout so a stalled collector cannot hold the data
+    // path for longer than io_timeout_.
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(io_timeout_.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((io_timeout_.count() % 1000) * 1000);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    fd_ = fd;
+    ipv6_ = a->ai_family == AF_INET6;
+    fresh_association_ = true;
+    sctp_assoc_value pr{};
+    socklen_t pr_length = sizeof pr;
+    peer_pr_sctp_ = getsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 &&
+                    pr.assoc_value != 0;
+    ++associations_;
+    if (outage_reported_) {
+      std::fprintf(stderr, "tapflow: associated with %s again\n", description_.c_str());
+      outage_reported_ = false;
+    }
+    break;
+  }
+  freeaddrinfo(results);
+  if (fd_ < 0 && !outage_reported_) {
+    outage_reported_ = true;
+    std::fprintf(
+        stderr,
+        "tapflow: cannot associate with %s: %s (retrying every second; messages meanwhile are "
+        "counted as send errors)\n",
+        description_.c_str(), std::strerror(last_error));
+  }
+  return fd_ >= 0;
+}
+
+void SctpTransport::disconnect(const char* why, int error) {
+  close(fd_);
+  fd_ = -1;
+  fresh_association_ = false;
+  notification_continues_ = false;
+  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
+  if (!outage_reported_) {
+    outage_reported_ = true;
+    std::fprintf(stderr, "tapflow: association with %s lost: %s%s (reassociating every second)\n",
+                 description_.c_str(), why,
+                 error != 0 ? (std::string(": ") + std::strerror(error)).c_str() : "");
+  }
+}
+
+bool SctpTransport::association_alive() {
+  // A collector never sends data; what can be read is notifications, an end of stream (peer
+  // SHUTDOWN) or an error (peer ABORT).
+  for (;;) {
+    pollfd pfd{fd_, POLLIN | POLLRDHUP, 0};
+    if (poll(&pfd, 1, 0) <= 0) return true;
+    if ((pfd.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0 && (pfd.revents & POLLIN) == 0)
+      return false;
+    std::array<std::uint8_t, 512> buffer;
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr header{};
+    header.msg_iov = &iov;
+    header.msg_iovlen = 1;
+    const ssize_t n = recvmsg(fd_, &header, MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    if (n == 0) return false;
+    // A notification longer than the buffer (a failed send carries the message) comes in
+    // pieces; only the first piece starts with a notification header.
+    const bool first_piece = !notification_continues_;
+    notification_continues_ = (header.msg_flags & MSG_EOR) == 0;
+    if (!first_piece || (header.msg_flags & MSG_NOTIFICATION) == 0 ||
+        static_cast<std::size_t>(n) < sizeof(sctp_notification::sn_header)) {
+      continue;  // the rest of a notification, or stray data from the collector: ignored
+    }
+    sctp_notification notification{};
+    std::memcpy(&notification, buffer.data(),
+                std::min(sizeof notification, static_cast<std::size_t>(n)));
+    switch (notification.sn_header.sn_type) {
+      case SCTP_ASSOC_CHANGE:
+        if (notification.sn_assoc_change.sac_state == SCTP_COMM_LOST ||
+            notification.sn_assoc_change.sac_state == SCTP_SHUTDOWN_COMP ||
+            notification.sn_assoc_change.sac_state == SCTP_CANT_STR_ASSOC) {
+          return false;
+        }
+        break;
+      case SCTP_SHUTDOWN_EVENT:
+        return false;
+      case SCTP_SEND_FAILED:
+      case SCTP_SEND_FAILED_EVENT:
+        // A data message PR-SCTP abandoned after its lifetime (or one the association could
+        // not deliver); the collector sees the records missing as a sequence gap.
+        ++abandoned_;
+        if (!abandon_reported_) {
+          abandon_reported_ = true;
+          std::fprintf(
+              stderr,
+              "tapflow: %s: a data message was abandoned undelivered after its %lld ms lifetime "
+              "(PR-SCTP); further ones are counted\n",
+              description_.c_str(), static_cast<long long>(data_lifetime_.count()));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+int SctpTransport::send_message(std::span<const std::uint8_t> message, bool reliable) {
+  const bool timed = !reliable && data_lifetime_.count() > 0;
+  iovec iov{const_cast<std::uint8_t*>(message.data()), message.size()};
+  if (prinfo_supported_ || !timed) {
+    sctp_sendv_spa info{};
+    info.sendv_flags = SCTP_SEND_SNDINFO_VALID;
+    info.sendv_sndinfo.snd_sid = 0;  // ordered (no SCTP_UNORDERED), behind the templates
+    if (timed) {
+      info.sendv_flags |= SCTP_SEND_PRINFO_VALID;
+      info.sendv_prinfo.pr_policy = SCTP_PR_SCTP_TTL;
+      info.sendv_prinfo.pr_value = static_cast<std::uint32_t>(data_lifetime_.count());
+    }
+    for (;;) {
+      const int n =
+          sctp_sendv(fd_, &iov, 1, nullptr, 0, &info, sizeof info, SCTP_SENDV_SPA, MSG_NOSIGNAL);
+      if (n >= 0) return 0;
+      if (errno == EINTR) continue;
+      if (errno != EINVAL || !timed) return errno;
+      break;  // a kernel without SCTP_PRINFO: the old way below, from now on
+    }
+    prinfo_supported_ = false;
+  }
+  // sctp_sendmsg() cannot pass MSG_NOSIGNAL, so the SCTP_SNDRCV ancillary data is built here.
+  std::array<char, CMSG_SPACE(sizeof(sctp_sndrcvinfo))> control{};
+  msghdr header{};
+  header.msg_iov = &iov;
+  header.msg_iovlen = 1;
+  header.msg_control = control.data();
+  header.msg_controllen = control.size();
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+  cmsg->cmsg_level = IPPROTO_SCTP;
+  cmsg->cmsg_type = SCTP_SNDRCV;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(sctp_sndrcvinfo));
+  sctp_sndrcvinfo sndrcv{};
+  sndrcv.sinfo_stream = 0;
+  sndrcv.sinfo_timetolive = static_cast<std::uint32_t>(data_lifetime_.count());
+  std::memcpy(CMSG_DATA(cmsg), &sndrcv, sizeof sndrcv);
+  for (;;) {
+    if (sendmsg(fd_, &header, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+SendResult SctpTransport::send(std::span<const std::uint8_t> message) {
+  if (fd_ < 0) {
+    if (std::chrono::steady_clock::now() < next_attempt_ || !connect_now())
+      return SendResult::kFailed;
+  } else if (!association_alive()) {
+    // Noticed before sending: a message handed to a dead association would fail anyway, or
+    // worse, seem sent.
+    disconnect("aborted or shut down by the collector", 0);
+    return SendResult::kFailed;
+  }
+  // The first message of an association carries the templates (the exporter asked
+  // needs_templates()); RFC 7011 §10.2: templates are sent reliably.
+  const bool reliable = fresh_association_ || carries_templates(message);
+  if (const int error = send_message(message, reliable); error != 0) {
+    // SCTP messages are atomic, so nothing of this one went out; but a timeout means a stalled
+    // collector and ECONNRESET/EPIPE/ENOTCONN a dead association: start over with templates.
+    disconnect(error == EAGAIN || error == EWOULDBLOCK ? "collector stalled" : "send failed",
+               error == EAGAIN || error == EWOULDBLOCK ? 0 : error);
+    return SendResult::kFailed;
+  }
+  fresh_association_ = false;
+  return SendResult::kSent;
+}
+
+std::size_t SctpTransport::max_message_size(std::size_t mtu) const {
+  const std::size_t overhead = ipv6_ ? kIpv6SctpOverhead : kIpv4SctpOverhead;
+  return mtu > overhead ? mtu - overhead : 0;
+}
+
+}  // namespace tapflow::exporter
