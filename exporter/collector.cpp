@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -96,10 +97,12 @@ class Printer {
   bool on_message(std::string_view source, const MessageSummary& summary,
                   std::span<const DecodedRecord> records) {
     if (summary.gap) {
+      // v5 and IPFIX number records, v9 packets.
       fmt::print(options_.err,
-                 "collect: sequence gap from {} domain {}: expected {}, got {} ({} records missing)\n",
-                 source, summary.observation_domain_id, summary.gap->expected, summary.gap->got,
-                 summary.gap->missing());
+                 "collect: sequence gap from {} v{} domain {}: expected {}, got {} ({} {} missing)\n",
+                 source, summary.version, summary.observation_domain_id, summary.gap->expected,
+                 summary.gap->got, summary.gap->missing(),
+                 summary.version == 9 ? "packets" : "records");
     }
     if (summary.malformed) {
       fmt::print(options_.err, "collect: malformed message from {}: {}\n", source, summary.reason);
@@ -109,6 +112,18 @@ class Printer {
                  "collect: data from {} domain {} before its template; skipped until the template "
                  "arrives (counted in the summary)\n",
                  source, summary.observation_domain_id);
+    }
+    for (const auto& options : summary.options) {
+      // Options records go to `err` beside the other reports, so `out` stays one line per flow.
+      // A record repeated unchanged (the sampling at each template refresh, v5's in every
+      // header) is printed once.
+      std::string line = format_options_record(options);
+      auto& last = last_options_[fmt::format("{} {} {} {}", source, summary.version,
+                                             summary.observation_domain_id, options.template_id)];
+      if (line == last) continue;
+      fmt::print(options_.err, "collect: {} v{} domain {}: {}\n", source, summary.version,
+                 summary.observation_domain_id, line);
+      last = std::move(line);
     }
     for (const auto& record : records) {
       if (options_.max_records != 0 && printed_ >= options_.max_records) return false;
@@ -123,16 +138,18 @@ class Printer {
   void print_summary(const DecoderCounters& c) {
     std::fflush(options_.out);
     fmt::print(options_.err,
-               "collect summary: {} messages, {} records ({} printed), {} templates, {} sequence "
-               "gaps ({} records missing), {} malformed messages, {} data sets without template\n",
-               c.messages, c.records, printed_, c.templates, c.sequence_gaps, c.missing_records,
-               c.malformed, c.sets_without_template);
+               "collect summary: {} messages, {} records ({} printed), {} templates, {} options "
+               "records, {} sequence gaps ({} records missing), {} malformed messages, {} data sets "
+               "without template\n",
+               c.messages, c.records, printed_, c.templates, c.options_records, c.sequence_gaps,
+               c.missing_records, c.malformed, c.sets_without_template);
   }
 
  private:
   const CollectorOptions& options_;
   std::uint64_t printed_ = 0;
   std::set<std::string, std::less<>> warned_no_template_;
+  std::map<std::string, std::string> last_options_;
 };
 
 int bind_socket(const EndpointUrl& url, std::string& error) {

@@ -1,6 +1,7 @@
-// `tapflow collect`: a small IPFIX collector for checking what an exporter sends. Listens on UDP
-// (or reads an RFC 5655 file), prints one line per flow record on `out`, sequence gaps and
-// malformed messages on `err`, and a summary at the end. Never trusts its input (see
+// `tapflow collect`: a small NetFlow v5/v9 and IPFIX collector for checking what an exporter
+// sends. Listens on UDP (or reads an RFC 5655 IPFIX file), prints one line per flow record on
+// `out`; options records ("collect: SOURCE v9 domain 5: options: sampling interval 100 algorithm
+// deterministic"), sequence gaps and malformed messages on `err`, and a summary at the end. Never trusts its input (see
 // message_decoder.h); stops on a signal, a caller's flag, a record count or an idle timeout.
 #pragma once
 

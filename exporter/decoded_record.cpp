@@ -82,4 +82,75 @@ std::string format_record(const DecodedRecord& record) {
   return line;
 }
 
+std::optional<std::uint64_t> DecodedOptionsRecord::get(std::uint16_t id, int occurrence) const {
+  for (const auto& v : values) {
+    if (v.enterprise_number == 0 && v.id == id && occurrence-- == 0) return v.value;
+  }
+  return std::nullopt;
+}
+
+std::string format_options_record(const DecodedOptionsRecord& r) {
+  const auto value = [&r](std::uint16_t id, int occurrence = 0) {
+    return r.get(id, occurrence).value_or(0);
+  };
+  const auto interval_text = [&]() -> std::string {
+    const auto from = r.get(ie::kObservationTimeMilliseconds);
+    const auto to = r.get(ie::kObservationTimeMilliseconds, 1);
+    if (!from || !to) return "";
+    return fmt::format(" from {} to {}", format_time_ms(*from * 1'000'000),
+                       format_time_ms(*to * 1'000'000));
+  };
+  // Sampling: v9 (34/35, or the sampler 48/49/50) and IPFIX (RFC 5476 selector IEs).
+  std::optional<std::uint64_t> interval;
+  std::string algorithm;
+  if (const auto n = r.get(ie::kSamplingInterval)) {
+    interval = n;
+    const auto a = value(ie::kSamplingAlgorithm);
+    algorithm = a == 1 ? "deterministic" : a == 2 ? "random" : fmt::format("{}", a);
+  } else if (const auto n50 = r.get(ie::kFlowSamplerRandomInterval)) {
+    interval = n50;
+    const auto a = value(ie::kFlowSamplerMode);
+    algorithm = a == 1 ? "deterministic" : a == 2 ? "random" : fmt::format("{}", a);
+  } else if (const auto a = r.get(ie::kSelectorAlgorithm)) {
+    if (*a == 1 && r.get(ie::kSamplingPacketSpace)) {
+      const auto selected = value(ie::kSamplingPacketInterval);
+      interval = selected == 0 ? 0 : (selected + value(ie::kSamplingPacketSpace)) / selected;
+      algorithm = "deterministic";
+    } else if (*a == 3 && r.get(ie::kSamplingPopulation)) {
+      const auto size = value(ie::kSamplingSize);
+      interval = size == 0 ? 0 : value(ie::kSamplingPopulation) / size;
+      algorithm = "random";
+    }
+    if (algorithm.empty()) algorithm = fmt::format("selector algorithm {}", *a);
+  }
+  if (interval || !algorithm.empty()) {
+    std::string line = fmt::format("options: sampling interval {} algorithm {}", interval.value_or(0),
+                                   algorithm);
+    if (const auto id = r.get(ie::kSelectorId)) line += fmt::format(" selector {}", *id);
+    return line;
+  }
+  if (r.get(ie::kNotSentFlowTotalCount) || r.get(ie::kExportedMessageTotalCount)) {
+    return fmt::format(
+        "options: exporting process {} statistics: exported {} messages {} flow records {} octets, "
+        "not sent {} flows {} packets {} octets{}",
+        value(ie::kExportingProcessId), value(ie::kExportedMessageTotalCount),
+        value(ie::kExportedFlowRecordTotalCount), value(ie::kExportedOctetTotalCount),
+        value(ie::kNotSentFlowTotalCount), value(ie::kNotSentPacketTotalCount),
+        value(ie::kNotSentOctetTotalCount), interval_text());
+  }
+  if (r.get(ie::kIgnoredPacketTotalCount) || r.get(ie::kIgnoredOctetTotalCount)) {
+    return fmt::format("options: metering process domain {} statistics: ignored {} packets {} octets{}",
+                       value(ie::kObservationDomainId), value(ie::kIgnoredPacketTotalCount),
+                       value(ie::kIgnoredOctetTotalCount), interval_text());
+  }
+  std::string line = fmt::format("options: template {}:", r.template_id);
+  for (const auto& v : r.values) {
+    if (v.enterprise_number != 0) line += fmt::format(" {}/{}", v.enterprise_number, v.id);
+    else line += fmt::format(" {}", v.id);
+    if (v.length <= 8) line += fmt::format("={}", v.value);
+    else line += fmt::format("=({} octets)", v.length);
+  }
+  return line;
+}
+
 }  // namespace tapflow::exporter

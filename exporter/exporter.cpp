@@ -6,7 +6,7 @@
 
 #include "exporter/endpoint_url.h"
 #include "exporter/file_transport.h"
-#include "exporter/ipfix_exporter.h"
+#include "exporter/message_exporter.h"
 #include "exporter/sctp_transport.h"
 #include "exporter/tcp_transport.h"
 #include "exporter/udp_transport.h"
@@ -22,12 +22,25 @@ std::uint64_t system_clock_ns() {
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock) {
   const auto endpoint = parse_endpoint_url(url);
-  if (!endpoint || options.version != 10) {
+  if (!endpoint) {
     throw std::runtime_error("unsupported export URL '" + std::string(url) +
-                             "': expected udp://HOST:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT or file:PATH" +
-                             (endpoint ? " with IPFIX (version 10); version " +
-                                             std::to_string(options.version) + " is not supported yet"
-                                       : ""));
+                             "': expected udp://HOST:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT or file:PATH");
+  }
+  if (options.version != 5 && options.version != 9 && options.version != 10) {
+    throw std::runtime_error("unsupported export version " + std::to_string(options.version) +
+                             ": expected 5 (NetFlow v5), 9 (NetFlow v9) or 10 (IPFIX)");
+  }
+  if (endpoint->scheme == EndpointUrl::Scheme::kFile && options.version != 10) {
+    throw std::runtime_error("export to '" + std::string(url) + "': files hold IPFIX (RFC 5655); " +
+                             "NetFlow v" + std::to_string(options.version) +
+                             " has no file format: use version 10 or a udp:// destination");
+  }
+  if ((endpoint->scheme == EndpointUrl::Scheme::kTcp || endpoint->scheme == EndpointUrl::Scheme::kSctp) &&
+      options.version != 10) {
+    throw std::runtime_error("export to '" + std::string(url) + "': NetFlow v" +
+                             std::to_string(options.version) +
+                             " is a datagram format with no stream framing: use -v 10 (IPFIX) over "
+                             "TCP or SCTP, or a udp:// destination");
   }
   std::unique_ptr<Transport> transport;
   if (endpoint->scheme == EndpointUrl::Scheme::kFile) {
@@ -45,8 +58,17 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     }
   }
   try {
-    return std::make_unique<IpfixExporter>(std::move(transport), options, std::move(clock),
-                                           std::string(url));
+    switch (options.version) {
+      case 5:
+        return std::make_unique<NetflowV5Exporter>(std::move(transport), options, std::move(clock),
+                                                   std::string(url));
+      case 9:
+        return std::make_unique<NetflowV9Exporter>(std::move(transport), options, std::move(clock),
+                                                   std::string(url));
+      default:
+        return std::make_unique<IpfixExporter>(std::move(transport), options, std::move(clock),
+                                               std::string(url));
+    }
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error("export to '" + std::string(url) + "': " + e.what());
   }

@@ -1,4 +1,4 @@
-// Exporter: turns finished flow records into NetFlow/IPFIX messages and sends them to one
+// Exporter: turns finished flow records into NetFlow v5, v9 or IPFIX messages and sends them to one
 // destination. Sees only cache::FlowRecord; knows nothing of packets or the cache.
 // Data path rule: no exceptions once constructed; transport failures are counted.
 #pragma once
@@ -18,11 +18,32 @@ namespace tapflow::exporter {
 using Clock = std::function<std::uint64_t()>;
 std::uint64_t system_clock_ns();
 
+// The packet sampling the probe applies, announced to the collector: v5 header bits, v9 options
+// (SAMPLING_INTERVAL 34 / SAMPLING_ALGORITHM 35), IPFIX options (RFC 5476 selector IEs).
+struct Sampling {
+  enum class Mode : std::uint8_t { kNone, kDeterministic, kRandom };
+  Mode mode = Mode::kNone;
+  std::uint32_t interval = 1;  // 1 out of `interval` packets
+};
+
+// Packets the probe saw but did not account in any flow (decoder rejects, kernel drops): the
+// IPFIX Metering Process Reliability Statistics (RFC 7011 §4.2).
+struct ProbeTotals {
+  std::uint64_t ignored_packets = 0;
+  std::uint64_t ignored_octets = 0;
+};
+
 struct ExportOptions {
-  int version = 10;                               // 10 = IPFIX (v5/v9 come later)
-  std::uint32_t observation_domain_id = 0;
-  std::size_t mtu = 1500;                          // messages (incl. IP/UDP headers) stay under it
-  std::uint32_t template_refresh_interval_s = 600; // RFC 7011 §8.4, UDP only
+  int version = 10;                               // 5, 9 or 10 (IPFIX)
+  std::uint32_t observation_domain_id = 0;        // IPFIX domain, v9 source id
+  std::uint8_t engine_type = 0, engine_id = 0;    // v5 header
+  std::size_t mtu = 1500;                         // messages (incl. IP/UDP headers) stay under it
+  std::uint32_t template_refresh_interval_s = 600;  // v9 and IPFIX over UDP (RFC 7011 §8.4)
+  std::uint32_t template_refresh_packets = 20;  // v9 and IPFIX over UDP: also every N messages;
+                                                // 0 = by time only
+  Sampling sampling = {};                       // what to announce to the collector
+  // May be empty (zeros); called at template (re)send and close(), never per record.
+  std::function<ProbeTotals()> totals = {};
 };
 
 struct ExportCounters {
@@ -35,7 +56,15 @@ struct ExportCounters {
   std::uint64_t template_sets = 0;  // template sets sent
   std::uint64_t send_errors = 0;    // messages the transport failed to deliver
   std::uint64_t records_unsent = 0; // data records in those messages (included in `records`)
-  std::uint64_t unexportable = 0;   // records the format cannot carry
+  std::uint64_t unexportable = 0;   // records the format cannot carry (v5: IPv6), not sent
+  // NetFlow v5 has 32-bit packet and octet counters: a flow above 2^32 - 1 is sent as several
+  // records with the same key and times whose counters add up to the flow's (no loss); `records`
+  // counts them all, `split_flows` the flows that needed it.
+  std::uint64_t split_flows = 0;
+  // Records where a field was wider than the format and was clamped (v5: input ifIndex > 65535;
+  // a flow above 30 * (2^32 - 1) packets or octets).
+  std::uint64_t clamped_records = 0;
+  std::uint64_t options_records = 0;  // options data records sent (sampling, statistics)
 };
 
 class FlowExporter {
@@ -48,11 +77,26 @@ class FlowExporter {
   virtual const ExportCounters& counters() const = 0;
   // The destination as the user gave it, for messages and statistics.
   virtual const std::string& destination() const = 0;
+  // sysUpTime zero point (ns since epoch) for v5/v9 First/Last and sysUpTime. Default when never
+  // called: the clock's value when the exporter was constructed. Called before any record, by
+  // the pipeline, with the first packet's time when reading files. A record's first/last before
+  // it is clamped to zero uptime, never underflows.
+  virtual void set_system_start(std::uint64_t ns) = 0;
+  // End of the run: IPFIX sends the reliability statistics record (with the templates, so the
+  // message stands alone), then everything is flushed. Called once.
+  virtual void close() = 0;
+  // SIGHUP: file transports close and reopen their path (O_APPEND, so a SIGHUP without rotation
+  // loses nothing) and the next message carries the templates again (RFC 5655: each file must be
+  // self-describing); network transports do nothing. Called on the exporting thread between
+  // batches.
+  virtual void reopen() = 0;
 };
 
 // Parses `url` (udp://HOST:PORT, udp://[V6]:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT,
-// file:PATH) and opens the transport.
-// Throws std::runtime_error with a message a user can act on when the URL or destination is bad.
+// file:PATH) and opens the transport. options.version 5 (NetFlow v5), 9 (NetFlow v9, RFC 3954)
+// or 10 (IPFIX, RFC 7011); files, TCP and SCTP are IPFIX only (RFC 5655, RFC 7011 §10: NetFlow
+// v5/v9 are datagram formats with no stream framing). Throws std::runtime_error with a message a
+// user can act on when the URL, destination, version or sampling cannot be honoured.
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock = system_clock_ns);
 

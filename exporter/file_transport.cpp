@@ -23,6 +23,7 @@ FileTransport::~FileTransport() {
 }
 
 SendResult FileTransport::send(std::span<const std::uint8_t> message) {
+  if (fd_ < 0) return SendResult::kFailed;  // a reopen failed (reported then)
   std::size_t written = 0;
   while (written < message.size()) {
     const ssize_t n = ::write(fd_, message.data() + written, message.size() - written);
@@ -37,6 +38,13 @@ SendResult FileTransport::send(std::span<const std::uint8_t> message) {
 }
 
 void FileTransport::flush() {}
+
+bool FileTransport::reopen() {
+  if (fd_ >= 0 && ::close(fd_) != 0) report_error_once(errno);
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) report_error_once(errno);
+  return true;
+}
 
 void FileTransport::report_error_once(int error) {
   if (error_reported_) return;

@@ -1,5 +1,6 @@
 // Export into a file: IPFIX messages written back to back, the RFC 5655 file format, with the
-// templates once at the start. Each message is one write(2) of at most 64 KiB, so a failure is
+// templates at the start and again after each reopen (SIGHUP rotation: the path is reopened in
+// append mode, so a SIGHUP without rotation loses nothing). Each message is one write(2) of at most 64 KiB, so a failure is
 // known per message; it is counted, reported once on stderr, and never throws once the file is
 // open.
 #pragma once
@@ -20,6 +21,9 @@ class FileTransport final : public Transport {
 
   SendResult send(std::span<const std::uint8_t> message) override;
   void flush() override;  // nothing buffered in user space
+  // Closes the file and opens `path` again, created if missing, appending; on failure the error
+  // is reported once and later sends fail (counted).
+  bool reopen() override;
   // Files have no MTU: messages use the full 16-bit IPFIX length, fewer headers per record.
   std::size_t max_message_size(std::size_t) const override { return 65535; }
   bool periodic_templates() const override { return false; }

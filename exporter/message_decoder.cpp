@@ -15,6 +15,13 @@ constexpr std::uint16_t kOptionsTemplateSetId = 3;
 constexpr std::uint16_t kFirstDataSetId = 256;
 constexpr std::uint16_t kVariableLength = 65535;  // RFC 7011 §7
 constexpr std::uint16_t kEnterpriseBit = 0x8000;  // RFC 7011 §3.2
+constexpr std::size_t kV9HeaderSize = 20;         // RFC 3954 §5.1
+constexpr std::uint16_t kV9TemplateFlowSetId = 0;
+constexpr std::uint16_t kV9OptionsTemplateFlowSetId = 1;
+constexpr std::size_t kV5HeaderSize = 24;
+constexpr std::size_t kV5RecordSize = 48;
+constexpr std::uint16_t kV5MaxCount = 30;
+constexpr std::uint64_t kNsPerMs = 1'000'000;
 }  // namespace
 
 bool DecodedRecord::has(std::uint16_t ie_id) const {
@@ -40,17 +47,24 @@ MessageSummary MessageDecoder::decode(std::span<const std::uint8_t> message,
   } else {
     summary.version = get_u16(message.data());
     switch (summary.version) {
+      case 5:
+        summary = decode_v5(message, source, out);
+        break;
+      case 9:
+        summary = decode_v9(message, source, out);
+        break;
       case 10:
         summary = decode_ipfix(message, source, out);
         break;
       default:
         summary.malformed = true;
-        summary.reason = fmt::format("unsupported version {} (IPFIX is 10)", summary.version);
+        summary.reason = fmt::format("unsupported version {} (expected 5, 9 or 10)", summary.version);
         break;
     }
   }
   counters_.records += summary.records;
   counters_.templates += summary.templates;
+  counters_.options_records += summary.options_records;
   counters_.sets_without_template += summary.sets_without_template;
   if (summary.malformed) ++counters_.malformed;
   if (summary.gap) {
@@ -134,7 +148,10 @@ MessageSummary MessageDecoder::decode_ipfix(std::span<const std::uint8_t> messag
         ++summary.sets_without_template;
         sequence_known = false;
       } else {
-        reason = decode_data_set(body, t->second, set_id, summary, out);
+        // IPFIX times are absolute; a sysUpTime-relative element from another exporter is read
+        // against the export time.
+        const ReadContext context{std::uint64_t{summary.export_time_s} * 1000, 0};
+        reason = decode_data_set(body, t->second, set_id, context, summary, out);
       }
     } else {
       reason = fmt::format("reserved set id {} at offset {}", set_id, offset);
@@ -146,6 +163,7 @@ MessageSummary MessageDecoder::decode_ipfix(std::span<const std::uint8_t> messag
     out[i].export_time_s = summary.export_time_s;
     out[i].observation_domain_id = summary.observation_domain_id;
   }
+  for (auto& o : summary.options) o.observation_domain_id = summary.observation_domain_id;
   if (!reason.empty() || !sequence_known) {
     session->expected_sequence.reset();
   } else {
@@ -229,23 +247,36 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
       t.min_record_length += field.length == kVariableLength ? 1 : field.length;
       t.fields.push_back(field);
     }
-    if (t.min_record_length == 0) {
-      return fmt::format("template {} describes records of zero octets", template_id);
+    if (options) t.scope_count = get_u16(p + 4);
+    if (auto error = learn_template(template_id, std::move(t), source, session, summary);
+        !error.empty()) {
+      return error;
     }
-    const bool is_new = session.templates.find(template_id) == session.templates.end();
-    if (is_new && source_templates >= max_templates_per_source_) {
-      return fmt::format("more than {} templates from {}", max_templates_per_source_, source);
-    }
-    // RFC 7011 §8.1: a template redefined under the same id replaces the old one.
-    session.templates[template_id] = std::move(t);
-    if (is_new) ++source_templates;
-    ++summary.templates;
   }
   return {};
 }
 
+std::string MessageDecoder::learn_template(std::uint16_t template_id, Template t,
+                                           std::string_view source, Session& session,
+                                           MessageSummary& summary) {
+  if (t.min_record_length == 0) {
+    return fmt::format("template {} describes records of zero octets", template_id);
+  }
+  auto& source_templates = templates_per_source_.find(source)->second;
+  const bool is_new = session.templates.find(template_id) == session.templates.end();
+  if (is_new && source_templates >= max_templates_per_source_) {
+    return fmt::format("more than {} templates from {}", max_templates_per_source_, source);
+  }
+  // RFC 7011 §8.1, RFC 3954 §5.2: a template redefined under the same id replaces the old one.
+  session.templates[template_id] = std::move(t);
+  if (is_new) ++source_templates;
+  ++summary.templates;
+  return {};
+}
+
 std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, const Template& t,
-                                            std::uint16_t template_id, MessageSummary& summary,
+                                            std::uint16_t template_id, const ReadContext& context,
+                                            MessageSummary& summary,
                                             std::vector<DecodedRecord>& out) {
   const auto known = information_elements();
   std::size_t offset = 0;
@@ -253,7 +284,12 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
   while (set.size() - offset >= t.min_record_length) {
     const std::size_t record_start = offset;
     if (t.options) {
-      for (const auto& field : t.fields) {
+      DecodedOptionsRecord options;
+      options.version = summary.version;
+      options.template_id = template_id;
+      options.values.reserve(t.fields.size());
+      for (std::size_t i = 0; i < t.fields.size(); ++i) {
+        const auto& field = t.fields[i];
         std::size_t length = field.length;
         if (length == kVariableLength) {
           if (offset >= set.size()) return "options record runs past the end of the set";
@@ -265,13 +301,21 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
           }
         }
         if (set.size() - offset < length) return "options record runs past the end of the set";
+        OptionsValue v;
+        v.enterprise_number = field.enterprise_number;
+        v.id = field.id;
+        v.length = static_cast<std::uint16_t>(length);
+        v.scope = i < t.scope_count;
+        if (length <= 8) v.value = get_unsigned(set.data() + offset, length);
+        options.values.push_back(v);
         offset += length;
       }
+      summary.options.push_back(std::move(options));
       ++summary.options_records;
       continue;
     }
     DecodedRecord record;
-    record.version = 10;
+    record.version = summary.version;
     record.template_id = template_id;
     for (const auto& field : t.fields) {
       std::size_t length = field.length;
@@ -296,7 +340,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
       const auto value = set.subspan(offset, length);
       offset += length;
       if (field.known_index >= 0 && field.length != kVariableLength &&
-          known[static_cast<std::size_t>(field.known_index)].read(value, record.flow)) {
+          known[static_cast<std::size_t>(field.known_index)].read(value, context, record.flow)) {
         record.fields |= std::uint64_t{1} << field.known_index;
       } else {
         record.unknown_fields.push_back(
@@ -307,6 +351,235 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
     ++summary.records;
   }
   return {};
+}
+
+MessageSummary MessageDecoder::decode_v9(std::span<const std::uint8_t> message,
+                                         std::string_view source,
+                                         std::vector<DecodedRecord>& out) {
+  MessageSummary summary;
+  summary.version = 9;
+  auto malformed = [&summary](std::string reason) {
+    summary.malformed = true;
+    summary.reason = std::move(reason);
+    return summary;
+  };
+  if (message.size() < kV9HeaderSize) {
+    return malformed(fmt::format(
+        "message of {} octets is shorter than the 20-octet NetFlow v9 header", message.size()));
+  }
+  const std::uint8_t* h = message.data();
+  summary.length = static_cast<std::uint16_t>(std::min<std::size_t>(message.size(), 65535));
+  summary.count = get_u16(h + 2);
+  summary.system_uptime_ms = get_u32(h + 4);
+  summary.export_time_s = get_u32(h + 8);
+  summary.sequence_number = get_u32(h + 12);
+  summary.observation_domain_id = get_u32(h + 16);  // Source ID: scopes templates (RFC 3954 §5.1)
+  std::string reason;
+  Session* session = find_or_create_session(source, 9, summary.observation_domain_id, reason);
+  if (session == nullptr) return malformed(std::move(reason));
+
+  // RFC 3954 §5.1: the sequence number counts export packets.
+  if (session->expected_sequence && *session->expected_sequence != summary.sequence_number) {
+    summary.gap = SequenceGap{*session->expected_sequence, summary.sequence_number};
+  }
+  session->expected_sequence = summary.sequence_number + 1;
+
+  const ReadContext context{std::uint64_t{summary.export_time_s} * 1000, summary.system_uptime_ms};
+  const std::size_t first_record = out.size();
+  std::uint32_t template_records = 0;
+  std::size_t offset = kV9HeaderSize;
+  while (offset < message.size() && reason.empty()) {
+    if (message.size() - offset < kSetHeaderSize) {
+      reason = fmt::format("{} octets after the last FlowSet at offset {}, too few for a header",
+                           message.size() - offset, offset);
+      break;
+    }
+    const std::uint16_t set_id = get_u16(h + offset);
+    const std::uint16_t set_length = get_u16(h + offset + 2);
+    if (set_length < kSetHeaderSize || set_length > message.size() - offset) {
+      reason = fmt::format("FlowSet {} at offset {} has length {}, but {} octets remain", set_id,
+                           offset, set_length, message.size() - offset);
+      break;
+    }
+    const auto body = message.subspan(offset + kSetHeaderSize, set_length - kSetHeaderSize);
+    if (set_id == kV9TemplateFlowSetId || set_id == kV9OptionsTemplateFlowSetId) {
+      const std::uint32_t before = summary.templates;
+      reason = decode_v9_template_flowset(body, set_id == kV9OptionsTemplateFlowSetId, source,
+                                          *session, summary);
+      template_records += summary.templates - before;
+    } else if (set_id >= kFirstDataSetId) {
+      const auto t = session->templates.find(set_id);
+      if (t == session->templates.end()) {
+        ++summary.sets_without_template;
+      } else {
+        reason = decode_data_set(body, t->second, set_id, context, summary, out);
+      }
+    } else {
+      reason = fmt::format("reserved FlowSet id {}", set_id);
+    }
+    if (!reason.empty()) reason = fmt::format("FlowSet {} at offset {}: {}", set_id, offset, reason);
+    offset += set_length;
+  }
+  for (std::size_t i = first_record; i < out.size(); ++i) {
+    out[i].export_time_s = summary.export_time_s;
+    out[i].observation_domain_id = summary.observation_domain_id;
+  }
+  for (auto& o : summary.options) o.observation_domain_id = summary.observation_domain_id;
+  if (!reason.empty()) return malformed(std::move(reason));
+  // RFC 3954 §5.1: Count is every record of the packet, templates included. It can only be
+  // checked when every FlowSet could be decoded.
+  const std::uint32_t found = template_records + summary.records + summary.options_records;
+  if (summary.sets_without_template == 0 && found != summary.count) {
+    return malformed(fmt::format("header count {} but the packet holds {} records", summary.count,
+                                 found));
+  }
+  return summary;
+}
+
+std::string MessageDecoder::decode_v9_template_flowset(std::span<const std::uint8_t> set,
+                                                       bool options, std::string_view source,
+                                                       Session& session,
+                                                       MessageSummary& summary) {
+  // Template: id, field count, (type, length) pairs. Options template: id, scope length and
+  // option length in octets, then the scope and option (type, length) pairs (RFC 3954 §5.2, §6.1).
+  // Fewer octets than a record header at the end are padding.
+  const std::size_t record_header = options ? 6 : 4;
+  std::size_t offset = 0;
+  while (set.size() - offset >= record_header) {
+    const std::uint8_t* p = set.data() + offset;
+    const std::uint16_t template_id = get_u16(p);
+    if (template_id == 0 && offset > 0) break;  // zero padding after the last record
+    if (template_id < kFirstDataSetId) return fmt::format("template id {} is below 256", template_id);
+    std::size_t field_count = 0;
+    std::uint16_t scope_count = 0;
+    if (options) {
+      const std::uint16_t scope_length = get_u16(p + 2);
+      const std::uint16_t option_length = get_u16(p + 4);
+      if (scope_length % 4 != 0 || option_length % 4 != 0) {
+        return fmt::format("options template {} has scope length {} and option length {}, not "
+                           "multiples of 4",
+                           template_id, scope_length, option_length);
+      }
+      scope_count = static_cast<std::uint16_t>(scope_length / 4);
+      field_count = (std::size_t{scope_length} + option_length) / 4;
+    } else {
+      field_count = get_u16(p + 2);
+    }
+    if (field_count == 0) return fmt::format("template {} has no fields", template_id);
+    offset += record_header;
+    if ((set.size() - offset) / 4 < field_count) {
+      return fmt::format("template {} with {} fields runs past the end of the FlowSet", template_id,
+                         field_count);
+    }
+    Template t;
+    t.options = options;
+    t.scope_count = scope_count;
+    t.fields.reserve(field_count);
+    for (std::size_t i = 0; i < field_count; ++i) {
+      FieldSpecifier field;
+      field.id = get_u16(set.data() + offset);
+      field.length = get_u16(set.data() + offset + 2);
+      offset += 4;
+      // v9 has no variable-length fields: 65535 is just a (too) long field.
+      if (field.length == kVariableLength) {
+        return fmt::format("template {} field {} has length 65535", template_id, i + 1);
+      }
+      // Scope field types (1 System, 2 Interface, ...) are not information elements.
+      if (!options || i >= scope_count) field.known_index = find_information_element(field.id);
+      t.min_record_length += field.length;
+      t.fields.push_back(field);
+    }
+    if (auto error = learn_template(template_id, std::move(t), source, session, summary);
+        !error.empty()) {
+      return error;
+    }
+  }
+  return {};
+}
+
+MessageSummary MessageDecoder::decode_v5(std::span<const std::uint8_t> message,
+                                         std::string_view source,
+                                         std::vector<DecodedRecord>& out) {
+  MessageSummary summary;
+  summary.version = 5;
+  auto malformed = [&summary](std::string reason) {
+    summary.malformed = true;
+    summary.reason = std::move(reason);
+    return summary;
+  };
+  if (message.size() < kV5HeaderSize) {
+    return malformed(fmt::format(
+        "message of {} octets is shorter than the 24-octet NetFlow v5 header", message.size()));
+  }
+  const std::uint8_t* h = message.data();
+  summary.length = static_cast<std::uint16_t>(std::min<std::size_t>(message.size(), 65535));
+  summary.count = get_u16(h + 2);
+  summary.system_uptime_ms = get_u32(h + 4);
+  summary.export_time_s = get_u32(h + 8);
+  const std::uint32_t unix_nsecs = get_u32(h + 12);
+  summary.sequence_number = get_u32(h + 16);
+  summary.observation_domain_id = std::uint32_t{h[20]} << 8 | h[21];  // engine type and id
+  const std::uint16_t sampling = get_u16(h + 22);
+  if (summary.count == 0 || summary.count > kV5MaxCount) {
+    return malformed(fmt::format("header count {} (NetFlow v5 carries 1 to 30 records)",
+                                 summary.count));
+  }
+  if (message.size() != kV5HeaderSize + kV5RecordSize * summary.count) {
+    return malformed(fmt::format("header count {} needs {} octets but the datagram has {}",
+                                 summary.count, kV5HeaderSize + kV5RecordSize * summary.count,
+                                 message.size()));
+  }
+  std::string reason;
+  Session* session = find_or_create_session(source, 5, summary.observation_domain_id, reason);
+  if (session == nullptr) return malformed(std::move(reason));
+  // flow_sequence counts the flows exported before this datagram.
+  if (session->expected_sequence && *session->expected_sequence != summary.sequence_number) {
+    summary.gap = SequenceGap{*session->expected_sequence, summary.sequence_number};
+  }
+  session->expected_sequence = summary.sequence_number + summary.count;
+
+  if (sampling != 0) {
+    // 2-bit mode, 14-bit interval: shown as v9's SAMPLING_INTERVAL and SAMPLING_ALGORITHM.
+    DecodedOptionsRecord options;
+    options.version = 5;
+    options.observation_domain_id = summary.observation_domain_id;
+    options.values.push_back({0, ie::kSamplingInterval, 4, false, static_cast<std::uint64_t>(sampling & 0x3fffu)});
+    options.values.push_back({0, ie::kSamplingAlgorithm, 1, false, static_cast<std::uint64_t>(sampling >> 14u)});
+    summary.options.push_back(std::move(options));
+  }
+
+  const ReadContext context{std::uint64_t{summary.export_time_s} * 1000 + unix_nsecs / kNsPerMs,
+                            summary.system_uptime_ms};
+  const auto& elements = information_elements();
+  const auto read = [&](std::uint16_t id, std::span<const std::uint8_t> value, DecodedRecord& r) {
+    // FIRST/LAST_SWITCHED are read against the header clock, as in v9.
+    const int index = find_information_element(id);
+    if (index >= 0 && elements[static_cast<std::size_t>(index)].read(value, context, r.flow)) {
+      r.fields |= std::uint64_t{1} << index;
+    }
+  };
+  for (std::uint16_t i = 0; i < summary.count; ++i) {
+    const auto rec = message.subspan(kV5HeaderSize + kV5RecordSize * i, kV5RecordSize);
+    DecodedRecord r;
+    r.version = 5;
+    r.export_time_s = summary.export_time_s;
+    r.observation_domain_id = summary.observation_domain_id;
+    read(ie::kSourceIpv4Address, rec.subspan(0, 4), r);
+    read(ie::kDestinationIpv4Address, rec.subspan(4, 4), r);
+    read(ie::kIngressInterface, rec.subspan(12, 2), r);
+    read(ie::kPacketDeltaCount, rec.subspan(16, 4), r);
+    read(ie::kOctetDeltaCount, rec.subspan(20, 4), r);
+    read(ie::kFirstSwitched, rec.subspan(24, 4), r);
+    read(ie::kLastSwitched, rec.subspan(28, 4), r);
+    read(ie::kSourceTransportPort, rec.subspan(32, 2), r);
+    read(ie::kDestinationTransportPort, rec.subspan(34, 2), r);
+    read(ie::kTcpControlBits, rec.subspan(37, 1), r);
+    read(ie::kProtocolIdentifier, rec.subspan(38, 1), r);
+    read(ie::kIpClassOfService, rec.subspan(39, 1), r);
+    out.push_back(std::move(r));
+    ++summary.records;
+  }
+  return summary;
 }
 
 }  // namespace tapflow::exporter

@@ -25,6 +25,9 @@ class Transport {
   // True when the next message must carry the templates because the transport starts a new
   // session with it (TCP: not connected yet, or reconnected).
   virtual bool needs_templates() const { return false; }
+  // SIGHUP: a file closes and reopens its path in append mode (log rotation) and returns true,
+  // so the exporter sends the templates again; network transports do nothing and return false.
+  virtual bool reopen() { return false; }
   // The destination, resolved (for messages).
   virtual const std::string& description() const = 0;
 };

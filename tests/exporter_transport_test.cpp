@@ -98,6 +98,7 @@ struct Harness {
 TEST(IpfixExporter, KeepsMessagesUnderTheMtuAndLosesNoRecord) {
   ExportOptions options;
   options.mtu = 576;
+  options.template_refresh_packets = 0;  // templates by time only: one template set
   Harness h(true, options);
   const auto records = make_records(5000);
   h.exporter->export_records(std::span(records).first(1234));
@@ -132,7 +133,9 @@ TEST(IpfixExporter, SequenceNumbersRunAcrossMessages) {
   std::vector<DecodedRecord> out;
   std::vector<std::uint32_t> sequences;
   for (const auto& m : h.state.messages) sequences.push_back(decoder.decode(m, "s", out).sequence_number);
-  EXPECT_EQ(sequences, (std::vector<std::uint32_t>{0, 3, 7}));
+  // RFC 7011 §3.1 counts options data records too: the first message carries the two
+  // reliability statistics records with its templates.
+  EXPECT_EQ(sequences, (std::vector<std::uint32_t>{0, 3 + 2, 7 + 2}));
 }
 
 // RFC 7011 §8.4: over UDP the templates are re-sent every template_refresh_interval_s of the
@@ -181,10 +184,11 @@ TEST(IpfixExporter, CountsFailedSendsAndKeepsSequenceNumbersHonest) {
   EXPECT_EQ(c.messages, 2u);
   EXPECT_EQ(c.send_errors, 1u);
   EXPECT_EQ(c.records_unsent, 5u);
-  // The collector sees the lost records as a gap: the second message says 5 came before it.
+  // The collector sees the lost records as a gap: the second message says 5 came before it (and
+  // the 2 statistics records that went with the templates).
   MessageDecoder decoder;
   std::vector<DecodedRecord> out;
-  EXPECT_EQ(decoder.decode(h.state.messages[1], "f", out).sequence_number, 5u);
+  EXPECT_EQ(decoder.decode(h.state.messages[1], "f", out).sequence_number, 5u + 2);
 }
 
 TEST(IpfixExporter, CountsUnexportableRecordsAndSendsNothingForThem) {
@@ -247,9 +251,16 @@ TEST(MakeExporter, RejectsUnsupportedUrlsAndVersions) {
                  "unsupported export URL 'quic://h:1': expected udp://HOST:PORT, HOST:PORT, "
                  "tcp://HOST:PORT, sctp://HOST:PORT or file:PATH");
   }
+  for (const int version : {1, 7, 8, 11}) {
+    ExportOptions unsupported;
+    unsupported.version = version;
+    EXPECT_THROW(make_exporter("127.0.0.1:2055", unsupported), std::runtime_error) << version;
+  }
   ExportOptions v9;
   v9.version = 9;
-  EXPECT_THROW(make_exporter("127.0.0.1:2055", v9), std::runtime_error);
+  EXPECT_NO_THROW(make_exporter("127.0.0.1:2055", v9));
+  // Files hold IPFIX (RFC 5655); NetFlow has no file format.
+  EXPECT_THROW(make_exporter("file:/tmp/tapflow-v9-file", v9), std::runtime_error);
   try {
     make_exporter("file:/nonexistent-dir/x.ipfix", {});
     FAIL();

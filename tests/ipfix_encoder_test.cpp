@@ -194,8 +194,12 @@ TEST(IpfixEncoder, StopsAtTheMaximumMessageSize) {
 }
 
 TEST(IpfixEncoder, RejectsAMessageSizeThatCannotHoldTemplatesAndARecord) {
+  // Header, template set, the options template sets and records of the reliability statistics
+  // ((4 + 42 + 4 + 68) + (4 + 26 + 4 + 36) = 188, sent with every template set by the exporter),
+  // one data set of each family.
   EXPECT_THROW(IpfixEncoder(0, 200), std::invalid_argument);
-  EXPECT_NO_THROW(IpfixEncoder(0, 16 + 140 + 60 + 84));
+  EXPECT_THROW(IpfixEncoder(0, 16 + 140 + 188 + 60 + 84 - 1), std::invalid_argument);
+  EXPECT_NO_THROW(IpfixEncoder(0, 16 + 140 + 188 + 60 + 84));
 }
 
 TEST(IpfixEncoder, CapsTheMessageSizeAtTheSixteenBitLength) {

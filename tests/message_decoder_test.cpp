@@ -111,13 +111,17 @@ TEST(MessageDecoder, RoundTripsEncoderOutput) {
 TEST(MessageDecoder, EveryTableElementIsInATemplateAndDecodes) {
   for (const auto& e : information_elements()) {
     bool in_template = false;
-    for (auto fields : {ipv4_record_fields(), ipv6_record_fields()}) {
-      for (const auto* f : fields) in_template |= f == &e;
+    for (const auto format : {ExportFormat::kIpfix, ExportFormat::kV9}) {
+      for (const int ip_version : {4, 6}) {
+        for (const bool sampling : {false, true}) {
+          for (const auto* f : record_fields(format, ip_version, sampling)) in_template |= f == &e;
+        }
+      }
     }
     EXPECT_TRUE(in_template) << e.name;
     std::vector<std::uint8_t> value(e.length, 0x01);
     cache::FlowRecord r;
-    EXPECT_TRUE(e.read(value, r)) << e.name;
+    EXPECT_TRUE(e.read(value, ReadContext{}, r)) << e.name;
   }
 }
 
@@ -281,7 +285,7 @@ TEST(MessageDecoder, ReportsMalformedStructureWithAReason) {
   };
   std::vector<Case> cases;
   cases.push_back({{0x00}, "too short"});
-  cases.push_back({{0x00, 0x09, 0x00, 0x10}, "unsupported version 9"});
+  cases.push_back({{0x00, 0x07, 0x00, 0x10}, "unsupported version 7"});
   cases.push_back({{0x00, 0x0a, 0x00, 0x10, 0, 0}, "shorter than the 16-octet"});
   {
     Bytes b;

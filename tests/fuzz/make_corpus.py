@@ -3,7 +3,9 @@
   tests/fuzz/corpus/fuzz_decoder/          frames of tests/data/pcaps, each prefixed with one byte
                                            that selects its link type the way fuzz_decoder reads it
   tests/fuzz/corpus/fuzz_message_decoder/  IPFIX messages tapflow sends for a few captures
-                                           (uses build/tapflow, or --tapflow=PATH)
+                                           (uses build/tapflow, or --tapflow=PATH), and NetFlow
+                                           v5 and v9 messages laid out here as tapflow's encoders
+                                           lay them out (templates, options, padding)
 fuzz_url's corpus is small and hand-written, so it is kept in git as is.
 Corpora stay small (< 300 files, < 1 MB per target): a few frames per capture, deduplicated."""
 
@@ -135,12 +137,89 @@ def message_corpus(tapflow):
     return len(list(out.iterdir()))
 
 
+def netflow_corpus():
+    """NetFlow v5 and v9 seeds, and IPFIX messages with options templates and records, as
+    exporter/netflow_v5_encoder.cpp, netflow_v9_encoder.cpp and ipfix_encoder.cpp write them
+    (tests/netflow_encoder_test.cpp has the same layouts byte by byte)."""
+    out = CORPUS / "fuzz_message_decoder"
+    out.mkdir(parents=True, exist_ok=True)
+    now, up = 1700000002, 1002000
+
+    def v5(count, sampling, sequence=0):
+        header = struct.pack(">HHIIIIBBH", 5, count, up + 500, now, 500000000, sequence, 1, 2, sampling)
+        records = b"".join(struct.pack(">4s4s4sHHIIIIHHBBBBHHBBH", bytes([10, 0, 0, i]), bytes([192, 168, 1, 2]),
+                                       bytes(4), 7, 0, 3 + i, 1000 * (i + 1), up - 2000, up - 100,
+                                       40000 + i, 443, 0, 0x1b, 6, 0x28, 0, 0, 0, 0, 0)
+                           for i in range(count))
+        return header + records
+
+    def flowset(set_id, body, pad=True):
+        padding = (-(len(body) + 4) % 4) if pad else 0
+        return struct.pack(">HH", set_id, 4 + len(body) + padding) + body + bytes(padding)
+
+    v9_fields4 = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (5, 1), (6, 1), (2, 8), (1, 8), (22, 4),
+                  (21, 4), (136, 1), (10, 4), (52, 1), (53, 1), (60, 1)]
+    v9_fields6 = [(27, 16), (28, 16)] + v9_fields4[2:]
+
+    def template(template_id, fields):
+        return struct.pack(">HH", template_id, len(fields)) + b"".join(struct.pack(">HH", *f) for f in fields)
+
+    def v9_record(i, v6=False):
+        address = bytes([0x20, 1, 0xd, 0xb8] + [0] * 11 + [i]) if v6 else bytes([10, 0, 0, i])
+        other = bytes([0x20, 1, 0xd, 0xb8] + [0] * 11 + [2]) if v6 else bytes([192, 168, 1, 2])
+        return (address + other + struct.pack(">HHBBBQQIIBIBBB", 40000 + i, 443, 6, 0x28, 0x1b, 3, 1000,
+                                                 up - 2000, up - 100, 1, 7, 60, 64, 6 if v6 else 4))
+
+    def v9(sequence, count, body):
+        return struct.pack(">HHIIII", 9, count, up, now, sequence, 5) + body
+
+    v9_templates = flowset(0, template(256, v9_fields4) + template(257, v9_fields6))
+    options_template = flowset(1, struct.pack(">HHHHHHHHH", 258, 4, 8, 1, 4, 34, 4, 35, 1))
+    options_data = flowset(258, struct.pack(">IIB", 5, 100, 1))
+    data4 = flowset(256, b"".join(v9_record(i) for i in range(3)))
+    data6 = flowset(257, v9_record(9, True))
+    first = v9(0, 2 + 1 + 1 + 3 + 1, v9_templates + options_template + options_data + data4 + data6)
+    second = v9(1, 3, data4)
+
+    def ipfix(sequence, body):
+        return struct.pack(">HHIII", 10, 16 + len(body), now, sequence, 5) + body
+
+    def ipfix_set(set_id, body):
+        return struct.pack(">HH", set_id, 4 + len(body)) + body
+
+    def options_template_record(template_id, fields):
+        return struct.pack(">HHH", template_id, len(fields), 1) + b"".join(struct.pack(">HH", *f) for f in fields)
+
+    sampling = [(302, 8), (304, 2), (305, 4), (306, 4)]
+    exporting = [(144, 4), (41, 8), (42, 8), (40, 8), (166, 8), (167, 8), (168, 8), (323, 8), (323, 8)]
+    metering = [(149, 4), (164, 8), (165, 8), (323, 8), (323, 8)]
+    ipfix_fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (5, 1), (6, 2), (2, 8), (1, 8), (152, 8),
+                    (153, 8), (136, 1), (10, 4), (52, 1), (53, 1), (60, 1), (302, 8)]
+    ipfix_first = ipfix(0, ipfix_set(2, template(256, ipfix_fields))
+                        + ipfix_set(3, options_template_record(260, sampling)
+                                    + options_template_record(258, exporting)
+                                    + options_template_record(259, metering))
+                        + ipfix_set(260, struct.pack(">QHII", 1, 1, 1, 99))
+                        + ipfix_set(258, struct.pack(">IQQQQQQQQ", 5, 0, 0, 0, 1, 3, 120, 1699999000000, now * 1000))
+                        + ipfix_set(259, struct.pack(">IQQQQ", 5, 7, 900, 1699999000000, now * 1000))
+                        + ipfix_set(256, bytes([10, 0, 0, 1, 192, 168, 1, 2]) + struct.pack(
+                            ">HHBBHQQQQBIBBBQ", 40000, 443, 6, 0, 0x12, 3, 120, now * 1000 - 5, now * 1000, 1, 3,
+                            60, 64, 4, 1)))
+    seeds = [v5(2, 0x4064), v5(1, 0) + v5(3, 0x8010, 1), v5(30, 0), first, first + second,
+             v9(0, 2, v9_templates) + v9(1, 1 + 1, options_template + options_data),
+             ipfix_first, ipfix_first + ipfix(4, ipfix_set(256, bytes(8) + bytes(57)))]
+    for seed in seeds:
+        write(out, seed)
+    return len(seeds)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tapflow", default=str(ROOT / "build" / "tapflow"))
     args = parser.parse_args()
     print(f"fuzz_decoder: {decoder_corpus()} seeds")
     print(f"fuzz_message_decoder: {message_corpus(args.tapflow)} seeds")
+    print(f"fuzz_message_decoder: {netflow_corpus()} NetFlow v5/v9 and IPFIX options seeds added")
 
 
 if __name__ == "__main__":

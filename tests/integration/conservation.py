@@ -31,10 +31,20 @@ def tshark_ipfix_totals(path):
 
 
 def ipfixdump_records(path):
+    """Flow data records (templates 256 and 257); the options records (reliability statistics,
+    sampling) that go with the templates are not flows."""
     proc = subprocess.run(["ipfixDump", "--in", str(path)], capture_output=True, text=True)
     if proc.returncode != 0:
         common.fail(f"ipfixDump failed on {path}: {proc.stderr.strip()}")
-    return sum(1 for line in proc.stdout.splitlines() if line.startswith("--- data record"))
+    records, in_record = 0, False
+    for line in proc.stdout.splitlines():
+        if line.startswith("--- data record"):
+            in_record = True
+        elif in_record and "tid:" in line:
+            tid = int(line.split("tid:")[1].split()[0])
+            records += tid in (256, 257)
+            in_record = False
+    return records
 
 
 def main():
