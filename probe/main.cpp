@@ -31,7 +31,19 @@ using tapflow::probe::add_probe_options;
 
 std::atomic<bool> g_stop{false};
 
+std::atomic<bool> g_reopen{false};
+
 void on_stop_signal(int) { g_stop.store(true); }
+void on_reopen_signal(int) { g_reopen.store(true); }
+
+// `systemctl reload` (packaging/tapflow.service) sends SIGHUP: file: outputs are reopened (log
+// rotation) between two batches; it never stops the probe.
+void install_reopen_handler() {
+  struct sigaction hup {};
+  hup.sa_handler = on_reopen_signal;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -40,9 +52,7 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  // `systemctl reload` (packaging/tapflow.service) sends SIGHUP to reopen file: outputs; until the
-  // exporters can reopen, it must at least not kill the probe and lose the flows in its cache.
-  signal(SIGHUP, SIG_IGN);
+  install_reopen_handler();
 }
 
 // Drops root to `user` (its primary group, no supplementary groups). Throws on failure: running
@@ -87,14 +97,40 @@ int run_probe(ProbeOptions& options) {
     return 2;
   }
   std::vector<std::unique_ptr<tapflow::exporter::FlowExporter>> exporters;
+  // What the collectors are told of sampling: nothing when the counts are already scaled, or
+  // collectors that renormalise would multiply them a second time.
+  tapflow::exporter::Sampling sampling;
+  if (options.sampling.mode != tapflow::cache::SamplingMode::kNone && !options.scale_sampled) {
+    sampling.mode = options.sampling.mode == tapflow::cache::SamplingMode::kRandom
+                        ? tapflow::exporter::Sampling::Mode::kRandom
+                        : tapflow::exporter::Sampling::Mode::kDeterministic;
+    sampling.interval = options.sampling.interval;
+  }
+  // The pipeline exists only once the exporters do; the reliability statistics ask it through
+  // this pointer, on the exporting thread, after it is set.
+  tapflow::probe::Pipeline* pipeline_for_totals = nullptr;
   tapflow::exporter::ExportOptions export_options{
       .version = options.version,
       .observation_domain_id = options.observation_domain_id,
+      .engine_type = static_cast<std::uint8_t>(options.engine_type),
+      .engine_id = static_cast<std::uint8_t>(options.engine_id),
       .mtu = options.mtu,
-      .template_refresh_interval_s = options.template_refresh_s};
+      .template_refresh_interval_s = options.template_refresh_s,
+      .template_refresh_packets = options.template_refresh_packets,
+      .sampling = sampling,
+      .totals = [&pipeline_for_totals] {
+        return pipeline_for_totals ? pipeline_for_totals->export_totals() : tapflow::exporter::ProbeTotals{};
+      }};
+  // Files: the exporters' clock is the packets' time (kept by the pipeline), so a capture
+  // converts to the same export whenever it is converted. Live: the wall clock.
+  std::atomic<std::uint64_t> packet_clock{0};
+  tapflow::exporter::Clock clock = tapflow::exporter::system_clock_ns;
+  if (!options.read_files.empty()) {
+    clock = [&packet_clock] { return packet_clock.load(std::memory_order_relaxed); };
+  }
   try {
     for (const auto& url : options.export_urls) {
-      exporters.push_back(tapflow::exporter::make_exporter(url, export_options));
+      exporters.push_back(tapflow::exporter::make_exporter(url, export_options, clock));
     }
   } catch (const std::exception& e) {
     tapflow::log::error("{}", e.what());
@@ -102,7 +138,9 @@ int run_probe(ProbeOptions& options) {
   }
   tapflow::probe::FlowPrinter printer(stdout);
   tapflow::probe::Pipeline pipeline(options, std::move(exporters),
-                                    options.export_urls.empty() ? &printer : nullptr);
+                                    options.export_urls.empty() ? &printer : nullptr, &packet_clock);
+  pipeline_for_totals = &pipeline;
+  pipeline.watch_reopen(&g_reopen);
   int status = 0;
   try {
     std::string control_path = options.control_path;
@@ -116,6 +154,7 @@ int run_probe(ProbeOptions& options) {
       metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, pipeline);
     }
     if (!options.read_files.empty()) {
+      install_reopen_handler();  // SIGINT/SIGTERM keep their default: they stop a conversion
       status = pipeline.run_files();
     } else {
       install_signal_handlers();

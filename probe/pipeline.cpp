@@ -29,6 +29,8 @@ namespace {
 // Expired records are handed to the sinks in chunks of this size, so the record buffer never
 // grows past its initial reservation.
 constexpr std::size_t kExpireChunk = 4096;
+// Live capture: export messages are sent at least this often, full or not.
+constexpr std::uint64_t kLiveFlushIntervalNs = 1'000'000'000ull;
 
 std::uint64_t seconds_to_ns(std::uint32_t s) { return static_cast<std::uint64_t>(s) * 1'000'000'000ull; }
 
@@ -71,8 +73,12 @@ class ProgressBar {
 class Pipeline::Impl {
  public:
   Impl(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
-       FlowPrinter* printer, ProbeStats& stats)
-      : options_(options), exporters_(std::move(exporters)), printer_(printer), stats_(stats) {
+       FlowPrinter* printer, ProbeStats& stats, std::atomic<std::uint64_t>* packet_clock)
+      : options_(options),
+        exporters_(std::move(exporters)),
+        printer_(printer),
+        stats_(stats),
+        packet_clock_(packet_clock) {
     // --threads counts the data path's threads: 1 runs everything inline; N > 1 is one reader
     // (capture, decode, dispatch, export) plus N - 1 cache shards, each a worker thread.
     const unsigned threads = thread_count(options.threads);
@@ -164,6 +170,12 @@ class Pipeline::Impl {
       clock_ns_ = std::max(clock_ns_, coarse_wall_clock_ns());
       dispatch(decoded);
       serve_request();
+      // A partly filled export message waits at most a second: on a quiet link records must
+      // not sit in the exporter until the message fills.
+      if (clock_ns_ - last_flush_ns_ >= kLiveFlushIntervalNs) {
+        last_flush_ns_ = clock_ns_;
+        for (auto& e : exporters_) e->flush();
+      }
     }
     set_running(false);
     finish();
@@ -181,7 +193,9 @@ class Pipeline::Impl {
     const DecodeVerdict verdict = decode_packet(frame.link_type, frame.data, frame.wire_length,
                                                 frame.timestamp_ns, if_index, summary);
     ++stats_.verdicts[static_cast<std::size_t>(verdict)];
+    if (verdict != DecodeVerdict::kOk) stats_.octets_rejected += frame.wire_length;
     if (verdict == DecodeVerdict::kOk) {
+      if (first_packet_ns_ == 0) first_packet_ns_ = summary.timestamp_ns;
       stats_.octets_decoded += summary.octets;
       stats_.profile.count_packet(summary.octets, summary.timestamp_ns);
       // The file's clock is the packets' own time, never going backwards.
@@ -231,6 +245,7 @@ class Pipeline::Impl {
 
   // Accounts batch_[0, count) in the flow tables and expires what timed out by clock_ns_.
   void dispatch(std::size_t count) {
+    before_export();
     if (table_) {
       table_->update_batch(std::span(batch_).first(count), expired_);
       warn_if_cache_full(*table_);
@@ -402,9 +417,38 @@ class Pipeline::Impl {
       }
       for (auto& shard : shards_) shard->join();
     }
-    for (auto& e : exporters_) e->flush();
+    before_export();
+    for (auto& e : exporters_) e->close();
   }
 
+  // Runs on the exporting thread before a batch can expire records: the exporters' clock, their
+  // system start (files: the first packet, so v5/v9 uptimes come out as the capture's times),
+  // and a pending SIGHUP.
+  void before_export() {
+    if (packet_clock_ != nullptr) packet_clock_->store(clock_ns_, std::memory_order_relaxed);
+    if (!system_start_set_ && first_packet_ns_ != 0 && !options_.read_files.empty()) {
+      system_start_set_ = true;
+      for (auto& e : exporters_) e->set_system_start(first_packet_ns_);
+    }
+    if (reopen_flag_ != nullptr && reopen_flag_->load(std::memory_order_relaxed) && reopen_flag_->exchange(false)) {
+      log::notice("SIGHUP: reopening file outputs");
+      for (auto& e : exporters_) e->reopen();
+    }
+  }
+
+ public:
+  exporter::ProbeTotals export_totals() const {
+    exporter::ProbeTotals t;
+    t.ignored_packets = stats_.packets_rejected();
+    t.ignored_octets = stats_.octets_rejected;
+    if (live_) {
+      for (const auto& c : live_->counters()) t.ignored_packets += c.dropped_kernel + c.dropped_interface;
+    }
+    return t;
+  }
+  std::atomic<bool>* reopen_flag_ = nullptr;
+
+ private:
   void export_records(std::span<const cache::FlowRecord> records) {
     if (records.empty()) return;
     for (const auto& r : records) stats_.profile.count_flow(r, clock_ns_);
@@ -453,6 +497,10 @@ class Pipeline::Impl {
   FlowPrinter* printer_;
   ProbeStats& stats_;
   std::uint64_t clock_ns_ = 0;
+  std::uint64_t first_packet_ns_ = 0;  // the first decoded packet's time
+  bool system_start_set_ = false;
+  std::uint64_t last_flush_ns_ = 0;
+  std::atomic<std::uint64_t>* packet_clock_;
   std::uint64_t shard_seed_ = 0;
   std::uint64_t rounds_ = 0;
   bool finished_ = false;
@@ -472,8 +520,13 @@ class Pipeline::Impl {
 };
 
 Pipeline::Pipeline(const ProbeOptions& options,
-                   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters, FlowPrinter* printer)
-    : impl_(std::make_unique<Impl>(options, std::move(exporters), printer, stats_)) {}
+                   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters, FlowPrinter* printer,
+                   std::atomic<std::uint64_t>* packet_clock)
+    : impl_(std::make_unique<Impl>(options, std::move(exporters), printer, stats_, packet_clock)) {}
+
+exporter::ProbeTotals Pipeline::export_totals() const { return impl_->export_totals(); }
+
+void Pipeline::watch_reopen(std::atomic<bool>* flag) { impl_->reopen_flag_ = flag; }
 
 Pipeline::~Pipeline() = default;
 

@@ -17,8 +17,11 @@ namespace tapflow::probe {
 
 class Pipeline {
  public:
+  // `packet_clock`, when given, is kept at the pipeline's clock (the packets' time for files, the
+  // wall clock live), updated before each batch's records are exported: the exporters' clock for
+  // files, so header times, sysUpTime and template refresh follow the capture, not the machine.
   Pipeline(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
-           FlowPrinter* printer);
+           FlowPrinter* printer, std::atomic<std::uint64_t>* packet_clock = nullptr);
   ~Pipeline();
 
   // Processes every -r file in order, then expires every remaining flow (reason forced end) and
@@ -33,6 +36,14 @@ class Pipeline {
   int run_live(const std::atomic<bool>& stop, std::function<void()> on_capture_open = {});
 
   const ProbeStats& stats() const { return stats_; }
+
+  // Packets seen but not accounted in any flow (decoder rejects, kernel and interface drops), for
+  // the exporters' RFC 7011 reliability statistics. Called on the exporting thread only.
+  exporter::ProbeTotals export_totals() const;
+
+  // SIGHUP: the exporters reopen their file outputs between two batches. Async-signal-safe
+  // through `flag`: the data path polls it once per batch.
+  void watch_reopen(std::atomic<bool>* flag);
 
   // A snapshot for the control socket: counters so far and up to `flow_limit` active flows (most
   // recently updated first). With `expire_all`, every active flow is exported first (forced end).

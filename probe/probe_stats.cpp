@@ -64,6 +64,10 @@ std::string format_summary(const ProbeStats& s) {
          e.counters.unexportable
              ? fmt::format(", {} records not exportable in this format", e.counters.unexportable)
              : "");
+    if (e.counters.split_flows != 0 || e.counters.clamped_records != 0) {
+      line("    {} flows split over several records (32-bit counters), {} records with a field clamped",
+           e.counters.split_flows, e.counters.clamped_records);
+    }
   }
   return out;
 }
@@ -83,7 +87,11 @@ nlohmann::json to_json(const ProbeStats& s) {
                          {"octets", e.counters.octets},
                          {"template_sets", e.counters.template_sets},
                          {"send_errors", e.counters.send_errors},
-                         {"unexportable", e.counters.unexportable}});
+                         {"unexportable", e.counters.unexportable},
+                         {"records_unsent", e.counters.records_unsent},
+                         {"options_records", e.counters.options_records},
+                         {"split_flows", e.counters.split_flows},
+                         {"clamped_records", e.counters.clamped_records}});
   }
   nlohmann::json capture = nlohmann::json::array();
   for (const auto& c : s.capture) {
@@ -103,6 +111,7 @@ nlohmann::json to_json(const ProbeStats& s) {
         {"captured_bytes", s.bytes_read},
         {"decoded", s.packets_decoded()},
         {"decoded_octets", s.octets_decoded},
+        {"rejected_octets", s.octets_rejected},
         {"rejected", s.packets_rejected()},
         {"rejected_by_reason", rejected}}},
       {"flows",

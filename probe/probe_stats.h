@@ -38,6 +38,7 @@ struct ProbeStats {
   std::uint64_t bytes_read = 0;  // captured bytes
   std::array<std::uint64_t, static_cast<std::size_t>(DecodeVerdict::kCount)> verdicts{};
   std::uint64_t octets_decoded = 0;  // layer-3 octets of the decoded packets
+  std::uint64_t octets_rejected = 0; // wire length of the rejected packets
   cache::SamplingConfig sampling;
   bool scale_sampled = false;
   std::uint64_t packets_sampled_out = 0;  // decoded, then skipped by the sampler

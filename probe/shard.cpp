@@ -46,6 +46,8 @@ PacketBatch* Shard::acquire_batch() {
 void Shard::submit(PacketBatch* batch) {
   // Never fails: at most kQueueDepth batches exist and the queue holds that many.
   packets_in_.push(batch);
+  submitted_.fetch_add(1, std::memory_order_release);
+  submitted_.notify_one();
 }
 
 void Shard::emit(std::vector<cache::FlowRecord>& expired) {
@@ -63,14 +65,23 @@ void Shard::emit(std::vector<cache::FlowRecord>& expired) {
 
 void Shard::run() {
   constexpr std::size_t kExpireChunk = 4096;
-  Backoff backoff;
+  constexpr unsigned kSpinsBeforeSleep = 64;
+  unsigned spins = 0;
   for (;;) {
     PacketBatch* batch = nullptr;
+    // Read before trying the queue: a batch submitted after a failed pop changes it, so the
+    // wait below returns at once instead of missing the wake-up.
+    const std::uint32_t seen = submitted_.load(std::memory_order_acquire);
     if (!packets_in_.pop(batch)) {
-      backoff.wait();
+      if (spins < kSpinsBeforeSleep) {
+        ++spins;
+        std::this_thread::yield();
+      } else {
+        submitted_.wait(seen, std::memory_order_acquire);
+      }
       continue;
     }
-    backoff.reset();
+    spins = 0;
     table_.update_batch(std::span(batch->packets).first(batch->count), expired_);
     warn_if_cache_full(table_);
     while (table_.expire(batch->clock_ns, expired_, kExpireChunk) != 0) emit(expired_);

@@ -92,6 +92,9 @@ class Shard {
   std::vector<std::unique_ptr<PacketBatch>> packet_pool_;
   std::vector<std::unique_ptr<RecordBatch>> record_pool_;
   boost::lockfree::spsc_queue<PacketBatch*, boost::lockfree::capacity<kQueueDepth + 1>> packets_in_;
+  // Bumped with every submit: an idle worker sleeps on it (futex) instead of polling, so a quiet
+  // live link costs no CPU; a busy one never gets there.
+  std::atomic<std::uint32_t> submitted_{0};
   boost::lockfree::spsc_queue<PacketBatch*, boost::lockfree::capacity<kQueueDepth + 1>> packets_free_;
   boost::lockfree::spsc_queue<RecordBatch*, boost::lockfree::capacity<kQueueDepth + 1>> records_out_;
   boost::lockfree::spsc_queue<RecordBatch*, boost::lockfree::capacity<kQueueDepth + 1>> records_free_;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package tapflow's build, tests and benchmarks need (Debian 12), then builds.
 # Usage: sudo scripts/setup.sh [--no-build]
-# TAPFLOW_VM_TESTS=1 also installs what tests/vm needs (qemu, a Debian kernel, busybox-static): about
-# 70 MB to download but ~500 MB on disk and several minutes to unpack (the kernel's modules and its
-# initramfs), too heavy for every CI run.
+# TAPFLOW_VM_TESTS=1 also installs what tests/vm needs (qemu and busybox-static) and unpacks Debian's
+# kernel package into build-vm/ (dpkg-deb -x: no install, no initramfs generation; ~10 s), so the
+# SCTP round trip runs under qemu even where the host kernel has no SCTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ packages=(
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 if [ "${TAPFLOW_VM_TESTS:-0}" = 1 ]; then
-  packages+=(qemu-system-x86 linux-image-amd64 busybox-static)
+  packages+=(qemu-system-x86 busybox-static zstd)
 fi
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -29,6 +29,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   # tshark asks whether non-root users may capture; answer no without a prompt.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | "${sudo_cmd[@]}" debconf-set-selections
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${TAPFLOW_VM_TESTS:-0}" = 1 ] && ! ls build-vm/boot/vmlinuz-* >/dev/null 2>&1; then
+  kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+  echo "setup: unpacking $kernel_package into build-vm/ for tests/vm"
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt downloads as _apt
+  (cd "$tmp" && apt-get download "$kernel_package" >/dev/null)
+  mkdir -p build-vm
+  dpkg-deb -x "$tmp"/*.deb build-vm
+  rm -rf "$tmp"
 fi
 
 if [ "${1:-}" != "--no-build" ]; then

@@ -140,8 +140,14 @@ def fail(message, console=None):
 
 def find_kernel():
     kernel = os.environ.get("TAPFLOW_VM_KERNEL")
+    unpacked = sorted((ROOT / "build-vm" / "boot").glob("vmlinuz-*"))
     if kernel:
         kernel = Path(kernel)
+    elif unpacked:
+        # scripts/setup.sh with TAPFLOW_VM_TESTS=1 unpacks the Debian kernel package here.
+        kernel = unpacked[-1]
+        os.environ.setdefault("TAPFLOW_VM_MODULES",
+                              str(ROOT / "build-vm" / "lib" / "modules" / kernel.name.removeprefix("vmlinuz-")))
     else:
         candidates = sorted(Path("/boot").glob("vmlinuz-*"), key=lambda p: p.stat().st_mtime)
         if not candidates:
@@ -344,7 +350,7 @@ def check(console, with_unit_tests):
         problems.append(f"collector killed: expected one 'lost' and one 'again' line, got: {live_err!r}")
     if first_records == 0 or second_records == 0:
         problems.append(f"collector killed: records before {first_records}, after {second_records}")
-    m = re.search(r"(\d+) templates, (\d+) sequence gaps .* (\d+) data sets without template", second_err)
+    m = re.search(r"(\d+) templates, (?:\d+ options records, )?(\d+) sequence gaps .* (\d+) data sets without template", second_err)
     if not m or m.group(1) == "0" or m.group(2) != "0" or m.group(3) != "0":
         problems.append(f"collector killed: the new collector did not get templates first: {second_err!r}")
 
