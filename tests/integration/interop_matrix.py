@@ -766,7 +766,8 @@ def check_collect(row):
     if [o.split(" selector")[0] for o in sampling] != want:
         row.problem("collect", f"sampling options {sampling}, expected {want}")
     if sampling:
-        text += " " + sampling[0].removeprefix("sampling ").replace("interval ", "1/")
+        m = re.match(r"sampling interval (\d+) algorithm (\w+)", sampling[0])
+        text += f" 1/{m[1]} {m[2][:4]}" if m else " " + sampling[0]
     row.cells["collect"] = text
 
 
@@ -978,7 +979,8 @@ def check_tshark(row, decoded, problems):
         row.problem("tshark", f"sampling fields {shown}, expected {want_sampling}")
     text = f"{got[0]}/{got[1]}/{got[2]}"
     if shown:
-        text += " " + ",".join(f"{k}={v}" for k, v in sorted(shown.items()))
+        text += " " + ",".join(f"{k.replace('sampling_', '')}={v}" for k, v in sorted(shown.items())
+                               if k in want_sampling or k in ("samplerate", "sampling_interval"))
     row.cells["tshark"] = text
 
 
