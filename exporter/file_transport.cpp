@@ -1,5 +1,7 @@
 #include "exporter/file_transport.h"
 
+#include "cache/log.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -49,8 +51,7 @@ bool FileTransport::reopen() {
 void FileTransport::report_error_once(int error) {
   if (error_reported_) return;
   error_reported_ = true;
-  std::fprintf(stderr, "tapflow: cannot write IPFIX file '%s': %s (further errors only counted)\n",
-               path_.c_str(), std::strerror(error));
+  log::error("cannot write IPFIX file '{}': {} (further errors only counted)", path_, std::strerror(error));
 }
 
 }  // namespace tapflow::exporter

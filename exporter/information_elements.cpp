@@ -86,6 +86,19 @@ constexpr InformationElement kTable[] = {
     {ie::kTcpControlBits, "TCP_FLAGS", 1, AddressFamilies::kBoth, kV9Format, false,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.tcp_flags); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
+    // v9 collectors (nfdump) take ICMP type and code from ICMP_TYPE, not the destination port;
+    // IPFIX collectors read the port (where tapflow, like Cisco, puts type * 256 + code).
+    {ie::kIcmpType, "ICMP_TYPE", 2, AddressFamilies::kBoth, kV9Format, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
+       const bool icmp = r.key.protocol == 1 || r.key.protocol == 58;
+       put_u16(out, icmp ? r.key.destination_port : 0);
+     },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint16_t type_code = 0;
+       if (!read_unsigned(v, type_code)) return false;
+       if (type_code != 0) r.key.destination_port = type_code;
+       return true;
+     }},
     {ie::kPacketDeltaCount, "packetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, false,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.packets); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.packets); }},

@@ -67,6 +67,7 @@ inline constexpr std::uint16_t kIpClassOfService = 5;
 inline constexpr std::uint16_t kTcpControlBits = 6;
 inline constexpr std::uint16_t kSourceTransportPort = 7;
 inline constexpr std::uint16_t kSourceIpv4Address = 8;
+inline constexpr std::uint16_t kIcmpType = 32;           // v9 ICMP_TYPE: type * 256 + code
 inline constexpr std::uint16_t kSamplingInterval = 34;   // v9 SAMPLING_INTERVAL (RFC 3954)
 inline constexpr std::uint16_t kSamplingAlgorithm = 35;  // v9 SAMPLING_ALGORITHM: 1 det., 2 random
 inline constexpr std::uint16_t kFlowSamplerId = 48;

@@ -1,5 +1,8 @@
 #include "exporter/sctp_transport.h"
 
+#include "cache/log.h"
+#include "exporter/stream_socket.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -30,30 +33,8 @@ constexpr std::size_t kSetHeader = 4;
 constexpr std::uint16_t kTemplateSetId = 2;
 constexpr std::uint16_t kOptionsTemplateSetId = 3;
 
-std::string bracketed(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
 std::uint16_t read_u16(std::span<const std::uint8_t> bytes, std::size_t offset) {
   return static_cast<std::uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
-}
-
-// Connects `fd` (non-blocking) within `timeout`; returns 0 or an errno value.
-int connect_with_timeout(int fd, const sockaddr* address, socklen_t length,
-                         std::chrono::milliseconds timeout) {
-  if (connect(fd, address, length) == 0) return 0;
-  if (errno != EINPROGRESS) return errno;
-  pollfd pfd{fd, POLLOUT, 0};
-  int ready;
-  do {
-    ready = poll(&pfd, 1, static_cast<int>(timeout.count()));
-  } while (ready < 0 && errno == EINTR);
-  if (ready == 0) return ETIMEDOUT;
-  if (ready < 0) return errno;
-  int error = 0;
-  socklen_t error_length = sizeof error;
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_length);
-  return error;
 }
 
 // Options set before the association starts: one outbound stream is all we use; notifications
@@ -116,17 +97,14 @@ SctpTransport::SctpTransport(const std::string& host, const std::string& port,
       io_timeout_(io_timeout),
       retry_interval_(retry_interval),
       data_lifetime_(data_lifetime) {
-  description_ = "sctp://" + bracketed(host) + ":" + port;
+  description_ = "sctp://" + bracketed_host(host) + ":" + port;
   if (host.empty()) throw std::runtime_error("SCTP destination '" + description_ + "' has no host");
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* results = nullptr;
-  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &results); rc != 0) {
-    throw std::runtime_error("cannot resolve SCTP destination '" + description_ +
-                             "': " + gai_strerror(rc));
+  std::string resolve_error;
+  const int family = resolve_family(host, port, resolve_error);
+  if (family == 0) {
+    throw std::runtime_error("cannot resolve SCTP destination '" + description_ + "': " + resolve_error);
   }
-  ipv6_ = results->ai_family == AF_INET6;
-  freeaddrinfo(results);
+  ipv6_ = family == AF_INET6;
   // Asked for by name, so a kernel without SCTP is the operator's to fix now, not a stream of
   // send errors later.
   if (int error = 0; !kernel_supports_sctp(ipv6_ ? AF_INET6 : AF_INET, &error)) {
@@ -143,62 +121,32 @@ SctpTransport::~SctpTransport() {
 
 bool SctpTransport::connect_now() {
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* results = nullptr;
-  // Resolved again on each attempt: a collector's name may move while it is down.
-  if (const int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &results); rc != 0) {
+  const auto c = connect_stream(host_, port_, IPPROTO_SCTP, io_timeout_, configure_socket);
+  if (c.fd < 0) {
     if (!outage_reported_) {
       outage_reported_ = true;
-      std::fprintf(stderr, "tapflow: cannot resolve %s: %s (retrying every second)\n",
-                   description_.c_str(), gai_strerror(rc));
+      if (!c.resolve_error.empty()) {
+        log::warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
+      } else {
+        log::warning("cannot associate with {}: {} (retrying every second; messages meanwhile are counted as "
+                     "send errors)",
+                     description_, std::strerror(c.error));
+      }
     }
     return false;
   }
-  int last_error = 0;
-  for (const addrinfo* a = results; a != nullptr; a = a->ai_next) {
-    const int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_SCTP);
-    if (fd < 0) {
-      last_error = errno;
-      continue;
-    }
-    configure_socket(fd);
-    last_error = connect_with_timeout(fd, a->ai_addr, a->ai_addrlen, io_timeout_);
-    if (last_error != 0) {
-      close(fd);
-      continue;
-    }
-    // Blocking from here on, with a send timeout so a stalled collector cannot hold the data
-    // path for longer than io_timeout_.
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(io_timeout_.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((io_timeout_.count() % 1000) * 1000);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    fd_ = fd;
-    ipv6_ = a->ai_family == AF_INET6;
-    fresh_association_ = true;
-    sctp_assoc_value pr{};
-    socklen_t pr_length = sizeof pr;
-    peer_pr_sctp_ = getsockopt(fd, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 &&
-                    pr.assoc_value != 0;
-    ++associations_;
-    if (outage_reported_) {
-      std::fprintf(stderr, "tapflow: associated with %s again\n", description_.c_str());
-      outage_reported_ = false;
-    }
-    break;
+  fd_ = c.fd;
+  ipv6_ = c.ipv6;
+  fresh_association_ = true;
+  sctp_assoc_value pr{};
+  socklen_t pr_length = sizeof pr;
+  peer_pr_sctp_ = getsockopt(fd_, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 && pr.assoc_value != 0;
+  ++associations_;
+  if (outage_reported_) {
+    log::notice("associated with {} again", description_);
+    outage_reported_ = false;
   }
-  freeaddrinfo(results);
-  if (fd_ < 0 && !outage_reported_) {
-    outage_reported_ = true;
-    std::fprintf(
-        stderr,
-        "tapflow: cannot associate with %s: %s (retrying every second; messages meanwhile are "
-        "counted as send errors)\n",
-        description_.c_str(), std::strerror(last_error));
-  }
-  return fd_ >= 0;
+  return true;
 }
 
 void SctpTransport::disconnect(const char* why, int error) {
@@ -209,9 +157,8 @@ void SctpTransport::disconnect(const char* why, int error) {
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
   if (!outage_reported_) {
     outage_reported_ = true;
-    std::fprintf(stderr, "tapflow: association with %s lost: %s%s (reassociating every second)\n",
-                 description_.c_str(), why,
-                 error != 0 ? (std::string(": ") + std::strerror(error)).c_str() : "");
+    log::warning("association with {} lost: {}{} (reassociating every second)", description_, why,
+                 error != 0 ? std::string(": ") + std::strerror(error) : std::string());
   }
 }
 
@@ -259,11 +206,9 @@ bool SctpTransport::association_alive() {
         ++abandoned_;
         if (!abandon_reported_) {
           abandon_reported_ = true;
-          std::fprintf(
-              stderr,
-              "tapflow: %s: a data message was abandoned undelivered after its %lld ms lifetime "
-              "(PR-SCTP); further ones are counted\n",
-              description_.c_str(), static_cast<long long>(data_lifetime_.count()));
+          log::warning("{}: a data message was abandoned undelivered after its {} ms lifetime (PR-SCTP); "
+                       "further ones are counted",
+                       description_, data_lifetime_.count());
         }
         break;
       default:

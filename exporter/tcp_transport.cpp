@@ -1,5 +1,8 @@
 #include "exporter/tcp_transport.h"
 
+#include "cache/log.h"
+#include "exporter/stream_socket.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,41 +24,17 @@ constexpr int kSendBufferBytes = 4 * 1024 * 1024;
 constexpr std::size_t kIpv4TcpOverhead = 52;
 constexpr std::size_t kIpv6TcpOverhead = 72;
 
-std::string bracketed(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
-// Connects `fd` (non-blocking) within `timeout`; returns 0 or an errno value.
-int connect_with_timeout(int fd, const sockaddr* address, socklen_t length, std::chrono::milliseconds timeout) {
-  if (connect(fd, address, length) == 0) return 0;
-  if (errno != EINPROGRESS) return errno;
-  pollfd pfd{fd, POLLOUT, 0};
-  int ready;
-  do {
-    ready = poll(&pfd, 1, static_cast<int>(timeout.count()));
-  } while (ready < 0 && errno == EINTR);
-  if (ready == 0) return ETIMEDOUT;
-  if (ready < 0) return errno;
-  int error = 0;
-  socklen_t error_length = sizeof error;
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_length);
-  return error;
-}
 }  // namespace
 
 TcpTransport::TcpTransport(const std::string& host, const std::string& port, std::chrono::milliseconds io_timeout,
                            std::chrono::milliseconds retry_interval)
     : host_(host), port_(port), io_timeout_(io_timeout), retry_interval_(retry_interval) {
-  description_ = "tcp://" + bracketed(host) + ":" + port;
+  description_ = "tcp://" + bracketed_host(host) + ":" + port;
   if (host.empty()) throw std::runtime_error("TCP destination '" + description_ + "' has no host");
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* results = nullptr;
-  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &results); rc != 0) {
-    throw std::runtime_error("cannot resolve TCP destination '" + description_ + "': " + gai_strerror(rc));
-  }
-  ipv6_ = results->ai_family == AF_INET6;
-  freeaddrinfo(results);
+  std::string error;
+  const int family = resolve_family(host, port, error);
+  if (family == 0) throw std::runtime_error("cannot resolve TCP destination '" + description_ + "': " + error);
+  ipv6_ = family == AF_INET6;
   connect_now();
 }
 
@@ -65,59 +44,33 @@ TcpTransport::~TcpTransport() {
 
 bool TcpTransport::connect_now() {
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  addrinfo* results = nullptr;
-  // Resolved again on each attempt: a collector's name may move while it is down.
-  if (const int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &results); rc != 0) {
-    if (!outage_reported_) {
-      outage_reported_ = true;
-      std::fprintf(stderr, "tapflow: cannot resolve %s: %s (retrying every second)\n", description_.c_str(),
-                   gai_strerror(rc));
-    }
-    return false;
-  }
-  int last_error = 0;
-  for (const addrinfo* a = results; a != nullptr; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) {
-      last_error = errno;
-      continue;
-    }
-    last_error = connect_with_timeout(fd, a->ai_addr, a->ai_addrlen, io_timeout_);
-    if (last_error != 0) {
-      close(fd);
-      continue;
-    }
-    // Blocking from here on, with a send timeout so a stalled collector cannot hold the data
-    // path for longer than io_timeout_.
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(io_timeout_.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((io_timeout_.count() % 1000) * 1000);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const auto c = connect_stream(host_, port_, IPPROTO_TCP, io_timeout_, [](int fd) {
     int size = kSendBufferBytes;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);  // best effort
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    fd_ = fd;
-    ipv6_ = a->ai_family == AF_INET6;
-    fresh_connection_ = true;
-    ++connections_;
-    if (outage_reported_) {
-      std::fprintf(stderr, "tapflow: connected to %s again\n", description_.c_str());
-      outage_reported_ = false;
+  });
+  if (c.fd < 0) {
+    if (!outage_reported_) {
+      outage_reported_ = true;
+      if (!c.resolve_error.empty()) {
+        log::warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
+      } else {
+        log::warning("cannot connect to {}: {} (retrying every second; messages meanwhile are counted as send errors)",
+                     description_, std::strerror(c.error));
+      }
     }
-    break;
+    return false;
   }
-  freeaddrinfo(results);
-  if (fd_ < 0 && !outage_reported_) {
-    outage_reported_ = true;
-    std::fprintf(stderr, "tapflow: cannot connect to %s: %s (retrying every second; messages meanwhile are "
-                 "counted as send errors)\n", description_.c_str(), std::strerror(last_error));
+  fd_ = c.fd;
+  ipv6_ = c.ipv6;
+  fresh_connection_ = true;
+  ++connections_;
+  if (outage_reported_) {
+    log::notice("connected to {} again", description_);
+    outage_reported_ = false;
   }
-  return fd_ >= 0;
+  return true;
 }
 
 void TcpTransport::disconnect(const char* why, int error) {
@@ -127,8 +80,8 @@ void TcpTransport::disconnect(const char* why, int error) {
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
   if (!outage_reported_) {
     outage_reported_ = true;
-    std::fprintf(stderr, "tapflow: connection to %s lost: %s%s (reconnecting every second)\n", description_.c_str(),
-                 why, error != 0 ? (std::string(": ") + std::strerror(error)).c_str() : "");
+    log::warning("connection to {} lost: {}{} (reconnecting every second)", description_, why,
+                 error != 0 ? std::string(": ") + std::strerror(error) : std::string());
   }
 }
 

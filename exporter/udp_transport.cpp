@@ -1,5 +1,7 @@
 #include "exporter/udp_transport.h"
 
+#include "cache/log.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,8 +70,8 @@ SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
     // ECONNREFUSED reports an ICMP error for an earlier datagram; this one was not sent either.
     if (!error_reported_) {
       error_reported_ = true;
-      std::fprintf(stderr, "tapflow: cannot send to %s: %s (further failures only counted)\n",
-                   description_.c_str(), n < 0 ? std::strerror(errno) : "short send");
+      log::warning("cannot send to {}: {} (further failures only counted)", description_,
+                   n < 0 ? std::strerror(errno) : "short send");
     }
     return SendResult::kFailed;
   }

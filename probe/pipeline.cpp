@@ -29,6 +29,8 @@ namespace {
 // Expired records are handed to the sinks in chunks of this size, so the record buffer never
 // grows past its initial reservation.
 constexpr std::size_t kExpireChunk = 4096;
+// Files: the exporters' system start (v5/v9 sysUpTime zero) this long before the first packet.
+constexpr std::uint64_t kSystemStartLeadNs = 1'000'000'000ull;
 // Live capture: export messages are sent at least this often, full or not.
 constexpr std::uint64_t kLiveFlushIntervalNs = 1'000'000'000ull;
 
@@ -216,7 +218,7 @@ class Pipeline::Impl {
     try {
       reader = std::make_unique<drivers::PcapFileReader>(path);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "tapflow: {}\n", e.what());
+      log::error("{}", e.what());
       ++stats_.file_errors;
       return false;
     }
@@ -235,8 +237,7 @@ class Pipeline::Impl {
     }
     progress.finish();
     if (!reader->error().empty()) {
-      fmt::print(stderr, "tapflow: error reading '{}' after {} packets: {}\n", path,
-                 reader->frames_read(), reader->error());
+      log::error("cannot read '{}' past packet {}: {}", path, reader->frames_read(), reader->error());
       ++stats_.file_errors;
       return false;
     }
@@ -428,7 +429,10 @@ class Pipeline::Impl {
     if (packet_clock_ != nullptr) packet_clock_->store(clock_ns_, std::memory_order_relaxed);
     if (!system_start_set_ && first_packet_ns_ != 0 && !options_.read_files.empty()) {
       system_start_set_ = true;
-      for (auto& e : exporters_) e->set_system_start(first_packet_ns_);
+      // One second before the first packet: an uptime of 0 reads as "no time" to some
+      // collectors (nfdump shows 1970 for a LAST_SWITCHED of 0).
+      const std::uint64_t start = first_packet_ns_ > kSystemStartLeadNs ? first_packet_ns_ - kSystemStartLeadNs : 0;
+      for (auto& e : exporters_) e->set_system_start(start);
     }
     if (reopen_flag_ != nullptr && reopen_flag_->load(std::memory_order_relaxed) && reopen_flag_->exchange(false)) {
       log::notice("SIGHUP: reopening file outputs");
