@@ -67,15 +67,9 @@ PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 5
 # the matrix as "known", not failing the test; a known failure that no longer happens fails it
 # (so that the entry is removed).
 KNOWN_FAILURES = {
-    # tapflow's v9 records carry the ICMP type/code only in L4_DST_PORT (type * 256 + code), as
-    # v5 does; nfcapd 1.7.1 takes it from ICMP_TYPE (32) in v9 and shows type 0 code 0 (IPFIX is
-    # read from the port, and pmacct reads the port in v9 too). Decide: add ICMP_TYPE (32) /
-    # icmpTypeCodeIPv6 (139) to the v9 templates.
-    (9, "nfcapd", "icmp"): "nfdump shows v9 ICMP type/code as 0/0 (no ICMP_TYPE field 32)",
-    # Files export on the packets' clock with the system start at the first packet, so a flow
-    # of the first millisecond has LAST_SWITCHED 0, which nfcapd 1.7.1 reads as "no time":
-    # nfdump shows 1970-01-01. Decide: start the sysUpTime a little before the first packet.
-    (9, "nfcapd", "times-1970"): "LAST_SWITCHED 0 (flow at the first packet) is 1970 in nfdump",
+    # Example: (9, "nfcapd", "icmp"): "nfdump shows v9 ICMP type/code as 0/0 (no ICMP_TYPE)" held
+    # until c9f3fa8 added ICMP_TYPE (32) to the v9 templates. Categories: None, "icmp", "times",
+    # "times-1970" (nfcapd stores 1970 for a v9 LAST_SWITCHED of 0).
 }
 # Entries that depend on timing: not reported when they do not happen.
 SOMETIMES = {key for key, why in KNOWN_FAILURES.items() if why.startswith("sometimes")}
