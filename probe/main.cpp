@@ -228,6 +228,12 @@ int main(int argc, char** argv) {
     tapflow::log::error("{} (see --help)", e.what());
     return 2;
   }
+  catch (const std::exception& e) {
+    // CLI11 2.1 lets std::stoll's out_of_range escape for a flag given a huge number
+    // (`--no-progress=99999999999999999999`, or the same in a --config file): still a bad argument.
+    tapflow::log::error("bad argument: a value is out of range ({}) (see --help)", e.what());
+    return 2;
+  }
   if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);
   if (ctl->parsed()) {
     std::string request;

@@ -177,7 +177,7 @@ def unreadable_files(tmp):
 def bad_arguments():
     capture = str(common.DATA / "ndpi/wechat.pcap")
     cases = [["--no-such-option"], ["-r"], ["-r", capture, "--mtu", "100"],
-             ["-r", capture, "--cache-size", "many"], ["-r", capture, "-n", "http://1.2.3.4:5"],
+             ["-r", capture, "--cache-size", "many"], ["-r", capture, "--no-progress=99999999999999999999999"], ["-r", capture, "-n", "http://1.2.3.4:5"],
              ["-r", capture, "-n", "udp://host:99999"], ["-r", capture, "-v", "7"], []]
     for args in cases:
         proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
