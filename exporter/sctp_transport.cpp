@@ -3,8 +3,6 @@
 #include "cache/log.h"
 #include "exporter/stream_socket.h"
 
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/sctp.h>
 #include <poll.h>
@@ -15,7 +13,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
