@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
 #include "cache/flow_hash.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tapflow::cache {
 
@@ -13,71 +18,123 @@ namespace {
 constexpr std::uint8_t kTcpFin = 0x01;
 constexpr std::uint8_t kTcpRst = 0x04;
 constexpr std::uint8_t kProtocolTcp = 6;
+
+// An entry stores the key from the header's `protocol` field to its end, in this byte order:
+// protocol, tos, ip_version, source port, destination port, ingress interface (host order),
+// source address, destination address (4 bytes each in an IPv4 entry, 16 in a wide one).
+constexpr std::size_t kKeyOffset = 45;
+constexpr std::size_t kNarrowKeySize = 19;
+constexpr std::size_t kWideKeySize = 43;
+
+bool load_is_zero(const std::uint8_t* p) {  // 12 bytes
+  std::uint64_t a;
+  std::uint32_t b;
+  std::memcpy(&a, p, 8);
+  std::memcpy(&b, p + 8, 4);
+  return (a | b) == 0;
+}
+
+}  // namespace
+
+FlowTable::ProbeKey FlowTable::make_probe(const FlowKey& key) {
+  ProbeKey p;
+  // An IPv4 key has zero in the last 12 bytes of each address (FlowKey's contract); one that
+  // does not is kept whole in a wide entry rather than trusted.
+  p.narrow = key.ip_version == 4 && load_is_zero(key.source_address.data() + 4) &&
+             load_is_zero(key.destination_address.data() + 4);
+  const std::size_t address_size = p.narrow ? 4 : 16;
+  std::uint8_t* out = p.bytes;
+  *out++ = key.protocol;
+  *out++ = key.tos;
+  *out++ = key.ip_version;
+  std::memcpy(out, &key.source_port, 2);
+  std::memcpy(out + 2, &key.destination_port, 2);
+  std::memcpy(out + 4, &key.ingress_interface, 4);
+  std::memcpy(out + 8, key.source_address.data(), address_size);
+  std::memcpy(out + 8 + address_size, key.destination_address.data(), address_size);
+  return p;
+}
+
+namespace {
+template <class Entry>
+const std::uint8_t* key_bytes(const Entry& e) {
+  return reinterpret_cast<const std::uint8_t*>(&e) + kKeyOffset;
+}
+template <class Entry>
+std::uint8_t* key_bytes(Entry& e) {
+  return reinterpret_cast<std::uint8_t*>(&e) + kKeyOffset;
+}
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
-  if (config_.capacity == 0 || config_.capacity >= kNil) {
-    throw std::invalid_argument("flow cache size must be between 1 and 4294967294");
+  static_assert(sizeof(ProbeKey::bytes) == kWideKeySize);
+  static_assert(offsetof(EntryHeader, protocol) == kKeyOffset, "key bytes start at protocol");
+  static_assert(offsetof(Entry4, destination_address) + 4 == kKeyOffset + kNarrowKeySize);
+  static_assert(offsetof(EntryWide, destination_address) + 16 == kKeyOffset + kWideKeySize);
+  static_assert(std::is_trivially_destructible_v<Entry4> && std::is_trivially_destructible_v<EntryWide>,
+                "entries are never destroyed one by one");
+  if (config_.capacity == 0 || config_.capacity >= kWide - 1) {
+    throw std::invalid_argument("flow cache size must be between 1 and 2147483646");
   }
-  static_assert(std::is_trivially_destructible_v<Entry>, "entries are never destroyed one by one");
-  storage_.reset(static_cast<Entry*>(
-      ::operator new(sizeof(Entry) * config_.capacity, std::align_val_t{alignof(Entry)})));
-  entries_ = storage_.get();
-  const std::size_t buckets =
-      std::bit_ceil(config_.bucket_count != 0 ? config_.bucket_count : config_.capacity * 2);
-  buckets_.reset(new std::uint32_t[buckets]);
-  std::fill_n(buckets_.get(), buckets, kNil);
+  // Page-aligned, so every entry and bucket is aligned to its cache line.
+  narrow_.storage = PageMemory(sizeof(Entry4) * config_.capacity);
+  narrow_.entries = static_cast<Entry4*>(narrow_.storage.data());
+  wide_.storage = PageMemory(sizeof(EntryWide) * config_.capacity);
+  wide_.entries = static_cast<EntryWide*>(wide_.storage.data());
+
+  // Enough slots for every flow, and by default twice as many.
+  const std::size_t least = (config_.capacity + 7) / 8;
+  const std::size_t wanted = config_.bucket_count != 0 ? config_.bucket_count : (config_.capacity + 3) / 4;
+  const std::size_t buckets = std::bit_ceil(std::max(least, wanted));
+  bucket_memory_ = PageMemory(sizeof(Bucket) * buckets);
+  buckets_ = static_cast<Bucket*>(bucket_memory_.data());
   bucket_mask_ = buckets - 1;
-  // At most 1 s, and fine enough that an idle flow is never more than 1/8 timeout late.
-  lru_granularity_ns_ = std::min<std::uint64_t>(1'000'000'000ull, config_.inactive_timeout_ns / 8);
+
+  // Fine enough that an idle flow is never more than 1/8 of the inactive timeout late.
+  granularity_ns_ = std::clamp<std::uint64_t>(config_.inactive_timeout_ns / 8, 1'000'000ull, 1'000'000'000ull);
+  const std::uint64_t reach =
+      std::max(config_.inactive_timeout_ns, config_.active_timeout_ns) / granularity_ns_ + 2;
+  wheel_size_ = std::bit_ceil(static_cast<std::size_t>(std::clamp<std::uint64_t>(reach, 64, 65536)));
+  wheel_mask_ = wheel_size_ - 1;
+  wheel_heads_.reset(new Ref[wheel_size_]);
+  std::fill_n(wheel_heads_.get(), wheel_size_, kNil);
+  wheel_occupied_.reset(new std::uint64_t[wheel_size_ / 64]());
 }
 
 FlowTable::~FlowTable() = default;
 
-FlowRecord FlowTable::to_record(const Entry& e, FlowEndReason reason) {
-  FlowRecord r;
-  r.key = e.key;
-  r.packets = e.packets;
-  r.octets = e.octets;
-  r.first_ns = e.first_ns;
-  r.last_ns = e.last_ns;
-  r.tcp_flags = e.tcp_flags;
-  r.min_ttl = e.min_ttl;
-  r.max_ttl = e.max_ttl;
-  r.end_reason = reason;
-  return r;
+FlowKey FlowTable::key_of(Ref r) const {
+  const bool wide = (r & kWide) != 0;
+  const std::uint8_t* in = wide ? key_bytes(wide_.entries[r & ~kWide]) : key_bytes(narrow_.entries[r]);
+  const std::size_t address_size = wide ? 16 : 4;
+  FlowKey key;
+  key.protocol = in[0];
+  key.tos = in[1];
+  key.ip_version = in[2];
+  std::memcpy(&key.source_port, in + 3, 2);
+  std::memcpy(&key.destination_port, in + 5, 2);
+  std::memcpy(&key.ingress_interface, in + 7, 4);
+  std::memcpy(key.source_address.data(), in + 11, address_size);
+  std::memcpy(key.destination_address.data(), in + 11 + address_size, address_size);
+  return key;
 }
 
-void FlowTable::lru_unlink(std::uint32_t i) {
-  Entry& e = entries_[i];
-  if (e.lru_prev != kNil) entries_[e.lru_prev].lru_next = e.lru_next; else lru_head_ = e.lru_next;
-  if (e.lru_next != kNil) entries_[e.lru_next].lru_prev = e.lru_prev; else lru_tail_ = e.lru_prev;
+FlowRecord FlowTable::to_record(Ref r, FlowEndReason reason) const {
+  const EntryHeader& e = header(r);
+  FlowRecord rec;
+  rec.key = key_of(r);
+  rec.packets = e.packets;
+  rec.octets = e.octets;
+  rec.first_ns = e.first_ns;
+  rec.last_ns = e.last_ns;
+  rec.tcp_flags = e.tcp_flags;
+  rec.min_ttl = e.min_ttl;
+  rec.max_ttl = e.max_ttl;
+  rec.end_reason = reason;
+  return rec;
 }
 
-void FlowTable::lru_push_front(std::uint32_t i) {
-  Entry& e = entries_[i];
-  e.lru_ns = clock_ns_;
-  e.lru_prev = kNil;
-  e.lru_next = lru_head_;
-  if (lru_head_ != kNil) entries_[lru_head_].lru_prev = i; else lru_tail_ = i;
-  lru_head_ = i;
-}
-
-void FlowTable::age_unlink(std::uint32_t i) {
-  Entry& e = entries_[i];
-  if (e.age_prev != kNil) entries_[e.age_prev].age_next = e.age_next; else age_head_ = e.age_next;
-  if (e.age_next != kNil) entries_[e.age_next].age_prev = e.age_prev; else age_tail_ = e.age_prev;
-}
-
-void FlowTable::age_push_back(std::uint32_t i) {
-  Entry& e = entries_[i];
-  e.age_next = kNil;
-  e.age_prev = age_tail_;
-  if (age_tail_ != kNil) entries_[age_tail_].age_next = i; else age_head_ = i;
-  age_tail_ = i;
-}
-
-FlowEndReason FlowTable::timed_out_reason(const Entry& e, std::uint64_t now_ns,
+FlowEndReason FlowTable::timed_out_reason(const EntryHeader& e, std::uint64_t now_ns,
                                           FlowEndReason otherwise) const {
   const bool idle = now_ns > e.last_ns && now_ns - e.last_ns > config_.inactive_timeout_ns;
   const bool active = now_ns > e.first_ns && now_ns - e.first_ns > config_.active_timeout_ns;
@@ -91,114 +148,343 @@ FlowEndReason FlowTable::timed_out_reason(const Entry& e, std::uint64_t now_ns,
   return otherwise;
 }
 
-void FlowTable::expire_entry(std::uint32_t index, FlowEndReason reason,
-                             std::vector<FlowRecord>& expired) {
-  Entry& e = entries_[index];
+// --- hash buckets -------------------------------------------------------------------------------
+
+// One bit per slot whose tag is `tag` (free slots included: callers check the slot).
+unsigned FlowTable::match_tags(const Bucket& bucket, std::uint16_t tag) {
+#if defined(__SSE2__)
+  const __m128i tags = _mm_load_si128(reinterpret_cast<const __m128i*>(bucket.tags));
+  const __m128i equal = _mm_cmpeq_epi16(tags, _mm_set1_epi16(static_cast<short>(tag)));
+  // Each 16-bit lane of 0 or -1 packed to a byte, then one bit per byte.
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_packs_epi16(equal, _mm_setzero_si128())));
+#else
+  unsigned mask = 0;
+  for (unsigned i = 0; i < 8; ++i) mask |= static_cast<unsigned>(bucket.tags[i] == tag) << i;
+  return mask;
+#endif
+}
+
+FlowTable::Ref FlowTable::find(const ProbeKey& probe, std::uint64_t hash) const {
+  const auto tag = static_cast<std::uint16_t>(hash >> 48);
+  std::uint64_t b = hash & bucket_mask_;
+  for (std::uint64_t probes = 0; probes <= bucket_mask_; ++probes) {
+    const Bucket& bucket = buckets_[b];
+    for (unsigned m = match_tags(bucket, tag); m != 0; m &= m - 1) {
+      const int i = std::countr_zero(m);
+      if (bucket.slots[i] == 0) continue;
+      const Ref r = bucket.slots[i] - 1;
+      if (probe.narrow) {
+        if ((r & kWide) == 0 && std::memcmp(key_bytes(narrow_.entries[r]), probe.bytes, kNarrowKeySize) == 0) {
+          return r;
+        }
+      } else if ((r & kWide) != 0 &&
+                 std::memcmp(key_bytes(wide_.entries[r & ~kWide]), probe.bytes, kWideKeySize) == 0) {
+        return r;
+      }
+    }
+    if (bucket.overflow == 0) break;
+    b = (b + 1) & bucket_mask_;
+  }
+  return kNil;
+}
+
+void FlowTable::place(Ref r, std::uint64_t hash) {
+  const auto tag = static_cast<std::uint16_t>(hash >> 48);
+  std::uint64_t b = hash & bucket_mask_;
+  // There is always a free slot: the table holds fewer flows than the buckets have slots.
+  for (;;) {
+    Bucket& bucket = buckets_[b];
+    for (int i = 0; i < 8; ++i) {
+      if (bucket.slots[i] == 0) {
+        bucket.slots[i] = r + 1;
+        bucket.tags[i] = tag;
+        return;
+      }
+    }
+    ++bucket.overflow;
+    b = (b + 1) & bucket_mask_;
+  }
+}
+
+void FlowTable::unplace(Ref r, std::uint64_t hash) {
+  std::uint64_t b = hash & bucket_mask_;
+  for (;;) {
+    Bucket& bucket = buckets_[b];
+    for (int i = 0; i < 8; ++i) {
+      if (bucket.slots[i] == r + 1) {
+        bucket.slots[i] = 0;
+        return;
+      }
+    }
+    --bucket.overflow;
+    b = (b + 1) & bucket_mask_;
+  }
+}
+
+// --- entry pools --------------------------------------------------------------------------------
+
+FlowTable::Ref FlowTable::allocate(bool wide, std::vector<FlowRecord>& expired) {
+  // Each pool can hold the whole capacity, so only the total needs a bound.
+  if (size_ >= config_.capacity) evict(expired);
+  if (wide) {
+    if (wide_.free_head != kNil) {
+      const Ref index = wide_.free_head;
+      wide_.free_head = wide_.entries[index].h.wheel_next;
+      return index | kWide;
+    }
+    new (&wide_.entries[wide_.high_water]) EntryWide;
+    return wide_.high_water++ | kWide;
+  }
+  if (narrow_.free_head != kNil) {
+    const Ref index = narrow_.free_head;
+    narrow_.free_head = narrow_.entries[index].h.wheel_next;
+    return index;
+  }
+  new (&narrow_.entries[narrow_.high_water]) Entry4;
+  return narrow_.high_water++;
+}
+
+void FlowTable::release(Ref r) {
+  if ((r & kWide) != 0) {
+    wide_.entries[r & ~kWide].h.wheel_next = wide_.free_head;
+    wide_.free_head = r & ~kWide;
+  } else {
+    narrow_.entries[r].h.wheel_next = narrow_.free_head;
+    narrow_.free_head = r;
+  }
+}
+
+// --- timer wheel --------------------------------------------------------------------------------
+
+void FlowTable::wheel_insert(Ref r, std::uint64_t deadline_ns) {
+  const std::uint64_t interval =
+      std::clamp<std::uint64_t>(deadline_ns / granularity_ns_, wheel_cursor_, wheel_cursor_ + wheel_size_ - 1);
+  const auto slot = static_cast<std::size_t>(interval & wheel_mask_);
+  EntryHeader& e = header(r);
+  e.wheel_slot = static_cast<std::uint16_t>(slot);
+  e.wheel_prev = kNil;
+  e.wheel_next = wheel_heads_[slot];
+  if (e.wheel_next != kNil) {
+    header(e.wheel_next).wheel_prev = r;
+  } else {
+    wheel_occupied_[slot / 64] |= std::uint64_t{1} << (slot % 64);
+  }
+  wheel_heads_[slot] = r;
+}
+
+void FlowTable::wheel_unlink(Ref r) {
+  const EntryHeader& e = header(r);
+  if (e.wheel_next != kNil) header(e.wheel_next).wheel_prev = e.wheel_prev;
+  if (e.wheel_prev != kNil) {
+    header(e.wheel_prev).wheel_next = e.wheel_next;
+  } else {
+    wheel_heads_[e.wheel_slot] = e.wheel_next;
+    if (e.wheel_next == kNil) wheel_occupied_[e.wheel_slot / 64] &= ~(std::uint64_t{1} << (e.wheel_slot % 64));
+  }
+}
+
+std::size_t FlowTable::wheel_next_nonempty() const {
+  const std::size_t from = wheel_cursor_ & wheel_mask_;
+  const std::size_t words = wheel_size_ / 64;
+  const std::size_t first = from / 64;
+  std::uint64_t bits = wheel_occupied_[first] & (~std::uint64_t{0} << (from % 64));
+  for (std::size_t i = 0;; ++i) {
+    if (bits != 0) {
+      const std::size_t slot = ((first + i) % words) * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      return (slot - from) & wheel_mask_;
+    }
+    if (i == words) return wheel_size_;
+    const std::size_t w = (first + i + 1) % words;
+    bits = wheel_occupied_[w];
+    // Back at the first word: only the slots before the cursor are left.
+    if (i + 1 == words) bits &= (std::uint64_t{1} << (from % 64)) - 1;
+  }
+}
+
+std::size_t FlowTable::wheel_jump(std::uint64_t now_ns, std::uint64_t target,
+                                  std::vector<FlowRecord>& expired) {
+  // Take every flow off the wheel (chained through wheel_next), move the cursor, then expire or
+  // re-file each one: O(flows), once per clock jump of more than a turn of the wheel.
+  Ref chain = kNil;
+  for (std::size_t slot = 0; slot < wheel_size_; ++slot) {
+    for (Ref r = wheel_heads_[slot]; r != kNil;) {
+      const Ref next = header(r).wheel_next;
+      header(r).wheel_next = chain;
+      chain = r;
+      r = next;
+    }
+    wheel_heads_[slot] = kNil;
+  }
+  std::fill_n(wheel_occupied_.get(), wheel_size_ / 64, 0);
+  wheel_cursor_ = target;
+  std::size_t n = 0;
+  while (chain != kNil) {
+    const Ref r = chain;
+    chain = header(r).wheel_next;
+    const std::uint64_t due = deadline(header(r));
+    if (now_ns > due) {
+      expire_entry(r, FlowEndReason::kIdleTimeout, expired, /*in_wheel=*/false);
+      ++n;
+    } else {
+      wheel_insert(r, due);
+    }
+  }
+  return n;
+}
+
+// --- expiry -------------------------------------------------------------------------------------
+
+void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired,
+                             bool in_wheel) {
+  const EntryHeader& e = header(r);
   // A flow that had already timed out by the table's clock ends for the timeout that came first,
   // whichever path expires it (sweep, full cache, end of input): the record does not depend on
   // when the periodic expiry last ran, nor on the number of shards.
   if (reason != FlowEndReason::kEndOfFlow) reason = timed_out_reason(e, clock_ns_, reason);
-  expired.push_back(to_record(e, reason));
+  const FlowRecord& record = expired.emplace_back(to_record(r, reason));
   ++counters_.expired[static_cast<int>(reason)];
-
-  // Unlink from its bucket chain: chains are short, so walking from the head is cheap.
-  std::uint32_t* link = &buckets_[hash_key(e.key, config_.hash_seed) & bucket_mask_];
-  while (*link != index) link = &entries_[*link].bucket_next;
-  *link = e.bucket_next;
-
-  lru_unlink(index);
-  age_unlink(index);
-  e.in_use = 0;
-  e.bucket_next = free_head_;
-  free_head_ = index;
+  unplace(r, hash_key(record.key, config_.hash_seed));
+  if (in_wheel) wheel_unlink(r);
+  release(r);
   --size_;
 }
 
-bool FlowTable::refile_lru_tail() {
-  const std::uint32_t tail = lru_tail_;
-  const Entry& e = entries_[tail];
-  if (e.last_ns <= e.lru_ns || tail == lru_head_) return false;
-  lru_unlink(tail);
-  lru_push_front(tail);
-  return true;
+void FlowTable::evict(std::vector<FlowRecord>& expired) {
+  // Full: the flow with the nearest deadline makes room (Cisco/Suricata emergency eviction) —
+  // the least recently updated one, unless its active timeout comes first. A few flows at the
+  // front of the wheel may have been updated since they were filed; re-file those first (a
+  // bounded number, so eviction stays O(1)).
+  for (int refiled = 0;; ++refiled) {
+    const std::size_t distance = wheel_next_nonempty();
+    const Ref r = wheel_heads_[(wheel_cursor_ + distance) & wheel_mask_];
+    const std::uint64_t due = deadline(header(r));
+    if (refiled < 8 && due / granularity_ns_ > wheel_cursor_ + distance &&
+        wheel_cursor_ + distance < wheel_cursor_ + wheel_size_ - 1) {
+      wheel_unlink(r);
+      wheel_insert(r, due);
+      continue;
+    }
+    expire_entry(r, FlowEndReason::kLackOfResources, expired);
+    return;
+  }
 }
 
-std::uint32_t FlowTable::allocate_entry(std::vector<FlowRecord>& expired) {
-  if (free_head_ == kNil && high_water_ == config_.capacity) {
-    // Full: the least recently updated flow makes room (Cisco/Suricata emergency eviction).
-    // A few tail flows may have been updated since they were filed; re-file those first (a
-    // bounded number, so eviction stays O(1)).
-    for (int i = 0; i < 8 && refile_lru_tail(); ++i) {
+std::size_t FlowTable::expire(std::uint64_t now_ns, std::vector<FlowRecord>& expired,
+                              std::size_t max_records) {
+  if (now_ns > clock_ns_) clock_ns_ = now_ns;
+  // Intervals before `target` have ended by now_ns: every deadline in them has passed.
+  const std::uint64_t target = now_ns / granularity_ns_;
+  if (size_ == 0) {
+    wheel_cursor_ = std::max(wheel_cursor_, target);
+    return 0;
+  }
+  if (target > wheel_cursor_ + wheel_size_) return wheel_jump(now_ns, target, expired);
+  std::size_t n = 0;
+  while (n < max_records && wheel_cursor_ < target) {
+    const Ref r = wheel_heads_[wheel_cursor_ & wheel_mask_];
+    if (r == kNil) {
+      const std::size_t distance = wheel_next_nonempty();
+      if (distance == wheel_size_ || wheel_cursor_ + distance >= target) {
+        wheel_cursor_ = target;
+        break;
+      }
+      wheel_cursor_ += distance;
+      continue;
     }
-    expire_entry(lru_tail_, FlowEndReason::kLackOfResources, expired);
+    const std::uint64_t due = deadline(header(r));
+    if (now_ns > due) {
+      expire_entry(r, FlowEndReason::kIdleTimeout, expired);
+      ++n;
+    } else {
+      // Updated since it was filed: its deadline is now at least `target`, a later slot.
+      wheel_unlink(r);
+      wheel_insert(r, due);
+    }
   }
-  if (free_head_ != kNil) {
-    const std::uint32_t index = free_head_;
-    free_head_ = entries_[index].bucket_next;
-    return index;
-  }
-  return static_cast<std::uint32_t>(new (&entries_[high_water_++]) Entry - entries_);
+  return n;
 }
+
+std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>& expired,
+                                  std::size_t max_records) {
+  std::size_t n = 0;
+  while (n < max_records && size_ > 0) {
+    const std::size_t slot = (wheel_cursor_ + wheel_next_nonempty()) & wheel_mask_;
+    while (n < max_records && wheel_heads_[slot] != kNil) {
+      expire_entry(wheel_heads_[slot], reason, expired);
+      ++n;
+    }
+  }
+  return n;
+}
+
+// --- updates ------------------------------------------------------------------------------------
 
 void FlowTable::update(const PacketSummary& packet, std::vector<FlowRecord>& expired) {
   update_hashed(packet, hash_key(packet.key, config_.hash_seed), expired);
 }
 
 void FlowTable::update_batch(std::span<const PacketSummary> packets, std::vector<FlowRecord>& expired) {
-  // Groups of 16 (as DPDK's l3fwd looks up keys in groups): hash and prefetch the buckets, then
-  // prefetch the entries the buckets point to, then update. Prefetches are only hints: an update
-  // earlier in the group that changes a chain costs a miss, never correctness.
-  constexpr std::size_t kGroup = 16;
-  std::uint64_t hashes[kGroup];
-  for (std::size_t base = 0; base < packets.size(); base += kGroup) {
-    const std::size_t m = std::min(kGroup, packets.size() - base);
-    for (std::size_t i = 0; i < m; ++i) {
-      hashes[i] = hash_key(packets[base + i].key, config_.hash_seed);
-      __builtin_prefetch(&buckets_[hashes[i] & bucket_mask_]);
+  // Software pipelined (as DPDK's l3fwd and rte_hash bulk lookups): packet i + 2d has its key
+  // hashed and its bucket prefetched, packet i + d has its bucket read and the entry whose tag
+  // matches prefetched, packet i is updated. Prefetches are only hints: an update that moves an
+  // entry in between costs a miss, never correctness.
+  constexpr std::size_t kDistance = 6;
+  constexpr std::size_t kRing = 16;  // > 2 * kDistance, a power of two
+  std::uint64_t hashes[kRing];
+  const std::size_t n = packets.size();
+  for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+    if (i < n) {
+      hashes[i % kRing] = hash_key(packets[i].key, config_.hash_seed);
+      __builtin_prefetch(&buckets_[hashes[i % kRing] & bucket_mask_]);
     }
-    for (std::size_t i = 0; i < m; ++i) {
-      const std::uint32_t head = buckets_[hashes[i] & bucket_mask_];
-      if (head != kNil) {
-        __builtin_prefetch(&entries_[head], 1);
-        __builtin_prefetch(reinterpret_cast<const char*>(&entries_[head]) + 64, 1);
+    if (i >= kDistance && i - kDistance < n) {
+      const std::uint64_t hash = hashes[(i - kDistance) % kRing];
+      const Bucket& bucket = buckets_[hash & bucket_mask_];
+      const unsigned m = match_tags(bucket, static_cast<std::uint16_t>(hash >> 48));
+      if (m != 0 && bucket.slots[std::countr_zero(m)] != 0) {
+        const Ref r = bucket.slots[std::countr_zero(m)] - 1;
+        if ((r & kWide) != 0) {
+          const auto* e = reinterpret_cast<const char*>(&wide_.entries[r & ~kWide]);
+          __builtin_prefetch(e, 1);
+          __builtin_prefetch(e + 64, 1);
+        } else {
+          __builtin_prefetch(&narrow_.entries[r], 1);
+        }
       }
     }
-    for (std::size_t i = 0; i < m; ++i) update_hashed(packets[base + i], hashes[i], expired);
+    if (i >= 2 * kDistance) {
+      const std::size_t k = i - 2 * kDistance;
+      update_hashed(packets[k], hashes[k % kRing], expired);
+    }
   }
 }
 
 void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
                               std::vector<FlowRecord>& expired) {
   if (packet.timestamp_ns > clock_ns_) clock_ns_ = packet.timestamp_ns;
-  const auto tag = static_cast<std::uint32_t>(hash);
-  std::uint32_t* bucket = &buckets_[hash & bucket_mask_];
+  const ProbeKey probe = make_probe(packet.key);
+  Ref r = find(probe, hash);
 
-  std::uint32_t index = *bucket;
-  while (index != kNil) {
-    const Entry& e = entries_[index];
-    if (e.hash_tag == tag && e.key == packet.key) break;
-    index = e.bucket_next;
-  }
-
-  if (index != kNil) {
-    Entry& e = entries_[index];
+  if (r != kNil) {
     // A flow this packet would join but which has already timed out at the packet's own time is
     // expired first, so the result does not depend on when the periodic expiry last ran.
-    const FlowEndReason reason = timed_out_reason(e, packet.timestamp_ns, FlowEndReason::kEndOfFlow);
+    const FlowEndReason reason = timed_out_reason(header(r), packet.timestamp_ns, FlowEndReason::kEndOfFlow);
     if (reason != FlowEndReason::kEndOfFlow) {
-      expire_entry(index, reason, expired);
-      index = kNil;
+      expire_entry(r, reason, expired);
+      r = kNil;
     }
   }
 
-  if (index == kNil) {
-    index = allocate_entry(expired);
-    bucket = &buckets_[hash & bucket_mask_];
-    Entry& e = entries_[index];
-    e.key = packet.key;
-    e.hash_tag = tag;
-    e.bucket_next = *bucket;
-    *bucket = index;
+  if (r == kNil) {
+    // An empty wheel has nothing to sweep: its cursor may jump to the clock.
+    if (size_ == 0) wheel_cursor_ = std::max(wheel_cursor_, clock_ns_ / granularity_ns_);
+    r = allocate(!probe.narrow, expired);
+    if (probe.narrow) {
+      std::memcpy(key_bytes(narrow_.entries[r]), probe.bytes, kNarrowKeySize);
+    } else {
+      std::memcpy(key_bytes(wide_.entries[r & ~kWide]), probe.bytes, kWideKeySize);
+    }
+    EntryHeader& e = header(r);
     e.packets = 0;
     e.octets = 0;
     e.first_ns = packet.timestamp_ns;
@@ -206,17 +492,13 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
     e.tcp_flags = 0;
     e.min_ttl = packet.ttl;
     e.max_ttl = packet.ttl;
-    e.in_use = 1;
-    lru_push_front(index);
-    age_push_back(index);
+    place(r, hash);
+    wheel_insert(r, deadline(e));
     ++size_;
     ++counters_.flows_created;
-  } else if (clock_ns_ - entries_[index].lru_ns > lru_granularity_ns_ && lru_head_ != index) {
-    lru_unlink(index);
-    lru_push_front(index);
   }
 
-  Entry& e = entries_[index];
+  EntryHeader& e = header(r);
   const std::uint64_t weight = config_.packet_weight;
   e.packets += weight;
   e.octets += packet.octets * weight;
@@ -231,43 +513,8 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
 
   // Cisco: a TCP flow ends with the packet carrying FIN or RST, after it is counted.
   if (packet.key.protocol == kProtocolTcp && (packet.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
-    expire_entry(index, FlowEndReason::kEndOfFlow, expired);
+    expire_entry(r, FlowEndReason::kEndOfFlow, expired);
   }
-}
-
-std::size_t FlowTable::expire(std::uint64_t now_ns, std::vector<FlowRecord>& expired,
-                              std::size_t max_records) {
-  if (now_ns > clock_ns_) clock_ns_ = now_ns;
-  std::size_t n = 0;
-  // The LRU tail is the flow idle the longest; the age head the flow active the longest.
-  // Entries nearer the head were filed later, and a flow's last update is never before its
-  // filing, so the scan stops at the first tail that is neither idle nor out of place.
-  while (n < max_records && lru_tail_ != kNil) {
-    const Entry& e = entries_[lru_tail_];
-    if (now_ns > e.last_ns && now_ns - e.last_ns > config_.inactive_timeout_ns) {
-      expire_entry(lru_tail_, FlowEndReason::kIdleTimeout, expired);
-      ++n;
-    } else if (!refile_lru_tail()) {
-      break;
-    }
-  }
-  while (n < max_records && age_head_ != kNil) {
-    const Entry& e = entries_[age_head_];
-    if (now_ns <= e.first_ns || now_ns - e.first_ns <= config_.active_timeout_ns) break;
-    expire_entry(age_head_, FlowEndReason::kActiveTimeout, expired);
-    ++n;
-  }
-  return n;
-}
-
-std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>& expired,
-                                  std::size_t max_records) {
-  std::size_t n = 0;
-  while (n < max_records && age_head_ != kNil) {
-    expire_entry(age_head_, reason, expired);
-    ++n;
-  }
-  return n;
 }
 
 }  // namespace tapflow::cache

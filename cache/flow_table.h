@@ -1,20 +1,30 @@
 // The flow table: a fixed-capacity cache of active flows owned by one shard (one thread).
-// Allocated once at construction; updating it never allocates. Expiry (inactive, active, TCP
-// FIN/RST, cache full, forced) costs O(1) per flow expired: two intrusive lists keep the flows
-// ordered by last update and by creation, so no operation ever scans the table.
-// The last-update list is kept lazily: a flow moves to the front at most once per
-// `lru_granularity` of packet time, because moving it touches three other entries (three cache
-// misses on a big table); expiry re-files a flow it finds out of place instead.
+// Allocated once at construction; updating it never allocates.
+//
+// Lookup is open addressing over 64-byte buckets of eight slots, each slot a 16-bit tag and an
+// entry reference (as DPDK's rte_hash), probed linearly; each bucket counts the entries that
+// probed past it because it was full (as folly's F14), so a lookup stops at the first bucket
+// nobody overflowed and erasing needs no tombstones.
+// Entries live in two pools: an IPv4 flow takes one 64-byte cache line (key, counters, times and
+// timer links together), any other flow a 96-byte entry holding the whole key.
+//
+// Expiry (inactive, active, TCP FIN/RST, cache full, forced) costs O(1) per flow expired: every
+// flow sits in a timer wheel slot for its deadline, the earlier of last packet + inactive timeout
+// and first packet + active timeout. An update does not move the flow (its deadline only gets
+// later); when its slot comes due the flow is either expired or re-filed in the slot of its new
+// deadline. Slots are `granularity` wide (at most 1 s and 1/8 of the inactive timeout), so a flow
+// is expired at most one granularity after its deadline; what a record holds never depends on
+// when expiry ran (a packet joining a timed-out flow expires it first).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <new>
 #include <span>
 #include <vector>
 
 #include "cache/flow_record.h"
+#include "cache/page_memory.h"
 #include "cache/packet_summary.h"
 
 namespace tapflow::cache {
@@ -24,7 +34,8 @@ struct FlowTableConfig {
   std::uint64_t inactive_timeout_ns = 15'000'000'000ull;
   std::uint64_t active_timeout_ns = 1'800'000'000'000ull;
   std::uint64_t hash_seed = 0;
-  // Hash buckets, rounded up to a power of two; 0 = twice the capacity (mean chain length 0.5).
+  // Hash buckets of 8 slots, rounded up to a power of two and to at least capacity / 8; 0 = one
+  // per 4 flows of capacity (a full table fills half the slots).
   std::size_t bucket_count = 0;
   // Each packet counts as this many packets and its octets this many times (--scale-sampled:
   // the sampling interval; 1 otherwise).
@@ -53,7 +64,7 @@ class FlowTable {
   FlowTable& operator=(const FlowTable&) = delete;
 
   // Accounts one packet. May expire flows (the packet's own flow on FIN/RST, a stale flow it
-  // would have joined, the least recently updated flow when the table is full); their records
+  // would have joined, the flow with the nearest deadline when the table is full); their records
   // are appended to `expired`, which the caller drains. Advances the table's clock to the
   // packet's time if it is later.
   void update(const PacketSummary& packet, std::vector<FlowRecord>& expired);
@@ -62,87 +73,160 @@ class FlowTable {
   // group of packets before touching any of them, so their cache misses overlap.
   void update_batch(std::span<const PacketSummary> packets, std::vector<FlowRecord>& expired);
 
-  // Expires flows idle or active for longer than the timeouts at time `now_ns`, at most
-  // `max_records` of them (spreading expiry over calls); returns how many were expired.
+  // Expires flows idle or active for longer than the timeouts at time `now_ns` (at most one
+  // granularity late), at most `max_records` of them (spreading expiry over calls); returns how
+  // many were expired.
   std::size_t expire(std::uint64_t now_ns, std::vector<FlowRecord>& expired,
                      std::size_t max_records = SIZE_MAX);
 
   // Expires up to `max_records` flows with reason `reason` (end of input, shutdown, `ctl
-  // expire`), oldest first; returns how many. Call until it returns 0 to empty the table.
+  // expire`), nearest deadline first; returns how many. Call until it returns 0 to empty the
+  // table. A flow already timed out by the table's clock keeps its timeout as the reason.
   std::size_t expire_all(FlowEndReason reason, std::vector<FlowRecord>& expired,
                          std::size_t max_records = SIZE_MAX);
 
-  // Calls `visit(const FlowRecord&)` for each active flow, most recently updated first, up to
-  // `limit` flows (for `ctl flows` / `top`); the records carry reason kForcedEnd.
+  // Calls `visit(const FlowRecord&)` for each active flow, latest deadline (most recently
+  // updated) first, up to `limit` flows (for `ctl flows` / `top`); the records carry reason
+  // kForcedEnd.
   template <class Visit>
   void for_each_active(Visit&& visit, std::size_t limit = SIZE_MAX) const {
-    for (std::uint32_t i = lru_head_; i != kNil && limit > 0; i = entries_[i].lru_next, --limit) {
-      visit(to_record(entries_[i], FlowEndReason::kForcedEnd));
+    for (std::size_t k = wheel_size_; k-- > 0 && limit > 0;) {
+      const std::size_t slot = (wheel_cursor_ + k) & wheel_mask_;
+      for (Ref r = wheel_heads_[slot]; r != kNil && limit > 0; r = header(r).wheel_next, --limit) {
+        visit(to_record(r, FlowEndReason::kForcedEnd));
+      }
     }
   }
 
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return config_.capacity; }
   std::uint64_t clock_ns() const { return clock_ns_; }
+  std::uint64_t granularity_ns() const { return granularity_ns_; }
   const FlowTableCounters& counters() const { return counters_; }
   const FlowTableConfig& config() const { return config_; }
 
  private:
-  static constexpr std::uint32_t kNil = 0xffffffffu;
+  // An entry reference: an index into the IPv4 pool, or into the wide pool with kWide set.
+  using Ref = std::uint32_t;
+  static constexpr Ref kNil = 0xffffffffu;
+  static constexpr Ref kWide = 0x80000000u;
 
-  // Hot fields (key, hash, bucket chain, counters) in the first 64-byte line, list links and
-  // cold fields after it.
-  struct alignas(64) Entry {
-    FlowKey key;                  // 44
-    std::uint32_t hash_tag;       // low 32 bits of the hash: cheap filter before the key compare
-    std::uint32_t bucket_next;    // next entry in the same bucket, or kNil
-    std::uint8_t tcp_flags;
-    std::uint8_t min_ttl;
-    std::uint8_t max_ttl;
-    std::uint8_t in_use;
-    std::uint64_t packets;        // first line ends here (64 bytes)
+  // What both entry kinds start with: counters, times, timer links, and the key's small fields.
+  struct EntryHeader {
+    std::uint64_t packets;
     std::uint64_t octets;
     std::uint64_t first_ns;
     std::uint64_t last_ns;
-    std::uint64_t lru_ns;         // clock when the flow last moved to the front of the LRU list
-    std::uint32_t lru_prev, lru_next;        // ordered by lru_ns: head newest
-    std::uint32_t age_prev, age_next;        // ordered by creation: head oldest
+    Ref wheel_prev, wheel_next;   // the timer wheel slot's list; wheel_next chains the free list
+    std::uint16_t wheel_slot;
+    std::uint8_t tcp_flags;
+    std::uint8_t min_ttl;
+    std::uint8_t max_ttl;
+    std::uint8_t protocol;
+    std::uint8_t tos;
+    std::uint8_t ip_version;
   };
-  static_assert(offsetof(Entry, packets) == 56, "hot fields must fit the first cache line");
-  static_assert(sizeof(Entry) == 128, "an entry is two cache lines");
+  static_assert(sizeof(EntryHeader) == 48, "the header leaves 16 bytes of a line for an IPv4 key");
 
-  static FlowRecord to_record(const Entry& e, FlowEndReason reason);
+  // An IPv4 flow in one cache line: the lookup compares the key and the update writes the
+  // counters without touching a second line.
+  struct alignas(64) Entry4 {
+    EntryHeader h;
+    std::uint16_t source_port, destination_port;
+    std::uint32_t ingress_interface;
+    std::uint8_t source_address[4];
+    std::uint8_t destination_address[4];
+  };
+  static_assert(sizeof(Entry4) == 64, "an IPv4 flow is one cache line");
+
+  // Any other flow (IPv6, or a key that is not plain IPv4): the whole key, 96 bytes.
+  struct alignas(32) EntryWide {
+    EntryHeader h;
+    std::uint16_t source_port, destination_port;
+    std::uint32_t ingress_interface;
+    std::uint8_t source_address[16];
+    std::uint8_t destination_address[16];
+  };
+  static_assert(sizeof(EntryWide) == 96, "a wide entry is one and a half cache lines");
+
+  // Eight slots: tags first so one 16-byte load compares them all.
+  struct alignas(64) Bucket {
+    std::uint16_t tags[8];
+    Ref slots[8];             // entry reference + 1; 0 = free, so zeroed memory is empty
+    std::uint32_t overflow;   // entries whose probe passed this bucket because it was full
+  };
+  static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
+
+  template <class Entry>
+  struct Pool {
+    // Raw storage: an entry is constructed when first taken, so capacity never used is never
+    // touched and stays out of the resident set.
+    PageMemory storage;
+    Entry* entries = nullptr;
+    std::uint32_t high_water = 0;   // entries above were never used
+    std::uint32_t free_head = kNil; // recycled entries, chained through h.wheel_next
+  };
+
+  EntryHeader& header(Ref r) {
+    return (r & kWide) != 0 ? wide_.entries[r & ~kWide].h : narrow_.entries[r].h;
+  }
+  const EntryHeader& header(Ref r) const {
+    return (r & kWide) != 0 ? wide_.entries[r & ~kWide].h : narrow_.entries[r].h;
+  }
+  FlowRecord to_record(Ref r, FlowEndReason reason) const;
+  FlowKey key_of(Ref r) const;
+  bool key_matches(Ref r, const FlowKey& key) const;
+
+  // The earlier of the inactive and active deadlines; the flow is due once the clock passes it.
+  std::uint64_t deadline(const EntryHeader& e) const {
+    const std::uint64_t idle = e.last_ns + config_.inactive_timeout_ns;
+    const std::uint64_t active = e.first_ns + config_.active_timeout_ns;
+    return idle < active ? idle : active;
+  }
   // The timeout a flow has passed at now_ns (the earlier deadline if both), else `otherwise`.
-  FlowEndReason timed_out_reason(const Entry& e, std::uint64_t now_ns, FlowEndReason otherwise) const;
+  FlowEndReason timed_out_reason(const EntryHeader& e, std::uint64_t now_ns, FlowEndReason otherwise) const;
+
   void update_hashed(const PacketSummary& packet, std::uint64_t hash, std::vector<FlowRecord>& expired);
-  void expire_entry(std::uint32_t index, FlowEndReason reason, std::vector<FlowRecord>& expired);
-  std::uint32_t allocate_entry(std::vector<FlowRecord>& expired);
-  void lru_unlink(std::uint32_t i);
-  void lru_push_front(std::uint32_t i);
-  // Moves the LRU tail to the front if it was updated since it was filed; false if it is in place.
-  bool refile_lru_tail();
-  void age_unlink(std::uint32_t i);
-  void age_push_back(std::uint32_t i);
+  // The key as an entry stores it (see flow_table.cpp), and which pool it belongs in.
+  struct ProbeKey {
+    std::uint8_t bytes[43];
+    bool narrow;
+  };
+  static ProbeKey make_probe(const FlowKey& key);
+  static unsigned match_tags(const Bucket& bucket, std::uint16_t tag);
+  Ref find(const ProbeKey& probe, std::uint64_t hash) const;
+  void place(Ref r, std::uint64_t hash);
+  void unplace(Ref r, std::uint64_t hash);
+  Ref allocate(bool wide, std::vector<FlowRecord>& expired);
+  void release(Ref r);
+  // `in_wheel` false: the flow was already taken off its wheel slot by the caller.
+  void expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired, bool in_wheel = true);
+  void evict(std::vector<FlowRecord>& expired);
+
+  // Timer wheel: slot s holds flows whose deadline falls in granularity-wide interval number
+  // wheel_cursor_ + ((s - wheel_cursor_) mod wheel_size_); deadlines beyond the wheel's reach
+  // are filed in its last slot and re-filed when it comes round.
+  void wheel_insert(Ref r, std::uint64_t deadline_ns);
+  void wheel_unlink(Ref r);
+  // Distance from the cursor to the first non-empty slot, or wheel_size_ if all are empty.
+  std::size_t wheel_next_nonempty() const;
+  // Every flow re-filed relative to a cursor that jumped more than a whole turn.
+  std::size_t wheel_jump(std::uint64_t now_ns, std::uint64_t target, std::vector<FlowRecord>& expired);
 
   FlowTableConfig config_;
-  // Raw storage: an entry is constructed when first taken, so capacity never used is never
-  // touched and stays out of the resident set (a 1 M-entry table is 128 MiB of address space).
-  struct RawDeleter {
-    void operator()(Entry* p) const { ::operator delete(p, std::align_val_t{alignof(Entry)}); }
-  };
-  std::unique_ptr<Entry, RawDeleter> storage_;
-  Entry* entries_ = nullptr;
-  std::unique_ptr<std::uint32_t[]> buckets_;
+  Pool<Entry4> narrow_;
+  Pool<EntryWide> wide_;
+  PageMemory bucket_memory_;    // zeroed: every slot free
+  Bucket* buckets_ = nullptr;
   std::uint64_t bucket_mask_ = 0;
-  std::uint32_t free_head_ = kNil;   // recycled entries chained through bucket_next
-  // Entries above this index were never used: taking them in order instead of chaining all of
-  // them into the free list up front keeps untouched memory out of the resident set.
-  std::uint32_t high_water_ = 0;
-  std::uint32_t lru_head_ = kNil, lru_tail_ = kNil;
-  std::uint32_t age_head_ = kNil, age_tail_ = kNil;
+  std::unique_ptr<Ref[]> wheel_heads_;
+  std::unique_ptr<std::uint64_t[]> wheel_occupied_;  // one bit per non-empty slot
+  std::size_t wheel_size_ = 0;
+  std::size_t wheel_mask_ = 0;
+  std::uint64_t wheel_cursor_ = 0;   // number of the first interval not yet swept
+  std::uint64_t granularity_ns_ = 0;
   std::size_t size_ = 0;
   std::uint64_t clock_ns_ = 0;
-  std::uint64_t lru_granularity_ns_ = 0;
   FlowTableCounters counters_;
 };
 

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "cache/flow_hash.h"
 
@@ -66,7 +68,9 @@ TEST(FlowTable, InactiveTimeoutExpiresIdleFlowsOnly) {
   table.update(packet(1, 100 * kSecond), out);
   table.update(packet(2, 110 * kSecond), out);
   EXPECT_EQ(table.expire(115 * kSecond, out), 0u);  // exactly 15 s idle: not yet
-  EXPECT_EQ(table.expire(115 * kSecond + 1, out), 1u);
+  // Due from 115 s + 1 ns; the timer wheel finds it by the end of its 1 s slot.
+  EXPECT_EQ(table.granularity_ns(), kSecond);
+  EXPECT_EQ(table.expire(116 * kSecond, out), 1u);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].key.source_port, 1);
   EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
@@ -203,7 +207,8 @@ TEST(FlowTable, BatchUpdateMatchesSingleUpdates) {
 }
 
 TEST(FlowTable, DistinctKeysInOneBucketNeverMerge) {
-  // One bucket: every key shares a chain, yet each stays its own flow.
+  // The fewest buckets that hold the capacity: nearly every slot taken, long probes, yet each
+  // key stays its own flow.
   FlowTableConfig c = config(1000);
   c.bucket_count = 1;
   FlowTable table(c);
@@ -223,6 +228,126 @@ TEST(FlowTable, ForEachActiveListsNewestFirst) {
   std::vector<std::uint16_t> ports;
   table.for_each_active([&](const FlowRecord& r) { ports.push_back(r.key.source_port); });
   EXPECT_EQ(ports, (std::vector<std::uint16_t>{2, 1}));
+}
+
+TEST(FlowTable, KeysComeBackExactlyFromBothEntryKinds) {
+  FlowTable table(config(64));
+  std::vector<FlowRecord> out;
+  std::vector<FlowKey> keys;
+  auto v4 = packet(1, kSecond);
+  v4.key.tos = 0xb8;
+  v4.key.ingress_interface = 0x01020304;
+  v4.key.source_address = {192, 0, 2, 1};
+  v4.key.destination_address = {198, 51, 100, 7};
+  keys.push_back(v4.key);
+  auto v6 = v4;
+  v6.key.ip_version = 6;
+  for (std::uint8_t i = 0; i < 16; ++i) {
+    v6.key.source_address[i] = static_cast<std::uint8_t>(0x20 + i);
+    v6.key.destination_address[i] = static_cast<std::uint8_t>(0xf0 - i);
+  }
+  keys.push_back(v6.key);
+  auto odd = v4;  // says IPv4 but carries bytes past the fourth: kept whole, never truncated
+  odd.key.source_address[9] = 1;
+  keys.push_back(odd.key);
+  auto unknown = v4;  // no IP version at all
+  unknown.key.ip_version = 0;
+  keys.push_back(unknown.key);
+  for (const auto& k : keys) {
+    PacketSummary p = v4;
+    p.key = k;
+    table.update(p, out);
+    table.update(p, out);
+  }
+  EXPECT_EQ(table.size(), keys.size());
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), keys.size());
+  for (const auto& k : keys) {
+    const auto it = std::find_if(out.begin(), out.end(), [&](const FlowRecord& r) { return r.key == k; });
+    ASSERT_NE(it, out.end());
+    EXPECT_EQ(it->packets, 2u);
+    EXPECT_EQ(it->octets, 200u);
+  }
+}
+
+// Against a plain map: flows end only by FIN or at the end, so the expected records are exact.
+// A crowded table (the fewest buckets, IPv4 and IPv6 mixed, many erasures) must agree.
+TEST(FlowTable, CrowdedTableAgreesWithAReferenceModel) {
+  FlowTableConfig c = config(8192);  // 8000 keys at most: no eviction
+  c.bucket_count = 1;
+  c.inactive_timeout_ns = 1'000'000 * kSecond;
+  c.active_timeout_ns = 1'000'000 * kSecond;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  struct Totals {
+    std::uint64_t packets = 0, octets = 0;
+  };
+  std::map<std::pair<std::uint16_t, bool>, Totals> open;
+  std::vector<std::tuple<std::uint16_t, bool, std::uint64_t, std::uint64_t>> expected;
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 200000; ++i) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    const auto port = static_cast<std::uint16_t>(x % 4000);
+    const bool v6 = (x >> 32) % 3 == 0;
+    const bool fin = (x >> 40) % 8 == 0;
+    auto p = packet(port, kSecond + static_cast<std::uint64_t>(i), static_cast<std::uint32_t>(40 + x % 1000),
+                    fin ? 0x11 : 0x10);
+    if (v6) {
+      p.key.ip_version = 6;
+      p.key.source_address[15] = 1;
+    }
+    table.update(p, out);
+    auto& t = open[{port, v6}];
+    t.packets += 1;
+    t.octets += p.octets;
+    if (fin) {
+      expected.emplace_back(port, v6, t.packets, t.octets);
+      open.erase({port, v6});
+    }
+  }
+  EXPECT_EQ(table.size(), open.size());
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  for (const auto& [k, t] : open) expected.emplace_back(k.first, k.second, t.packets, t.octets);
+  std::vector<std::tuple<std::uint16_t, bool, std::uint64_t, std::uint64_t>> got;
+  for (const auto& r : out) got.emplace_back(r.key.source_port, r.key.is_ipv6(), r.packets, r.octets);
+  std::sort(expected.begin(), expected.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(FlowTable, ClockJumpOfMoreThanAWheelTurnExpiresOnce) {
+  FlowTable table(config(64));
+  std::vector<FlowRecord> out;
+  for (std::uint16_t p = 1; p <= 10; ++p) table.update(packet(p, 100 * kSecond + p), out);
+  // A year later (a capture with a gap, or a bogus timestamp): one new flow, then a sweep.
+  const std::uint64_t later = 100 * kSecond + 365ull * 86400 * kSecond;
+  table.update(packet(99, later), out);
+  EXPECT_EQ(table.expire(later, out), 10u);
+  ASSERT_EQ(out.size(), 10u);
+  for (const auto& r : out) EXPECT_EQ(r.end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.expire(later + 16 * kSecond, out), 1u);
+  EXPECT_EQ(out.back().key.source_port, 99);
+}
+
+TEST(FlowTable, ActiveTimeoutBeyondTheWheelsReach) {
+  // A day of active timeout at 1 s slots is more than the wheel's 65536 slots: flows are filed
+  // in its last slot and re-filed until due.
+  FlowTableConfig c = config();
+  c.active_timeout_ns = 86400 * kSecond;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  std::uint64_t t = 0;
+  for (; t <= 86400 + 20; t += 10) {
+    table.update(packet(1, t * kSecond), out);
+    table.expire(t * kSecond, out);
+  }
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kActiveTimeout);
+  EXPECT_EQ(out[0].packets, 8641u);  // t = 0..86400 inclusive
+  EXPECT_EQ(table.expire(t * kSecond + 16 * kSecond, out), 1u);
+  EXPECT_EQ(out.back().end_reason, FlowEndReason::kIdleTimeout);
 }
 
 TEST(FlowHash, SymmetricHashIgnoresDirection) {
