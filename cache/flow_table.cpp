@@ -96,8 +96,7 @@ FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
       std::max(config_.inactive_timeout_ns, config_.active_timeout_ns) / granularity_ns_ + 2;
   wheel_size_ = std::bit_ceil(static_cast<std::size_t>(std::clamp<std::uint64_t>(reach, 64, 65536)));
   wheel_mask_ = wheel_size_ - 1;
-  wheel_heads_.reset(new Ref[wheel_size_]);
-  std::fill_n(wheel_heads_.get(), wheel_size_, kNil);
+  wheel_.reset(new WheelSlot[wheel_size_]);
   wheel_occupied_.reset(new std::uint64_t[wheel_size_ / 64]());
 }
 
@@ -261,26 +260,25 @@ void FlowTable::wheel_insert(Ref r, std::uint64_t deadline_ns) {
       std::clamp<std::uint64_t>(deadline_ns / granularity_ns_, wheel_cursor_, wheel_cursor_ + wheel_size_ - 1);
   const auto slot = static_cast<std::size_t>(interval & wheel_mask_);
   EntryHeader& e = header(r);
+  WheelSlot& list = wheel_[slot];
   e.wheel_slot = static_cast<std::uint16_t>(slot);
   e.wheel_prev = kNil;
-  e.wheel_next = wheel_heads_[slot];
-  if (e.wheel_next != kNil) {
-    header(e.wheel_next).wheel_prev = r;
+  e.wheel_next = list.head;
+  if (list.head != kNil) {
+    header(list.head).wheel_prev = r;
   } else {
+    list.tail = r;
     wheel_occupied_[slot / 64] |= std::uint64_t{1} << (slot % 64);
   }
-  wheel_heads_[slot] = r;
+  list.head = r;
 }
 
 void FlowTable::wheel_unlink(Ref r) {
   const EntryHeader& e = header(r);
-  if (e.wheel_next != kNil) header(e.wheel_next).wheel_prev = e.wheel_prev;
-  if (e.wheel_prev != kNil) {
-    header(e.wheel_prev).wheel_next = e.wheel_next;
-  } else {
-    wheel_heads_[e.wheel_slot] = e.wheel_next;
-    if (e.wheel_next == kNil) wheel_occupied_[e.wheel_slot / 64] &= ~(std::uint64_t{1} << (e.wheel_slot % 64));
-  }
+  WheelSlot& list = wheel_[e.wheel_slot];
+  if (e.wheel_next != kNil) header(e.wheel_next).wheel_prev = e.wheel_prev; else list.tail = e.wheel_prev;
+  if (e.wheel_prev != kNil) header(e.wheel_prev).wheel_next = e.wheel_next; else list.head = e.wheel_next;
+  if (list.head == kNil) wheel_occupied_[e.wheel_slot / 64] &= ~(std::uint64_t{1} << (e.wheel_slot % 64));
 }
 
 std::size_t FlowTable::wheel_next_nonempty() const {
@@ -307,13 +305,13 @@ std::size_t FlowTable::wheel_jump(std::uint64_t now_ns, std::uint64_t target,
   // re-file each one: O(flows), once per clock jump of more than a turn of the wheel.
   Ref chain = kNil;
   for (std::size_t slot = 0; slot < wheel_size_; ++slot) {
-    for (Ref r = wheel_heads_[slot]; r != kNil;) {
+    for (Ref r = wheel_[slot].head; r != kNil;) {
       const Ref next = header(r).wheel_next;
       header(r).wheel_next = chain;
       chain = r;
       r = next;
     }
-    wheel_heads_[slot] = kNil;
+    wheel_[slot] = WheelSlot{};
   }
   std::fill_n(wheel_occupied_.get(), wheel_size_ / 64, 0);
   wheel_cursor_ = target;
@@ -356,7 +354,8 @@ void FlowTable::evict(std::vector<FlowRecord>& expired) {
   // bounded number, so eviction stays O(1)).
   for (int refiled = 0;; ++refiled) {
     const std::size_t distance = wheel_next_nonempty();
-    const Ref r = wheel_heads_[(wheel_cursor_ + distance) & wheel_mask_];
+    // The slot's tail: filed first, so the least recently updated of the slot.
+    const Ref r = wheel_[(wheel_cursor_ + distance) & wheel_mask_].tail;
     const std::uint64_t due = deadline(header(r));
     if (refiled < 8 && due / granularity_ns_ > wheel_cursor_ + distance &&
         wheel_cursor_ + distance < wheel_cursor_ + wheel_size_ - 1) {
@@ -364,7 +363,15 @@ void FlowTable::evict(std::vector<FlowRecord>& expired) {
       wheel_insert(r, due);
       continue;
     }
+    const Ref next_victim = header(r).wheel_prev;
     expire_entry(r, FlowEndReason::kLackOfResources, expired);
+    // A full cache stays full: the next packet of a new flow evicts the new tail, whose entry
+    // unlinking just read. Fetch its bucket and the entry after it now.
+    if (next_victim != kNil) {
+      const EntryHeader& e = header(next_victim);
+      if (e.wheel_prev != kNil) __builtin_prefetch(&header(e.wheel_prev), 1);
+      __builtin_prefetch(&buckets_[hash_key(key_of(next_victim), config_.hash_seed) & bucket_mask_], 1);
+    }
     return;
   }
 }
@@ -381,7 +388,7 @@ std::size_t FlowTable::expire(std::uint64_t now_ns, std::vector<FlowRecord>& exp
   if (target > wheel_cursor_ + wheel_size_) return wheel_jump(now_ns, target, expired);
   std::size_t n = 0;
   while (n < max_records && wheel_cursor_ < target) {
-    const Ref r = wheel_heads_[wheel_cursor_ & wheel_mask_];
+    const Ref r = wheel_[wheel_cursor_ & wheel_mask_].head;
     if (r == kNil) {
       const std::size_t distance = wheel_next_nonempty();
       if (distance == wheel_size_ || wheel_cursor_ + distance >= target) {
@@ -409,8 +416,8 @@ std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>&
   std::size_t n = 0;
   while (n < max_records && size_ > 0) {
     const std::size_t slot = (wheel_cursor_ + wheel_next_nonempty()) & wheel_mask_;
-    while (n < max_records && wheel_heads_[slot] != kNil) {
-      expire_entry(wheel_heads_[slot], reason, expired);
+    while (n < max_records && wheel_[slot].head != kNil) {
+      expire_entry(wheel_[slot].head, reason, expired);
       ++n;
     }
   }

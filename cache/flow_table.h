@@ -92,7 +92,7 @@ class FlowTable {
   void for_each_active(Visit&& visit, std::size_t limit = SIZE_MAX) const {
     for (std::size_t k = wheel_size_; k-- > 0 && limit > 0;) {
       const std::size_t slot = (wheel_cursor_ + k) & wheel_mask_;
-      for (Ref r = wheel_heads_[slot]; r != kNil && limit > 0; r = header(r).wheel_next, --limit) {
+      for (Ref r = wheel_[slot].head; r != kNil && limit > 0; r = header(r).wheel_next, --limit) {
         visit(to_record(r, FlowEndReason::kForcedEnd));
       }
     }
@@ -203,7 +203,7 @@ class FlowTable {
   void expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired, bool in_wheel = true);
   void evict(std::vector<FlowRecord>& expired);
 
-  // Timer wheel: slot s holds flows whose deadline falls in granularity-wide interval number
+  // Timer wheel: slot s holds, newest filed first, flows whose deadline falls in granularity-wide interval number
   // wheel_cursor_ + ((s - wheel_cursor_) mod wheel_size_); deadlines beyond the wheel's reach
   // are filed in its last slot and re-filed when it comes round.
   void wheel_insert(Ref r, std::uint64_t deadline_ns);
@@ -219,7 +219,11 @@ class FlowTable {
   PageMemory bucket_memory_;    // zeroed: every slot free
   Bucket* buckets_ = nullptr;
   std::uint64_t bucket_mask_ = 0;
-  std::unique_ptr<Ref[]> wheel_heads_;
+  struct WheelSlot {
+    Ref head = kNil;   // filed last: sweeps start here, the entries most likely still cached
+    Ref tail = kNil;   // filed first: eviction takes it, the least recently updated
+  };
+  std::unique_ptr<WheelSlot[]> wheel_;
   std::unique_ptr<std::uint64_t[]> wheel_occupied_;  // one bit per non-empty slot
   std::size_t wheel_size_ = 0;
   std::size_t wheel_mask_ = 0;
