@@ -128,25 +128,21 @@ class FlowTable {
   };
   static_assert(sizeof(EntryHeader) == 48, "the header leaves 16 bytes of a line for an IPv4 key");
 
-  // An IPv4 flow in one cache line: the lookup compares the key and the update writes the
-  // counters without touching a second line.
-  struct alignas(64) Entry4 {
+  // An entry: the header, then the rest of the key with addresses of `kAddressSize` bytes.
+  // IPv4 flows (4) take one cache line: the lookup compares the key and the update writes the
+  // counters without touching a second line. Any other flow (IPv6, or a key that is not plain
+  // IPv4) keeps the whole key (16) in 96 bytes.
+  template <std::size_t kAddressSize>
+  struct alignas(kAddressSize == 4 ? 64 : 32) Entry {
     EntryHeader h;
     std::uint16_t source_port, destination_port;
     std::uint32_t ingress_interface;
-    std::uint8_t source_address[4];
-    std::uint8_t destination_address[4];
+    std::uint8_t source_address[kAddressSize];
+    std::uint8_t destination_address[kAddressSize];
   };
+  using Entry4 = Entry<4>;
+  using EntryWide = Entry<16>;
   static_assert(sizeof(Entry4) == 64, "an IPv4 flow is one cache line");
-
-  // Any other flow (IPv6, or a key that is not plain IPv4): the whole key, 96 bytes.
-  struct alignas(32) EntryWide {
-    EntryHeader h;
-    std::uint16_t source_port, destination_port;
-    std::uint32_t ingress_interface;
-    std::uint8_t source_address[16];
-    std::uint8_t destination_address[16];
-  };
   static_assert(sizeof(EntryWide) == 96, "a wide entry is one and a half cache lines");
 
   // Eight slots: tags first so one 16-byte load compares them all.
@@ -157,12 +153,12 @@ class FlowTable {
   };
   static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
 
-  template <class Entry>
+  template <class E>
   struct Pool {
     // Raw storage: an entry is constructed when first taken, so capacity never used is never
     // touched and stays out of the resident set.
     PageMemory storage;
-    Entry* entries = nullptr;
+    E* entries = nullptr;
     std::uint32_t high_water = 0;   // entries above were never used
     std::uint32_t free_head = kNil; // recycled entries, chained through h.wheel_next
   };
