@@ -89,81 +89,39 @@ SctpTransport::SctpTransport(const std::string& host, const std::string& port,
                              std::chrono::milliseconds io_timeout,
                              std::chrono::milliseconds retry_interval,
                              std::chrono::milliseconds data_lifetime)
-    : host_(host),
-      port_(port),
-      io_timeout_(io_timeout),
-      retry_interval_(retry_interval),
-      data_lifetime_(data_lifetime) {
-  description_ = "sctp://" + bracketed_host(host) + ":" + port;
-  if (host.empty()) throw std::runtime_error("SCTP destination '" + description_ + "' has no host");
-  std::string resolve_error;
-  const int family = resolve_family(host, port, resolve_error);
-  if (family == 0) {
-    throw std::runtime_error("cannot resolve SCTP destination '" + description_ + "': " + resolve_error);
-  }
-  ipv6_ = family == AF_INET6;
+    : data_lifetime_(data_lifetime),
+      description_("sctp://" + bracketed_host(host) + ":" + port),
+      session_(host, port, IPPROTO_SCTP, resolves_to_ipv6("SCTP", description_, host, port), description_,
+               {"associate with", "associated with", "association with", "reassociating"}, io_timeout,
+               retry_interval, configure_socket) {
   // Asked for by name, so a kernel without SCTP is the operator's to fix now, not a stream of
   // send errors later.
-  if (int error = 0; !kernel_supports_sctp(ipv6_ ? AF_INET6 : AF_INET, &error)) {
-    throw std::runtime_error("cannot export to " + description_ + ": " +
-                             sctp_unavailable_message(error));
+  if (int error = 0; !kernel_supports_sctp(session_.ipv6() ? AF_INET6 : AF_INET, &error)) {
+    throw std::runtime_error("cannot export to " + description_ + ": " + sctp_unavailable_message(error));
   }
-  connect_now();
+  if (session_.connect_now()) associated();
 }
 
-SctpTransport::~SctpTransport() {
-  // A graceful SHUTDOWN: the kernel still delivers what is queued after close.
-  if (fd_ >= 0) close(fd_);
-}
+// A graceful SHUTDOWN when the session closes: the kernel still delivers what is queued.
+SctpTransport::~SctpTransport() = default;
 
-bool SctpTransport::connect_now() {
-  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
-  const auto c = connect_stream(host_, port_, IPPROTO_SCTP, io_timeout_, configure_socket);
-  if (c.fd < 0) {
-    if (!outage_reported_) {
-      outage_reported_ = true;
-      if (!c.resolve_error.empty()) {
-        log::warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
-      } else {
-        log::warning("cannot associate with {}: {} (retrying every second; messages meanwhile are counted as "
-                     "send errors)",
-                     description_, std::strerror(c.error));
-      }
-    }
-    return false;
-  }
-  fd_ = c.fd;
-  ipv6_ = c.ipv6;
-  fresh_association_ = true;
+void SctpTransport::associated() {
   sctp_assoc_value pr{};
   socklen_t pr_length = sizeof pr;
-  peer_pr_sctp_ = getsockopt(fd_, IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 && pr.assoc_value != 0;
-  ++associations_;
-  if (outage_reported_) {
-    log::notice("associated with {} again", description_);
-    outage_reported_ = false;
-  }
-  return true;
+  peer_pr_sctp_ =
+      getsockopt(session_.fd(), IPPROTO_SCTP, SCTP_PR_SUPPORTED, &pr, &pr_length) == 0 && pr.assoc_value != 0;
 }
 
 void SctpTransport::disconnect(const char* why, int error) {
-  close(fd_);
-  fd_ = -1;
-  fresh_association_ = false;
+  session_.disconnect(why, error);
   notification_continues_ = false;
-  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
-  if (!outage_reported_) {
-    outage_reported_ = true;
-    log::warning("association with {} lost: {}{} (reassociating every second)", description_, why,
-                 error != 0 ? std::string(": ") + std::strerror(error) : std::string());
-  }
 }
 
 bool SctpTransport::association_alive() {
   // A collector never sends data; what can be read is notifications, an end of stream (peer
   // SHUTDOWN) or an error (peer ABORT).
   for (;;) {
-    pollfd pfd{fd_, POLLIN | POLLRDHUP, 0};
+    pollfd pfd{session_.fd(), POLLIN | POLLRDHUP, 0};
     if (poll(&pfd, 1, 0) <= 0) return true;
     if ((pfd.revents & (POLLERR | POLLHUP | POLLRDHUP)) != 0 && (pfd.revents & POLLIN) == 0)
       return false;
@@ -172,7 +130,7 @@ bool SctpTransport::association_alive() {
     msghdr header{};
     header.msg_iov = &iov;
     header.msg_iovlen = 1;
-    const ssize_t n = recvmsg(fd_, &header, MSG_DONTWAIT);
+    const ssize_t n = recvmsg(session_.fd(), &header, MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     if (n == 0) return false;
     // A notification longer than the buffer (a failed send carries the message) comes in
@@ -228,7 +186,7 @@ int SctpTransport::send_message(std::span<const std::uint8_t> message, bool reli
     }
     for (;;) {
       const int n =
-          sctp_sendv(fd_, &iov, 1, nullptr, 0, &info, sizeof info, SCTP_SENDV_SPA, MSG_NOSIGNAL);
+          sctp_sendv(session_.fd(), &iov, 1, nullptr, 0, &info, sizeof info, SCTP_SENDV_SPA, MSG_NOSIGNAL);
       if (n >= 0) return 0;
       if (errno == EINTR) continue;
       if (errno != EINVAL || !timed) return errno;
@@ -252,15 +210,15 @@ int SctpTransport::send_message(std::span<const std::uint8_t> message, bool reli
   sndrcv.sinfo_timetolive = static_cast<std::uint32_t>(data_lifetime_.count());
   std::memcpy(CMSG_DATA(cmsg), &sndrcv, sizeof sndrcv);
   for (;;) {
-    if (sendmsg(fd_, &header, MSG_NOSIGNAL) >= 0) return 0;
+    if (sendmsg(session_.fd(), &header, MSG_NOSIGNAL) >= 0) return 0;
     if (errno != EINTR) return errno;
   }
 }
 
 SendResult SctpTransport::send(std::span<const std::uint8_t> message) {
-  if (fd_ < 0) {
-    if (std::chrono::steady_clock::now() < next_attempt_ || !connect_now())
-      return SendResult::kFailed;
+  if (!session_.connected()) {
+    if (!session_.connect_if_due()) return SendResult::kFailed;
+    associated();
   } else if (!association_alive()) {
     // Noticed before sending: a message handed to a dead association would fail anyway, or
     // worse, seem sent.
@@ -269,7 +227,7 @@ SendResult SctpTransport::send(std::span<const std::uint8_t> message) {
   }
   // The first message of an association carries the templates (the exporter asked
   // needs_templates()); RFC 7011 §10.2: templates are sent reliably.
-  const bool reliable = fresh_association_ || carries_templates(message);
+  const bool reliable = session_.fresh() || carries_templates(message);
   if (const int error = send_message(message, reliable); error != 0) {
     // SCTP messages are atomic, so nothing of this one went out; but a timeout means a stalled
     // collector and ECONNRESET/EPIPE/ENOTCONN a dead association: start over with templates.
@@ -277,12 +235,12 @@ SendResult SctpTransport::send(std::span<const std::uint8_t> message) {
                error == EAGAIN || error == EWOULDBLOCK ? 0 : error);
     return SendResult::kFailed;
   }
-  fresh_association_ = false;
+  session_.mark_used();
   return SendResult::kSent;
 }
 
 std::size_t SctpTransport::max_message_size(std::size_t mtu) const {
-  const std::size_t overhead = ipv6_ ? kIpv6SctpOverhead : kIpv4SctpOverhead;
+  const std::size_t overhead = session_.ipv6() ? kIpv6SctpOverhead : kIpv4SctpOverhead;
   return mtu > overhead ? mtu - overhead : 0;
 }
 

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 
+#include "exporter/stream_socket.h"
 #include "exporter/transport.h"
 
 namespace tapflow::exporter {
@@ -52,11 +53,11 @@ class SctpTransport final : public Transport {
   void flush() override {}
   std::size_t max_message_size(std::size_t mtu) const override;
   bool periodic_templates() const override { return false; }
-  bool needs_templates() const override { return fd_ < 0 || fresh_association_; }
+  bool needs_templates() const override { return !session_.connected() || session_.fresh(); }
   const std::string& description() const override { return description_; }
 
-  bool connected() const { return fd_ >= 0; }
-  std::uint64_t associations() const { return associations_; }  // successful associations so far
+  bool connected() const { return session_.connected(); }
+  std::uint64_t associations() const { return session_.sessions(); }  // successful associations so far
   std::uint64_t abandoned() const { return abandoned_; }        // messages PR-SCTP gave up on
   // True when the association negotiated PR-SCTP and the kernel takes SCTP_PRINFO, so data-only
   // messages really go with timed reliability (else they go reliably, or with sinfo_timetolive).
@@ -68,30 +69,22 @@ class SctpTransport final : public Transport {
   static bool carries_templates(std::span<const std::uint8_t> message);
 
  private:
-  bool connect_now();
+  // Reads what the new association negotiated.
+  void associated();
   void disconnect(const char* why, int error);
   // Reads pending notifications without blocking; false when the association is gone.
   bool association_alive();
   // One user message on stream 0; returns 0 or an errno value.
   int send_message(std::span<const std::uint8_t> message, bool reliable);
 
-  std::string host_;
-  std::string port_;
-  std::chrono::milliseconds io_timeout_;
-  std::chrono::milliseconds retry_interval_;
   std::chrono::milliseconds data_lifetime_;
-  int fd_ = -1;
-  bool ipv6_ = false;
-  bool fresh_association_ = false;  // associated, no message sent yet on this association
-  bool outage_reported_ = false;
+  std::string description_;
+  StreamSession session_;
   bool prinfo_supported_ = true;  // sctp_sendv with SCTP_PRINFO accepted by the kernel
   bool peer_pr_sctp_ = false;     // the association negotiated PR-SCTP (RFC 3758)
   bool abandon_reported_ = false;
   bool notification_continues_ = false;  // the last piece read did not end a notification
-  std::uint64_t associations_ = 0;
   std::uint64_t abandoned_ = 0;
-  std::chrono::steady_clock::time_point next_attempt_{};
-  std::string description_;
 };
 
 }  // namespace tapflow::exporter

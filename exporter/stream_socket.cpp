@@ -1,11 +1,16 @@
 #include "exporter/stream_socket.h"
 
+#include "cache/log.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
 
 namespace tapflow::exporter {
 
@@ -81,6 +86,80 @@ StreamConnectResult connect_stream(const std::string& host, const std::string& p
   }
   freeaddrinfo(results);
   return result;
+}
+
+bool resolves_to_ipv6(const char* protocol_name, const std::string& description, const std::string& host,
+                      const std::string& port) {
+  if (host.empty()) {
+    throw std::runtime_error(std::string(protocol_name) + " destination '" + description + "' has no host");
+  }
+  std::string error;
+  const int family = resolve_family(host, port, error);
+  if (family == 0) {
+    throw std::runtime_error(std::string("cannot resolve ") + protocol_name + " destination '" + description +
+                             "': " + error);
+  }
+  return family == AF_INET6;
+}
+
+StreamSession::StreamSession(std::string host, std::string port, int protocol, bool ipv6, std::string description,
+                             StreamWording wording, std::chrono::milliseconds io_timeout,
+                             std::chrono::milliseconds retry_interval, std::function<void(int fd)> configure)
+    : host_(std::move(host)),
+      port_(std::move(port)),
+      protocol_(protocol),
+      ipv6_(ipv6),
+      description_(std::move(description)),
+      wording_(wording),
+      io_timeout_(io_timeout),
+      retry_interval_(retry_interval),
+      configure_(std::move(configure)) {}
+
+StreamSession::~StreamSession() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool StreamSession::connect_now() {
+  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
+  const auto c = connect_stream(host_, port_, protocol_, io_timeout_, configure_);
+  if (c.fd < 0) {
+    if (!outage_reported_) {
+      outage_reported_ = true;
+      if (!c.resolve_error.empty()) {
+        log::warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
+      } else {
+        log::warning("cannot {} {}: {} (retrying every second; messages meanwhile are counted as send errors)",
+                     wording_.connect, description_, std::strerror(c.error));
+      }
+    }
+    return false;
+  }
+  fd_ = c.fd;
+  ipv6_ = c.ipv6;
+  fresh_ = true;
+  ++sessions_;
+  if (outage_reported_) {
+    log::notice("{} {} again", wording_.connected, description_);
+    outage_reported_ = false;
+  }
+  return true;
+}
+
+bool StreamSession::connect_if_due() {
+  if (fd_ >= 0) return true;
+  return std::chrono::steady_clock::now() >= next_attempt_ && connect_now();
+}
+
+void StreamSession::disconnect(const char* why, int error) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  fresh_ = false;
+  next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
+  if (!outage_reported_) {
+    outage_reported_ = true;
+    log::warning("{} {} lost: {}{} ({} every second)", wording_.session, description_, why,
+                 error != 0 ? std::string(": ") + std::strerror(error) : std::string(), wording_.reconnect);
+  }
 }
 
 }  // namespace tapflow::exporter

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <string>
 
+#include "exporter/stream_socket.h"
 #include "exporter/transport.h"
 
 namespace tapflow::exporter {
@@ -32,27 +33,15 @@ class TcpTransport final : public Transport {
   void flush() override {}
   std::size_t max_message_size(std::size_t mtu) const override;
   bool periodic_templates() const override { return false; }
-  bool needs_templates() const override { return fd_ < 0 || fresh_connection_; }
+  bool needs_templates() const override { return !session_.connected() || session_.fresh(); }
   const std::string& description() const override { return description_; }
 
-  bool connected() const { return fd_ >= 0; }
-  std::uint64_t connections() const { return connections_; }  // successful connects so far
+  bool connected() const { return session_.connected(); }
+  std::uint64_t connections() const { return session_.sessions(); }  // successful connects so far
 
  private:
-  bool connect_now();
-  void disconnect(const char* why, int error);
-
-  std::string host_;
-  std::string port_;
-  std::chrono::milliseconds io_timeout_;
-  std::chrono::milliseconds retry_interval_;
-  int fd_ = -1;
-  bool ipv6_ = false;
-  bool fresh_connection_ = false;  // connected, no message sent yet on this connection
-  bool outage_reported_ = false;
-  std::uint64_t connections_ = 0;
-  std::chrono::steady_clock::time_point next_attempt_{};
   std::string description_;
+  StreamSession session_;
 };
 
 }  // namespace tapflow::exporter

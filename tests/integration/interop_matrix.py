@@ -212,25 +212,31 @@ class Nfcapd:
     def finish(self):
         stop(self.proc, self.STOP, "nfcapd")
         self.log.join()
+        # Usually one file; two when the run crosses nfcapd's hourly rotation.
         files = sorted(p for p in self.dir.rglob("nfcapd.*") if ".current." not in p.name)
-        if len(files) != 1:
-            raise HarnessError(f"nfcapd left {[p.name for p in files]} in {self.dir}")
-        self.file = files[0]
+        if not files:
+            raise HarnessError(f"nfcapd left no file in {self.dir}")
         env = dict(os.environ, TZ="UTC")
-        proc = subprocess.run(["nfdump", "-r", self.file, "-o", "json"], capture_output=True,
-                              text=True, env=env)
-        if proc.returncode != 0:
-            raise HarnessError(f"nfdump -r {self.file} -o json: {proc.stderr.strip()}")
-        # With no flow, nfdump 1.7.1 prints "[\nNo matching flows\n]".
-        text = proc.stdout.strip()
-        self.flows = [] if "No matching flows" in text else json.loads(text)
-        # The exporters and their samplers ("Sampler: Generic Sampler: algorithm: 1, packet
-        # interval: 1, packet space: 9") as nfcapd recorded them.
-        exporters = subprocess.run(["nfdump", "-E", self.file], capture_output=True, text=True,
-                                   env=env).stdout
-        self.samplers = re.findall(r"Sampler: (.*)", exporters)
-        m = re.search(r"Sequence Errors: (\d+), Bad Packets: (\d+)", self.log.text())
-        self.sequence_errors, self.bad_packets = (int(m[1]), int(m[2])) if m else (None, None)
+        self.flows = []
+        samplers = []
+        for path in files:
+            proc = subprocess.run(["nfdump", "-r", path, "-o", "json"], capture_output=True,
+                                  text=True, env=env)
+            if proc.returncode != 0:
+                raise HarnessError(f"nfdump -r {path} -o json: {proc.stderr.strip()}")
+            # With no flow, nfdump 1.7.1 prints "[\nNo matching flows\n]".
+            text = proc.stdout.strip()
+            self.flows += [] if "No matching flows" in text else json.loads(text)
+            # The exporters and their samplers ("Sampler: Generic Sampler: algorithm: 1, packet
+            # interval: 1, packet space: 9") as nfcapd recorded them.
+            exporters = subprocess.run(["nfdump", "-E", path], capture_output=True, text=True,
+                                       env=env).stdout
+            samplers += [x for x in re.findall(r"Sampler: (.*)", exporters) if x not in samplers]
+        self.samplers = samplers
+        # One statistics line per file nfcapd closed.
+        stats = re.findall(r"Sequence Errors: (\d+), Bad Packets: (\d+)", self.log.text())
+        self.sequence_errors, self.bad_packets = ((sum(int(m[0]) for m in stats), sum(int(m[1]) for m in stats))
+                                                  if stats else (None, None))
 
 
 class Nfacctd:
