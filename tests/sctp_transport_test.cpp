@@ -5,6 +5,8 @@
 // templates on the next one, and `collect --listen sctp://` receiving every record.
 #include "exporter/sctp_transport.h"
 
+#include "tests/support/loopback_listener.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/sctp.h>
@@ -167,37 +169,10 @@ TEST(SctpTransport, UnresolvableHostIsAConstructionError) {
 }
 
 // A one-to-one SCTP listener on 127.0.0.1 (ephemeral port unless given).
-class Listener {
+class Listener : public test::LoopbackListener {
  public:
-  // receive_buffer > 0 shrinks the collector's receive window (inherited by the accepted socket).
-  explicit Listener(std::uint16_t port = 0, int receive_buffer = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (receive_buffer > 0)
-      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(listen(fd_, 4), 0);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~Listener() {
-    if (peer_ >= 0) close(peer_);
-    close(fd_);
-  }
-  std::string port() const { return std::to_string(port_); }
-  std::uint16_t port_number() const { return port_; }
-  int accept_peer() {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 2000) != 1) return -1;
-    peer_ = accept(fd_, nullptr, nullptr);
-    return peer_;
-  }
+  explicit Listener(std::uint16_t port = 0, int receive_buffer = 0)
+      : LoopbackListener(IPPROTO_SCTP, port, receive_buffer) {}
   // One whole user message and the stream it came on.
   Bytes receive(std::uint16_t* stream = nullptr) {
     pollfd p{peer_, POLLIN, 0};
@@ -217,11 +192,6 @@ class Listener {
     close(peer_);
     peer_ = -1;
   }
-
- private:
-  int fd_ = -1;
-  int peer_ = -1;
-  std::uint16_t port_ = 0;
 };
 
 std::uint16_t unused_port() {

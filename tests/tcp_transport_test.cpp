@@ -2,6 +2,8 @@
 // reachable), a collector that closes the connection, and templates on every new connection.
 #include "exporter/tcp_transport.h"
 
+#include "tests/support/loopback_listener.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,35 +16,10 @@
 namespace tapflow::exporter {
 namespace {
 
-// A listening socket on 127.0.0.1 with an ephemeral port.
-class Listener {
+// The collector's side: a TCP listener that reads byte counts.
+class Listener : public test::LoopbackListener {
  public:
-  explicit Listener(std::uint16_t port = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(listen(fd_, 4), 0);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~Listener() {
-    if (peer_ >= 0) close(peer_);
-    close(fd_);
-  }
-  std::string port() const { return std::to_string(port_); }
-  std::uint16_t port_number() const { return port_; }
-  int accept_peer() {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 2000) != 1) return -1;
-    peer_ = accept(fd_, nullptr, nullptr);
-    return peer_;
-  }
+  explicit Listener(std::uint16_t port = 0) : LoopbackListener(IPPROTO_TCP, port) {}
   std::vector<std::uint8_t> read_exactly(std::size_t n) {
     std::vector<std::uint8_t> out(n);
     std::size_t got = 0;
@@ -54,15 +31,6 @@ class Listener {
     out.resize(got);
     return out;
   }
-  void close_peer() {
-    close(peer_);
-    peer_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-  int peer_ = -1;
-  std::uint16_t port_ = 0;
 };
 
 std::uint16_t unused_port() {
