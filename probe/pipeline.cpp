@@ -104,7 +104,7 @@ class Pipeline::Impl {
     } else {
       for (unsigned i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>(config));
       pending_.assign(shards, nullptr);
-      for (auto& shard : shards_) shard->start();
+      for (unsigned i = 0; i < shards_.size(); ++i) shards_[i]->start(i);
     }
     stats_.cache_capacity = config.capacity * shards;
     stats_.shards = shards;
@@ -260,8 +260,13 @@ class Pipeline::Impl {
     }
     const auto shards = static_cast<std::uint64_t>(shards_.size());
     for (std::size_t i = 0; i < count; ++i) {
-      // Both directions of a connection go to the same shard.
-      const std::size_t s = cache::symmetric_hash(batch_[i].key, shard_seed_) % shards;
+      // Both directions of a connection go to the same shard: the symmetric hash scaled to the
+      // shard count by a multiply (no division per packet), skipped when there is one shard.
+      __extension__ using U128 = unsigned __int128;
+      const std::size_t s =
+          shards == 1 ? 0
+                      : static_cast<std::size_t>(
+                            (static_cast<U128>(cache::symmetric_hash(batch_[i].key, shard_seed_)) * shards) >> 64);
       PacketBatch*& batch = pending_[s];
       if (batch == nullptr) batch = acquire(s);
       batch->packets[batch->count++] = batch_[i];

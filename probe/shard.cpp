@@ -1,5 +1,9 @@
 #include "probe/shard.h"
 
+#include <pthread.h>
+
+#include <string>
+
 #include "probe/cache_warnings.h"
 
 #include <chrono>
@@ -28,7 +32,13 @@ Shard::Shard(const cache::FlowTableConfig& config) : table_(config) {
 
 Shard::~Shard() { join(); }
 
-void Shard::start() { thread_ = std::thread([this] { run(); }); }
+void Shard::start(unsigned index) {
+  thread_ = std::thread([this, index] {
+    const std::string name = "tapflow/sh" + std::to_string(index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    run();
+  });
+}
 
 void Shard::join() {
   if (thread_.joinable()) thread_.join();

@@ -56,7 +56,8 @@ class Shard {
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
-  void start();
+  // Starts the worker thread, named "tapflow/shN" for top -H, ps -L and perf.
+  void start(unsigned index);
 
   // Producer side (the reader thread). acquire_batch returns nullptr when all batches are in
   // flight; the caller then drains records and retries, so neither side can block the other.
