@@ -299,10 +299,10 @@ std::size_t FlowTable::wheel_next_nonempty() const {
   }
 }
 
-std::size_t FlowTable::wheel_jump(std::uint64_t now_ns, std::uint64_t target,
-                                  std::vector<FlowRecord>& expired) {
-  // Take every flow off the wheel (chained through wheel_next), move the cursor, then expire or
-  // re-file each one: O(flows), once per clock jump of more than a turn of the wheel.
+void FlowTable::wheel_rebase(std::uint64_t interval) {
+  // Take every flow off the wheel (chained through wheel_next), move the cursor, then file each
+  // one again: O(flows), once per clock jump of more than a turn of the wheel. Flows already due
+  // land in the cursor's slot, which the sweep that follows takes first, max_records at a time.
   Ref chain = kNil;
   for (std::size_t slot = 0; slot < wheel_size_; ++slot) {
     for (Ref r = wheel_[slot].head; r != kNil;) {
@@ -314,26 +314,17 @@ std::size_t FlowTable::wheel_jump(std::uint64_t now_ns, std::uint64_t target,
     wheel_[slot] = WheelSlot{};
   }
   std::fill_n(wheel_occupied_.get(), wheel_size_ / 64, 0);
-  wheel_cursor_ = target;
-  std::size_t n = 0;
+  wheel_cursor_ = interval;
   while (chain != kNil) {
     const Ref r = chain;
     chain = header(r).wheel_next;
-    const std::uint64_t due = deadline(header(r));
-    if (now_ns > due) {
-      expire_entry(r, FlowEndReason::kIdleTimeout, expired, /*in_wheel=*/false);
-      ++n;
-    } else {
-      wheel_insert(r, due);
-    }
+    wheel_insert(r, deadline(header(r)));
   }
-  return n;
 }
 
 // --- expiry -------------------------------------------------------------------------------------
 
-void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired,
-                             bool in_wheel) {
+void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired) {
   const EntryHeader& e = header(r);
   // A flow that had already timed out by the table's clock ends for the timeout that came first,
   // whichever path expires it (sweep, full cache, end of input): the record does not depend on
@@ -342,7 +333,7 @@ void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord
   const FlowRecord& record = expired.emplace_back(to_record(r, reason));
   ++counters_.expired[static_cast<int>(reason)];
   unplace(r, hash_key(record.key, config_.hash_seed));
-  if (in_wheel) wheel_unlink(r);
+  wheel_unlink(r);
   release(r);
   --size_;
 }
@@ -385,7 +376,8 @@ std::size_t FlowTable::expire(std::uint64_t now_ns, std::vector<FlowRecord>& exp
     wheel_cursor_ = std::max(wheel_cursor_, target);
     return 0;
   }
-  if (target > wheel_cursor_ + wheel_size_) return wheel_jump(now_ns, target, expired);
+  // The interval just before now_ns has ended, so the sweep below takes the flows due by then.
+  if (target > wheel_cursor_ + wheel_size_) wheel_rebase(target - 1);
   std::size_t n = 0;
   while (n < max_records && wheel_cursor_ < target) {
     const Ref r = wheel_[wheel_cursor_ & wheel_mask_].head;

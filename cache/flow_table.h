@@ -195,8 +195,7 @@ class FlowTable {
   void unplace(Ref r, std::uint64_t hash);
   Ref allocate(bool wide, std::vector<FlowRecord>& expired);
   void release(Ref r);
-  // `in_wheel` false: the flow was already taken off its wheel slot by the caller.
-  void expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired, bool in_wheel = true);
+  void expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired);
   void evict(std::vector<FlowRecord>& expired);
 
   // Timer wheel: slot s holds, newest filed first, flows whose deadline falls in granularity-wide interval number
@@ -206,8 +205,9 @@ class FlowTable {
   void wheel_unlink(Ref r);
   // Distance from the cursor to the first non-empty slot, or wheel_size_ if all are empty.
   std::size_t wheel_next_nonempty() const;
-  // Every flow re-filed relative to a cursor that jumped more than a whole turn.
-  std::size_t wheel_jump(std::uint64_t now_ns, std::uint64_t target, std::vector<FlowRecord>& expired);
+  // Every flow re-filed relative to a cursor moved to `interval` (a clock jump of more than a
+  // whole turn of the wheel).
+  void wheel_rebase(std::uint64_t interval);
 
   FlowTableConfig config_;
   Pool<Entry4> narrow_;
