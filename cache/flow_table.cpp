@@ -138,7 +138,8 @@ FlowEndReason FlowTable::timed_out_reason(const EntryHeader& e, std::uint64_t no
   const bool idle = now_ns > e.last_ns && now_ns - e.last_ns > config_.inactive_timeout_ns;
   const bool active = now_ns > e.first_ns && now_ns - e.first_ns > config_.active_timeout_ns;
   if (idle && active) {
-    return e.last_ns + config_.inactive_timeout_ns <= e.first_ns + config_.active_timeout_ns
+    return saturating_add(e.last_ns, config_.inactive_timeout_ns) <=
+                   saturating_add(e.first_ns, config_.active_timeout_ns)
                ? FlowEndReason::kIdleTimeout
                : FlowEndReason::kActiveTimeout;
   }
@@ -501,8 +502,14 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
   const std::uint64_t weight = config_.packet_weight;
   e.packets += weight;
   e.octets += packet.octets * weight;
-  // Timestamps in a file may go backwards a little: keep first <= last whatever the order.
-  e.first_ns = std::min(e.first_ns, packet.timestamp_ns);
+  // Timestamps in a file may go backwards a little: keep first <= last whatever the order. An
+  // earlier first packet brings the active deadline forward, so the flow moves to its new slot
+  // (rare: only out-of-order captures take this branch).
+  if (packet.timestamp_ns < e.first_ns) {
+    e.first_ns = packet.timestamp_ns;
+    wheel_unlink(r);
+    wheel_insert(r, deadline(e));
+  }
   e.last_ns = std::max(e.last_ns, packet.timestamp_ns);
   e.tcp_flags |= packet.tcp_flags;
   e.min_ttl = std::min(e.min_ttl, packet.ttl);

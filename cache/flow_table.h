@@ -175,9 +175,14 @@ class FlowTable {
 
   // The earlier of the inactive and active deadlines; the flow is due once the clock passes it.
   std::uint64_t deadline(const EntryHeader& e) const {
-    const std::uint64_t idle = e.last_ns + config_.inactive_timeout_ns;
-    const std::uint64_t active = e.first_ns + config_.active_timeout_ns;
+    const std::uint64_t idle = saturating_add(e.last_ns, config_.inactive_timeout_ns);
+    const std::uint64_t active = saturating_add(e.first_ns, config_.active_timeout_ns);
     return idle < active ? idle : active;
+  }
+  // A timestamp near 2^64 (a crafted pcapng time offset) must not wrap a deadline into the past.
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+    const std::uint64_t sum = a + b;
+    return sum < a ? ~std::uint64_t{0} : sum;
   }
   // The timeout a flow has passed at now_ns (the earlier deadline if both), else `otherwise`.
   FlowEndReason timed_out_reason(const EntryHeader& e, std::uint64_t now_ns, FlowEndReason otherwise) const;

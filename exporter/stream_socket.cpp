@@ -120,6 +120,7 @@ StreamSession::~StreamSession() {
 }
 
 bool StreamSession::connect_now() {
+  if (fd_ >= 0) return true;  // already connected: keep the session (and its socket)
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
   const auto c = connect_stream(host_, port_, protocol_, io_timeout_, configure_);
   if (c.fd < 0) {

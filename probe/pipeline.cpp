@@ -100,7 +100,7 @@ class Pipeline::Impl {
     stats_.scale_sampled = options.scale_sampled;
     if (threads == 1) {
       table_ = std::make_unique<cache::FlowTable>(config);
-      expired_.reserve(kExpireChunk + kPacketBatchSize);
+      expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);  // two records per packet at most, then a chunk
     } else {
       for (unsigned i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>(config));
       pending_.assign(shards, nullptr);

@@ -27,7 +27,9 @@ Shard::Shard(const cache::FlowTableConfig& config) : table_(config) {
     record_pool_.push_back(std::make_unique<RecordBatch>());
     records_free_.push(record_pool_.back().get());
   }
-  expired_.reserve(4096 + kPacketBatchSize);
+  // A batch can end two flows per packet (a full cache evicts one for a new flow whose own RST
+  // then ends it), then the sweep adds a chunk: reserved up front, nothing grows on the data path.
+  expired_.reserve(4096 + 2 * kPacketBatchSize);
 }
 
 Shard::~Shard() { join(); }

@@ -353,6 +353,64 @@ TEST(FlowTable, ActiveTimeoutBeyondTheWheelsReach) {
   EXPECT_EQ(out.back().end_reason, FlowEndReason::kIdleTimeout);
 }
 
+TEST(FlowTable, AnEarlierPacketBringsTheActiveTimeoutForward) {
+  // Out-of-order capture: the flow's first packet arrives second. Its active timeout counts from
+  // the earlier time, and the wheel must find it then, not 50 s later.
+  FlowTableConfig c = config();
+  c.inactive_timeout_ns = 100 * kSecond;
+  c.active_timeout_ns = 60 * kSecond;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  table.update(packet(1, 100 * kSecond), out);
+  table.update(packet(1, 50 * kSecond), out);
+  EXPECT_EQ(table.expire(110 * kSecond, out), 0u);
+  EXPECT_EQ(table.expire(112 * kSecond, out), 1u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].first_ns, 50 * kSecond);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kActiveTimeout);
+}
+
+TEST(FlowTable, TimestampsNearTheEndOfTimeDoNotWrapDeadlines) {
+  // A crafted pcapng time offset can put packets within a timeout of 2^64 ns: the deadline
+  // saturates instead of wrapping into the past (which would end each packet's flow at once).
+  const std::uint64_t t = ~std::uint64_t{0} - 10 * kSecond;
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  table.update(packet(1, t), out);
+  EXPECT_EQ(table.expire(t, out), 0u);
+  table.update(packet(1, t + kSecond), out);
+  EXPECT_EQ(table.expire(t + kSecond, out), 0u);
+  EXPECT_EQ(table.size(), 1u);
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kForcedEnd);
+}
+
+TEST(FlowTable, TheReservedKeyByteNeitherSplitsNorStrandsAFlow) {
+  // The table stores keys without `reserved` and rehashes them when a flow leaves: a caller that
+  // leaves it set must still find, and remove, the same entry.
+  FlowTable table(config(64));
+  std::vector<FlowRecord> out;
+  auto odd = packet(7, 1 * kSecond);
+  odd.key.reserved = 0x5a;
+  table.update(odd, out);
+  table.update(packet(7, 2 * kSecond), out);
+  EXPECT_EQ(table.size(), 1u);
+  table.update(packet(7, 3 * kSecond, 40, 0x01), out);  // FIN
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].packets, 3u);
+  EXPECT_EQ(table.size(), 0u);
+  // The buckets' overflow counts are intact: 64 flows go in and are each found again.
+  out.clear();
+  for (std::uint16_t port = 100; port < 164; ++port) table.update(packet(port, 4 * kSecond), out);
+  for (std::uint16_t port = 100; port < 164; ++port) table.update(packet(port, 5 * kSecond), out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(table.size(), 64u);
+  EXPECT_EQ(table.counters().flows_created, 65u);
+}
+
 TEST(FlowHash, SymmetricHashIgnoresDirection) {
   auto a = packet(1234, 0).key;
   auto b = a;

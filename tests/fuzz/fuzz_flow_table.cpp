@@ -1,6 +1,7 @@
 // libFuzzer target for the flow table (cache/flow_table.h), checked against a reference model.
 // Bytes 0-2 pick a small table: capacity 1..64 (so the cache fills and evicts), the default or
-// the minimum bucket count, inactive and active timeouts of 1, 2, 15, 60 or 1800 s, a hash seed.
+// the minimum bucket count, inactive and active timeouts of 1, 2, 15, 60, 1800 or 86400 s, a hash
+// seed.
 // The rest is operations until the input ends: one packet (update), up to 32 (update_batch),
 // expire at the clock or later (every due flow or at most a few), expire_all(kForcedEnd) in
 // chunks, for_each_active with a limit. Packets take one of 128 keys (16 templates, some not plain
@@ -37,8 +38,9 @@ constexpr std::uint64_t kSecond = 1000 * kMs;
 constexpr std::uint64_t kDay = 86'400 * kSecond;
 constexpr std::uint64_t kStart = 1'700'000'000 * kSecond;  // times start in 2023, never near 0
 constexpr std::uint64_t kLimit = kStart + 100'000 * kDay;  // no day jumps past it: no overflow
-constexpr std::uint64_t kMaxBack = 310 * kMs;  // the furthest a packet goes behind the clock
-constexpr std::uint64_t kTimeouts[] = {1, 2, 15, 60, 1800};
+// A day is more than the wheel's 65536 slots at any granularity: its flows are filed in the last
+// slot and re-filed until due.
+constexpr std::uint64_t kTimeouts[] = {1, 2, 15, 60, 1800, 86400};
 constexpr std::size_t kKeys = 128;
 
 // A failed check names itself, then aborts (a crash for libFuzzer).
@@ -236,8 +238,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tapflow::cache::FlowTableConfig config;
   config.capacity = 1 + (data[0] & 63);
   config.bucket_count = data[1] & 1;  // 1: rounded up to the minimum, capacity / 8
-  config.inactive_timeout_ns = kTimeouts[(data[1] >> 1) % 5] * kSecond;
-  config.active_timeout_ns = kTimeouts[data[2] % 5] * kSecond;
+  config.inactive_timeout_ns = kTimeouts[(data[1] >> 1) % 6] * kSecond;
+  config.active_timeout_ns = kTimeouts[data[2] % 6] * kSecond;
   config.hash_seed = data[2] / 5;
   FlowTable table(config);
   REQUIRE(table.granularity_ns() == std::clamp(config.inactive_timeout_ns / 8, kMs, kSecond));
@@ -284,11 +286,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   r.end_reason == FlowEndReason::kActiveTimeout);
           m.emitted(r, false);
         }
-        // What is left is at most a granularity overdue, plus kMaxBack: a packet behind the clock
-        // moves a flow's first time, so its active deadline, before the slot it is filed in.
+        // What is left is at most a granularity overdue (a packet behind the clock that moves a
+        // flow's first time, so its active deadline, re-files the flow).
         for (const auto& f : m.open) {
           REQUIRE(max_records != SIZE_MAX || f.packets == 0 ||
-                  now < m.deadline(f) + table.granularity_ns() + kMaxBack);
+                  now < m.deadline(f) + table.granularity_ns());
         }
         break;
       }
