@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -49,8 +50,11 @@ bool PcapFileReader::next(Frame& frame) {
     frame.data = {data, header->caplen};
     frame.wire_length = header->len;
     const std::uint64_t sub = static_cast<std::uint64_t>(header->ts.tv_usec);
-    frame.timestamp_ns = static_cast<std::uint64_t>(header->ts.tv_sec) * 1'000'000'000ull +
-                         (nanosecond_ ? sub : sub * 1000);
+    // A pcapng time offset can put seconds past what 64 bits of nanoseconds hold (year 2554):
+    // such times pin to the last second rather than wrapping to 1970.
+    constexpr std::uint64_t kMaxSeconds = 18'446'744'072ull;
+    const auto sec = std::min(static_cast<std::uint64_t>(header->ts.tv_sec), kMaxSeconds);
+    frame.timestamp_ns = sec * 1'000'000'000ull + (nanosecond_ ? sub : sub * 1000);
     ++frames_read_;
     return true;
   }
