@@ -76,6 +76,8 @@ FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
   if (config_.capacity == 0 || config_.capacity >= kWide - 1) {
     throw std::invalid_argument("flow cache size must be between 1 and 2147483646");
   }
+  // A live entry counts at least one packet (expire_all tells live from free entries so).
+  if (config_.packet_weight == 0) throw std::invalid_argument("packet weight must be at least 1");
   // Page-aligned, so every entry and bucket is aligned to its cache line.
   narrow_.storage = PageMemory(sizeof(Entry4) * config_.capacity);
   narrow_.entries = static_cast<Entry4*>(narrow_.storage.data());
@@ -245,6 +247,7 @@ FlowTable::Ref FlowTable::allocate(bool wide, std::vector<FlowRecord>& expired) 
 }
 
 void FlowTable::release(Ref r) {
+  header(r).packets = 0;  // marks the entry free for expire_all's walk over the pools
   if ((r & kWide) != 0) {
     wide_.entries[r & ~kWide].h.wheel_next = wide_.free_head;
     wide_.free_head = r & ~kWide;
@@ -406,13 +409,32 @@ std::size_t FlowTable::expire(std::uint64_t now_ns, std::vector<FlowRecord>& exp
 
 std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>& expired,
                                   std::size_t max_records) {
+  // Walks the pools in address order, not the wheel's lists: each step along a list waits for
+  // the miss of the step before, while here the entries stream in and the buckets and wheel
+  // neighbours of the entry kAhead further are prefetched. Draining 333 k flows took 63 ms along
+  // the wheel (190 ns a flow). The cursor survives between calls and wraps, so calls in chunks
+  // with updates in between still end with an empty table.
+  constexpr std::uint64_t kAhead = 8;
+  const auto ref_at = [this](std::uint64_t i) {
+    return i < narrow_.high_water ? static_cast<Ref>(i) : static_cast<Ref>(i - narrow_.high_water) | kWide;
+  };
   std::size_t n = 0;
   while (n < max_records && size_ > 0) {
-    const std::size_t slot = (wheel_cursor_ + wheel_next_nonempty()) & wheel_mask_;
-    while (n < max_records && wheel_[slot].head != kNil) {
-      expire_entry(wheel_[slot].head, reason, expired);
-      ++n;
+    const std::uint64_t used = std::uint64_t{narrow_.high_water} + wide_.high_water;
+    if (drain_cursor_ >= used) drain_cursor_ = 0;
+    if (drain_cursor_ + kAhead < used) {
+      const Ref ahead = ref_at(drain_cursor_ + kAhead);
+      const EntryHeader& a = header(ahead);
+      if (a.packets != 0) {
+        __builtin_prefetch(&buckets_[hash_key(key_of(ahead), config_.hash_seed) & bucket_mask_], 1);
+        if (a.wheel_prev != kNil) __builtin_prefetch(&header(a.wheel_prev), 1);
+        if (a.wheel_next != kNil) __builtin_prefetch(&header(a.wheel_next), 1);
+      }
     }
+    const Ref r = ref_at(drain_cursor_++);
+    if (header(r).packets == 0) continue;  // on a free list
+    expire_entry(r, reason, expired);
+    ++n;
   }
   return n;
 }

@@ -80,8 +80,8 @@ class FlowTable {
                      std::size_t max_records = SIZE_MAX);
 
   // Expires up to `max_records` flows with reason `reason` (end of input, shutdown, `ctl
-  // expire`), nearest deadline first; returns how many. Call until it returns 0 to empty the
-  // table. A flow already timed out by the table's clock keeps its timeout as the reason.
+  // expire`), in the order they lie in memory; returns how many. Call until it returns 0 to empty
+  // the table. A flow already timed out by the table's clock keeps its timeout as the reason.
   std::size_t expire_all(FlowEndReason reason, std::vector<FlowRecord>& expired,
                          std::size_t max_records = SIZE_MAX);
 
@@ -160,7 +160,7 @@ class FlowTable {
     PageMemory storage;
     E* entries = nullptr;
     std::uint32_t high_water = 0;   // entries above were never used
-    std::uint32_t free_head = kNil; // recycled entries, chained through h.wheel_next
+    std::uint32_t free_head = kNil; // recycled entries (packets 0), chained through h.wheel_next
   };
 
   EntryHeader& header(Ref r) {
@@ -229,6 +229,7 @@ class FlowTable {
   std::size_t wheel_size_ = 0;
   std::size_t wheel_mask_ = 0;
   std::uint64_t wheel_cursor_ = 0;   // number of the first interval not yet swept
+  std::uint64_t drain_cursor_ = 0;   // expire_all's place in the pools (narrow, then wide)
   std::uint64_t granularity_ns_ = 0;
   std::size_t size_ = 0;
   std::uint64_t clock_ns_ = 0;

@@ -1,17 +1,20 @@
 #include "drivers/pcap_file_reader.h"
 
 #include <pcap/pcap.h>
+#include <stdio_ext.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
 namespace tapflow::drivers {
 
-PcapFileReader::PcapFileReader(const std::string& path) : path_(path) {
+PcapFileReader::PcapFileReader(const std::string& path, bool direct) : path_(path) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   // We open the stream ourselves to give it a 1 MiB buffer: libpcap reads each record with two
   // fread() calls, and with stdio's default 4 KiB buffer that is a read() syscall per ~40 small
@@ -22,6 +25,8 @@ PcapFileReader::PcapFileReader(const std::string& path) : path_(path) {
   }
   stream_buffer_ = std::make_unique<char[]>(kStreamBufferSize);
   std::setvbuf(file, stream_buffer_.get(), _IOFBF, kStreamBufferSize);
+  // Only the reading thread touches the stream: no lock around each of those fread() calls.
+  __fsetlocking(file, FSETLOCKING_BYCALLER);
   // Ask libpcap for nanoseconds whatever the file holds: it scales microsecond files up.
   handle_ = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (handle_ == nullptr) {
@@ -34,7 +39,96 @@ PcapFileReader::PcapFileReader(const std::string& path) : path_(path) {
   link_type_ = pcap_datalink(handle_);
   if (link_type_ == DLT_RAW) link_type_ = 101;  // DLT_RAW is 12 or 14 on some platforms
   struct stat st {};
-  if (stat(path.c_str(), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
+  if (fstat(fileno(file), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
+  if (S_ISREG(st.st_mode) && direct) start_direct(fileno(file));
+}
+
+// The common case, a classic pcap file (version 2.4) of Ethernet or raw IP frames, is parsed here
+// from large pread() chunks: no stdio layer and no two fread() calls per record. libpcap has
+// already validated the file header. Anything this path does not take exactly as libpcap would
+// (the end of the file, a truncated record, one longer than the snapshot length, a read error)
+// hands over to libpcap at that record, so odd files read, and fail, word for word the same.
+void PcapFileReader::start_direct(int fd) {
+  std::uint8_t header[kFileHeaderSize];
+  if (pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) return;
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, header, 4);
+  bool swapped = false;
+  if (magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u) {
+    swapped = true;
+    magic = __builtin_bswap32(magic);
+  }
+  if (magic != 0xa1b2c3d4u && magic != 0xa1b23c4du) return;  // pcapng, modified pcap...
+  const auto u16 = [&](std::size_t at) {
+    std::uint16_t v = 0;
+    std::memcpy(&v, header + at, 2);
+    return swapped ? __builtin_bswap16(v) : v;
+  };
+  if (u16(4) != 2 || u16(6) != 4) return;  // older versions have length quirks libpcap fixes up
+  // Link types whose frames libpcap hands over untouched (it rewrites some other pseudo-headers,
+  // USB, NFLOG, Linux cooked CAN, in place) and whose largest snapshot is 256 KiB.
+  if (link_type_ != 1 && link_type_ != 101 && link_type_ != 228 && link_type_ != 229) return;
+  const int snapshot = pcap_snapshot(handle_);
+  if (snapshot <= 0 || snapshot > kMaxSnapshot) return;
+  direct_.fd = fd;
+  direct_.buffer = std::make_unique<std::uint8_t[]>(kDirectBufferSize);
+  direct_.begin = direct_.end = 0;
+  direct_.file_offset = kFileHeaderSize;
+  direct_.snapshot = static_cast<std::uint32_t>(snapshot);
+  direct_.swapped = swapped;
+  direct_.nanosecond = magic == 0xa1b23c4du;
+  direct_.active = true;
+}
+
+// Keeps the unread bytes and appends as much of the file as fits; false at the end or on an error.
+bool PcapFileReader::refill() {
+  Direct& d = direct_;
+  const std::size_t kept = d.end - d.begin;
+  std::memmove(d.buffer.get(), d.buffer.get() + d.begin, kept);
+  d.begin = 0;
+  d.end = kept;
+  bool grew = false;
+  while (d.end < kDirectBufferSize) {
+    const ssize_t got = pread(d.fd, d.buffer.get() + d.end, kDirectBufferSize - d.end,
+                              static_cast<off_t>(d.file_offset + d.end - d.begin));
+    if (got <= 0) break;  // the end, or an error libpcap will meet and report
+    d.end += static_cast<std::size_t>(got);
+    grew = true;
+  }
+  return grew;
+}
+
+bool PcapFileReader::next_direct(Frame& frame) {
+  Direct& d = direct_;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (d.end - d.begin >= kRecordHeaderSize) {
+      std::uint32_t h[4];  // seconds, micro- or nanoseconds, captured length, wire length
+      std::memcpy(h, d.buffer.get() + d.begin, sizeof h);
+      if (d.swapped) {
+        for (auto& v : h) v = __builtin_bswap32(v);
+      }
+      if (h[2] > d.snapshot) break;  // libpcap cuts such a record to the snapshot length
+      if (d.end - d.begin - kRecordHeaderSize >= h[2]) {
+        frame.data = {d.buffer.get() + d.begin + kRecordHeaderSize, h[2]};
+        frame.wire_length = h[3];
+        frame.timestamp_ns = std::uint64_t{h[0]} * 1'000'000'000ull +
+                             (d.nanosecond ? std::uint64_t{h[1]} : std::uint64_t{h[1]} * 1000);
+        d.begin += kRecordHeaderSize + h[2];
+        d.file_offset += kRecordHeaderSize + h[2];
+        ++frames_read_;
+        ++direct_frames_;
+        return true;
+      }
+    }
+    if (attempt == 0 && !refill()) break;
+  }
+  // libpcap goes on from the record not taken (its stream was left at the file header).
+  d.active = false;
+  d.buffer.reset();
+  if (std::fseek(pcap_file(handle_), static_cast<long>(d.file_offset), SEEK_SET) != 0) {
+    error_ = std::string("cannot seek: ") + std::strerror(errno);
+  }
+  return false;
 }
 
 PcapFileReader::~PcapFileReader() {
@@ -43,6 +137,10 @@ PcapFileReader::~PcapFileReader() {
 
 bool PcapFileReader::next(Frame& frame) {
   if (handle_ == nullptr) return false;
+  if (direct_.active) {
+    if (next_direct(frame)) return true;
+    if (!error_.empty()) return false;
+  }
   pcap_pkthdr* header = nullptr;
   const u_char* data = nullptr;
   const int rc = pcap_next_ex(handle_, &header, &data);
@@ -50,10 +148,15 @@ bool PcapFileReader::next(Frame& frame) {
     frame.data = {data, header->caplen};
     frame.wire_length = header->len;
     const std::uint64_t sub = static_cast<std::uint64_t>(header->ts.tv_usec);
-    // A pcapng time offset can put seconds past what 64 bits of nanoseconds hold (year 2554):
-    // such times pin to the last second rather than wrapping to 1970.
-    constexpr std::uint64_t kMaxSeconds = 18'446'744'072ull;
-    const auto sec = std::min(static_cast<std::uint64_t>(header->ts.tv_sec), kMaxSeconds);
+    // Classic pcap seconds are unsigned 32-bit (good to 2106), but libpcap reads them signed:
+    // take back the file's bits, as the direct path does. A pcapng time offset can put seconds
+    // before 1970 (pinned to 0) or past what 64 bits of nanoseconds hold (year 2554: pinned to
+    // the last second rather than wrapping).
+    constexpr std::int64_t kMaxSeconds = 18'446'744'072ll;
+    const std::int64_t signed_sec = header->ts.tv_sec;
+    const std::uint64_t sec =
+        signed_sec < 0 ? (signed_sec >= INT32_MIN ? std::uint64_t{static_cast<std::uint32_t>(signed_sec)} : 0)
+                       : static_cast<std::uint64_t>(std::min(signed_sec, kMaxSeconds));
     frame.timestamp_ns = sec * 1'000'000'000ull + (nanosecond_ ? sub : sub * 1000);
     ++frames_read_;
     return true;
@@ -64,6 +167,7 @@ bool PcapFileReader::next(Frame& frame) {
 
 std::uint64_t PcapFileReader::position() const {
   if (handle_ == nullptr) return 0;
+  if (direct_.active) return direct_.file_offset;
   FILE* f = pcap_file(handle_);
   if (f == nullptr) return 0;
   const long pos = std::ftell(f);

@@ -16,7 +16,8 @@ namespace tapflow::drivers {
 class PcapFileReader {
  public:
   // Throws std::runtime_error("cannot read 'PATH': reason") if the file cannot be opened.
-  explicit PcapFileReader(const std::string& path);
+  // direct = false reads every record through libpcap (the tests compare the two paths).
+  explicit PcapFileReader(const std::string& path, bool direct = true);
   ~PcapFileReader();
   PcapFileReader(const PcapFileReader&) = delete;
   PcapFileReader& operator=(const PcapFileReader&) = delete;
@@ -41,6 +42,8 @@ class PcapFileReader {
   // Empty after a clean end of file; otherwise what went wrong ("truncated dump file; ...").
   const std::string& error() const { return error_; }
   std::uint64_t frames_read() const { return frames_read_; }
+  // Of those, the frames the direct path parsed (the rest came through libpcap).
+  std::uint64_t frames_read_directly() const { return direct_frames_; }
   // Bytes of the file consumed so far and its total size, for a progress bar.
   std::uint64_t position() const;
   std::uint64_t file_size() const { return file_size_; }
@@ -48,14 +51,35 @@ class PcapFileReader {
  private:
   bool next(Frame& frame);
 
+  void start_direct(int fd);
+  bool refill();
+  bool next_direct(Frame& frame);
+
   static constexpr std::size_t kStreamBufferSize = 1 << 20;
+  static constexpr std::size_t kFileHeaderSize = 24;
+  static constexpr std::size_t kRecordHeaderSize = 16;
+  static constexpr int kMaxSnapshot = 262144;
+  // A whole record always fits after a refill.
+  static constexpr std::size_t kDirectBufferSize = (4 << 20) + kMaxSnapshot + kRecordHeaderSize;
   std::unique_ptr<char[]> stream_buffer_;  // outlives the FILE that pcap_close closes
+  // The direct path (see start_direct): active until libpcap takes over.
+  struct Direct {
+    std::unique_ptr<std::uint8_t[]> buffer;
+    std::size_t begin = 0, end = 0;  // unread bytes in buffer
+    std::uint64_t file_offset = 0;   // of buffer[begin]
+    std::uint32_t snapshot = 0;
+    int fd = -1;
+    bool swapped = false;
+    bool nanosecond = false;
+    bool active = false;
+  } direct_;
   std::string path_;
   std::string error_;
   pcap* handle_ = nullptr;
   int link_type_ = 0;
   bool nanosecond_ = false;
   std::uint64_t frames_read_ = 0;
+  std::uint64_t direct_frames_ = 0;
   std::uint64_t file_size_ = 0;
 };
 

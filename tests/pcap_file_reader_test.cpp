@@ -1,0 +1,238 @@
+// The pcap file reader parses classic pcap files itself (the direct path) and hands anything odd
+// to libpcap: every capture shipped in tests/data (and ../shared/pcaps where present), and files
+// built here to hit each hand-over, must read exactly as they do through libpcap alone: the same
+// frames, bytes, lengths, times and link type, the same error at the same packet.
+#include "drivers/pcap_file_reader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tapflow::drivers {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Read {
+  std::string open_error;  // the constructor's message, if it threw
+  std::vector<std::vector<std::uint8_t>> data;
+  std::vector<std::uint32_t> wire_length;
+  std::vector<std::uint64_t> timestamp_ns;
+  int link_type = -1;
+  std::string error;
+  std::uint64_t frames_read = 0;
+  std::uint64_t direct_frames = 0;
+};
+
+Read read_all(const std::string& path, bool direct) {
+  Read r;
+  std::optional<PcapFileReader> reader;
+  try {
+    reader.emplace(path, direct);
+  } catch (const std::exception& e) {
+    r.open_error = e.what();
+    return r;
+  }
+  r.link_type = reader->link_type();
+  while (reader->read_batch(64, [&](const Frame& f) {
+    r.data.emplace_back(f.data.begin(), f.data.end());
+    r.wire_length.push_back(f.wire_length);
+    r.timestamp_ns.push_back(f.timestamp_ns);
+    EXPECT_EQ(f.link_type, r.link_type);
+  }) != 0) {
+  }
+  r.error = reader->error();
+  r.frames_read = reader->frames_read();
+  r.direct_frames = reader->frames_read_directly();
+  EXPECT_EQ(r.frames_read, r.data.size());
+  return r;
+}
+
+// Compares the direct path with libpcap on one file; returns the frames the direct path took.
+std::uint64_t expect_same_both_ways(const std::string& path) {
+  SCOPED_TRACE(path);
+  const Read direct = read_all(path, true);
+  const Read libpcap = read_all(path, false);
+  EXPECT_EQ(libpcap.direct_frames, 0u);
+  EXPECT_EQ(direct.open_error, libpcap.open_error);
+  EXPECT_EQ(direct.link_type, libpcap.link_type);
+  EXPECT_EQ(direct.error, libpcap.error);
+  EXPECT_EQ(direct.frames_read, libpcap.frames_read);
+  EXPECT_EQ(direct.wire_length, libpcap.wire_length);
+  EXPECT_EQ(direct.timestamp_ns, libpcap.timestamp_ns);
+  EXPECT_TRUE(direct.data == libpcap.data) << "frame bytes differ";
+  return direct.direct_frames;
+}
+
+bool is_capture(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return ext != ".tsv" && ext != ".txt" && ext != ".md" && p.filename().string().find("LICENSE") == std::string::npos &&
+         p.filename().string().find("COPYING") == std::string::npos;
+}
+
+std::uint64_t compare_tree(const fs::path& root, std::size_t& files) {
+  std::uint64_t direct_frames = 0;
+  if (!fs::is_directory(root)) return 0;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file() || !is_capture(entry.path())) continue;
+    ++files;
+    direct_frames += expect_same_both_ways(entry.path().string());
+  }
+  return direct_frames;
+}
+
+TEST(PcapFileReader, EveryShippedCaptureReadsTheSameDirectlyAsThroughLibpcap) {
+  std::size_t files = 0;
+  const std::uint64_t direct_frames = compare_tree(fs::path(TAPFLOW_TEST_DATA_DIR) / "pcaps", files);
+  EXPECT_GT(files, 50u);
+  EXPECT_GT(direct_frames, 1000u) << "the direct path took no frames";
+}
+
+TEST(PcapFileReader, TheSharedCapturesReadTheSameDirectlyAsThroughLibpcap) {
+  const fs::path shared = fs::path(TAPFLOW_TEST_DATA_DIR) / ".." / ".." / ".." / "shared" / "pcaps";
+  if (!fs::is_directory(shared)) GTEST_SKIP() << shared << " is absent";
+  std::size_t files = 0;
+  compare_tree(shared, files);
+  EXPECT_GT(files, 0u);
+}
+
+// Builds classic pcap files byte by byte.
+class PcapWriter {
+ public:
+  PcapWriter(bool swapped, bool nanosecond, std::uint32_t snaplen, std::uint32_t link_type = 1)
+      : swapped_(swapped) {
+    u32(nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u);
+    u16(2);
+    u16(4);
+    u32(0);
+    u32(0);
+    u32(snaplen);
+    u32(link_type);
+  }
+  void header_only(std::uint32_t sec, std::uint32_t caplen, std::uint32_t len) {
+    u32(sec);
+    u32(0);
+    u32(caplen);
+    u32(len);
+  }
+  void record(std::uint32_t sec, std::uint32_t sub, std::uint32_t caplen, std::uint32_t len, std::uint8_t fill) {
+    u32(sec);
+    u32(sub);
+    u32(caplen);
+    u32(len);
+    for (std::uint32_t i = 0; i < caplen; ++i) bytes_.push_back(static_cast<std::uint8_t>(fill + i));
+  }
+  std::string save(const std::string& name, std::size_t cut = 0) const {
+    const std::string path = (fs::temp_directory_path() / ("tapflow-reader-" + std::to_string(getpid()) + "-" + name)).string();
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes_.data()), static_cast<std::streamsize>(bytes_.size() - cut));
+    return path;
+  }
+
+ private:
+  void u32(std::uint32_t v) {
+    if (swapped_) v = __builtin_bswap32(v);
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+    bytes_.insert(bytes_.end(), p, p + 4);
+  }
+  void u16(std::uint16_t v) {
+    if (swapped_) v = __builtin_bswap16(v);
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+    bytes_.insert(bytes_.end(), p, p + 2);
+  }
+  bool swapped_;
+  std::vector<std::uint8_t> bytes_;
+};
+
+TEST(PcapFileReader, BothByteOrdersAndBothPrecisions) {
+  for (const bool swapped : {false, true}) {
+    for (const bool nano : {false, true}) {
+      PcapWriter w(swapped, nano, 96);
+      for (std::uint32_t i = 0; i < 100; ++i) w.record(1'700'000'000 + i, 999'999 - i, 20 + i % 77, 1500, static_cast<std::uint8_t>(i));
+      const std::string path = w.save("orders");
+      EXPECT_EQ(expect_same_both_ways(path), 100u);
+      const Read r = read_all(path, true);
+      ASSERT_EQ(r.frames_read, 100u);
+      EXPECT_EQ(r.timestamp_ns[0], 1'700'000'000ull * 1'000'000'000ull + (nano ? 999'999ull : 999'999'000ull));
+      EXPECT_EQ(r.wire_length[5], 1500u);
+      EXPECT_EQ(r.data[5].size(), 25u);
+      EXPECT_EQ(r.data[5][0], 5);
+      EXPECT_TRUE(r.error.empty());
+      fs::remove(path);
+    }
+  }
+}
+
+TEST(PcapFileReader, RecordsAcrossTheReadBufferAndOneOfTheLargestSnapshot) {
+  // More than the 4 MiB the direct path reads at a time, with records of every length up to
+  // the largest snapshot straddling its refills.
+  PcapWriter w(false, false, 262144);
+  std::uint32_t n = 0;
+  for (; n < 60'000; ++n) w.record(n, 0, 60 + (n * 37) % 200, 1514, static_cast<std::uint8_t>(n));
+  w.record(n++, 0, 262144, 262144, 7);
+  for (std::uint32_t i = 0; i < 20'000; ++i, ++n) w.record(n, 0, (n * 131) % 4000, 9000, static_cast<std::uint8_t>(n));
+  w.record(n++, 0, 262144, 300000, 9);
+  const std::string path = w.save("large");
+  EXPECT_EQ(expect_same_both_ways(path), n);
+  fs::remove(path);
+}
+
+TEST(PcapFileReader, TruncatedFilesFailAtTheSamePacketWithLibpcapsMessage) {
+  PcapWriter w(false, false, 96);
+  for (std::uint32_t i = 0; i < 10; ++i) w.record(i, 0, 80, 80, 0);
+  for (const std::size_t cut : {1, 40, 79, 80, 81, 95}) {  // inside the data, inside the header
+    const std::string path = w.save("cut" + std::to_string(cut), cut);
+    SCOPED_TRACE(cut);
+    EXPECT_EQ(expect_same_both_ways(path), 9u);
+    const Read r = read_all(path, true);
+    EXPECT_EQ(r.frames_read, 9u);
+    EXPECT_NE(r.error.find("truncated"), std::string::npos) << r.error;
+    fs::remove(path);
+  }
+  // Cut exactly at a record boundary: a clean end.
+  const std::string whole = w.save("boundary", 96);
+  EXPECT_EQ(expect_same_both_ways(whole), 9u);
+  EXPECT_TRUE(read_all(whole, true).error.empty());
+  fs::remove(whole);
+}
+
+TEST(PcapFileReader, ARecordLongerThanTheSnapshotGoesToLibpcapAndTheRestFollows) {
+  PcapWriter w(false, false, 64);
+  w.record(1, 0, 60, 60, 1);
+  w.record(2, 0, 100, 100, 2);  // libpcap keeps its first 64 bytes
+  w.record(3, 0, 60, 60, 3);
+  const std::string path = w.save("long");
+  EXPECT_EQ(expect_same_both_ways(path), 1u);
+  const Read r = read_all(path, true);
+  ASSERT_EQ(r.frames_read, 3u);
+  EXPECT_EQ(r.data[1].size(), 64u);
+  fs::remove(path);
+
+  PcapWriter bogus(false, false, 96);
+  bogus.record(1, 0, 60, 60, 1);
+  bogus.header_only(2, 0x7fffffff, 60);  // a corrupt length: libpcap's error, not a huge read
+  bogus.record(3, 0, 60, 60, 3);
+  const std::string bad = bogus.save("bogus");
+  EXPECT_EQ(expect_same_both_ways(bad), 1u);
+  EXPECT_FALSE(read_all(bad, true).error.empty());
+  fs::remove(bad);
+}
+
+TEST(PcapFileReader, OtherLinkTypesAndOldVersionsStayWithLibpcap) {
+  PcapWriter sll(false, false, 96, 113);  // Linux cooked: libpcap may rewrite its header
+  for (std::uint32_t i = 0; i < 5; ++i) sll.record(i, 0, 40, 40, 0);
+  const std::string path = sll.save("sll");
+  EXPECT_EQ(expect_same_both_ways(path), 0u);
+  EXPECT_EQ(read_all(path, true).frames_read, 5u);
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace tapflow::drivers
