@@ -71,7 +71,7 @@ void PcapFileReader::start_direct(int fd) {
   const int snapshot = pcap_snapshot(handle_);
   if (snapshot <= 0 || snapshot > kMaxSnapshot) return;
   direct_.fd = fd;
-  direct_.buffer = std::make_unique<std::uint8_t[]>(kDirectBufferSize);
+  direct_.buffer = std::make_unique_for_overwrite<std::uint8_t[]>(kDirectBufferSize);
   direct_.begin = direct_.end = 0;
   direct_.file_offset = kFileHeaderSize;
   direct_.snapshot = static_cast<std::uint32_t>(snapshot);
@@ -111,8 +111,11 @@ bool PcapFileReader::next_direct(Frame& frame) {
       if (d.end - d.begin - kRecordHeaderSize >= h[2]) {
         frame.data = {d.buffer.get() + d.begin + kRecordHeaderSize, h[2]};
         frame.wire_length = h[3];
+        // libpcap reads the fraction signed from a file in the host's byte order and unsigned
+        // from a swapped one: a bogus fraction of 2^31 or more gives the same time both ways.
+        const std::int64_t fraction = d.swapped ? std::int64_t{h[1]} : std::int64_t{static_cast<std::int32_t>(h[1])};
         frame.timestamp_ns = std::uint64_t{h[0]} * 1'000'000'000ull +
-                             (d.nanosecond ? std::uint64_t{h[1]} : std::uint64_t{h[1]} * 1000);
+                             static_cast<std::uint64_t>(d.nanosecond ? fraction : fraction * 1000);
         d.begin += kRecordHeaderSize + h[2];
         d.file_offset += kRecordHeaderSize + h[2];
         ++frames_read_;

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_url fuzz_message_decoder fuzz_config fuzz_flow_table)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_url fuzz_message_decoder fuzz_config fuzz_flow_table fuzz_pcap_reader)
 cxx="${TAPFLOW_FUZZ_CXX:-clang++-14}"
 command -v "$cxx" >/dev/null || { echo "fuzz: $cxx missing (scripts/setup.sh installs it)" >&2; exit 2; }
 

@@ -170,6 +170,23 @@ TEST(PcapFileReader, BothByteOrdersAndBothPrecisions) {
   }
 }
 
+TEST(PcapFileReader, BogusFractionsAndLateSecondsReadTheSameBothWays) {
+  // libpcap reads the fraction signed from a file in the host's order, unsigned from a swapped
+  // one (found by fuzz_pcap_reader); seconds past 2038 are unsigned on both paths.
+  for (const bool swapped : {false, true}) {
+    for (const bool nano : {false, true}) {
+      PcapWriter w(swapped, nano, 96);
+      w.record(8204, 2'164'129'792u, 20, 20, 1);
+      w.record(4'294'901'760u, 4'294'868'992u, 20, 20, 2);
+      w.record(2'200'000'000u, 5, 20, 20, 3);
+      const std::string path = w.save("fractions");
+      EXPECT_EQ(expect_same_both_ways(path), 3u);
+      EXPECT_EQ(read_all(path, true).timestamp_ns[2], 2'200'000'000ull * 1'000'000'000ull + (nano ? 5 : 5000));
+      fs::remove(path);
+    }
+  }
+}
+
 TEST(PcapFileReader, RecordsAcrossTheReadBufferAndOneOfTheLargestSnapshot) {
   // More than the 4 MiB the direct path reads at a time, with records of every length up to
   // the largest snapshot straddling its refills.

@@ -6,6 +6,10 @@
                                            (uses build/tapflow, or --tapflow=PATH), and NetFlow
                                            v5 and v9 messages laid out here as tapflow's encoders
                                            lay them out (templates, options, padding)
+  tests/fuzz/corpus/fuzz_pcap_reader/      whole small files: the start of each classic pcap of
+                                           tests/data/pcaps (a few records), in both byte orders
+                                           and both precisions, cut mid-record, with a record
+                                           longer than the snapshot, and a few pcapng starts
 fuzz_url's corpus is small and hand-written, so it is kept in git as is.
 Corpora stay small (< 300 files, < 1 MB per target): a few frames per capture, deduplicated."""
 
@@ -89,6 +93,56 @@ def decoder_corpus():
                 break
         if len(seen) >= MAX_FILES:
             break
+    return len(list(out.iterdir()))
+
+
+def reader_corpus():
+    """Small whole files for fuzz_pcap_reader: each classic pcap's header and first records,
+    rewritten in the other byte order and precision, cut inside a record, or with a record longer
+    than the snapshot; the first 2 KiB of a few pcapng files."""
+    out = CORPUS / "fuzz_pcap_reader"
+    out.mkdir(parents=True, exist_ok=True)
+    captures = sorted(p for p in (ROOT / "tests" / "data" / "pcaps").rglob("*")
+                      if p.suffix in (".pcap", ".pcapng", ".cap"))
+    pcapng = 0
+    for capture in captures:
+        if len(list(out.iterdir())) >= 200:
+            break
+        data = capture.read_bytes()
+        magic = data[:4]
+        if magic == b"\x0a\x0d\x0d\x0a":
+            if pcapng < 8:
+                write(out, data[:2048])
+                pcapng += 1
+            continue
+        if magic not in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+            continue
+        e = "<" if magic[0] in (0xD4, 0x4D) else ">"
+        ns = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        _, major, minor, zone, sigfigs, snap, link = struct.unpack(e + "IHHiIII", data[:24])
+        records, off = [], 24
+        while off + 16 <= len(data) and len(records) < 3:
+            sec, sub, caplen, length = struct.unpack(e + "IIII", data[off:off + 16])
+            frame = data[off + 16:off + 16 + min(caplen, 200)]
+            records.append((sec, sub, len(frame), max(length, len(frame)), frame))
+            off += 16 + caplen
+        if not records:
+            continue
+
+        def build(order, nano, snaplen, recs):
+            m = 0xA1B23C4D if nano else 0xA1B2C3D4
+            blob = struct.pack(order + "IHHiIII", m, major, minor, zone, sigfigs, snaplen, link)
+            for sec, sub, caplen, length, frame in recs:
+                blob += struct.pack(order + "IIII", sec, sub, caplen, length) + frame
+            return blob
+
+        snaplen = max(snap, max(r[2] for r in records))
+        write(out, build(e, ns, snaplen, records))
+        write(out, build(">" if e == "<" else "<", not ns, snaplen, records))
+        whole = build(e, ns, snaplen, records)
+        write(out, whole[:len(whole) - 7])
+        if records[0][2] > 8:
+            write(out, build(e, ns, records[0][2] - 8, records))  # first record over the snapshot
     return len(list(out.iterdir()))
 
 
@@ -218,6 +272,7 @@ def main():
     parser.add_argument("--tapflow", default=str(ROOT / "build" / "tapflow"))
     args = parser.parse_args()
     print(f"fuzz_decoder: {decoder_corpus()} seeds")
+    print(f"fuzz_pcap_reader: {reader_corpus()} seeds")
     print(f"fuzz_message_decoder: {message_corpus(args.tapflow)} seeds")
     print(f"fuzz_message_decoder: {netflow_corpus()} NetFlow v5/v9 and IPFIX options seeds added")
 
