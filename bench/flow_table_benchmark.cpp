@@ -116,4 +116,28 @@ void BM_ExpireIdle(benchmark::State& state) {
 }
 BENCHMARK(BM_ExpireIdle)->Arg(1 << 16);
 
+// End of input: expire_all drains a table of N flows in chunks of 4096, as the probe does.
+void BM_ExpireAll(benchmark::State& state) {
+  const auto flows = static_cast<std::size_t>(state.range(0));
+  const auto packets = make_packets(flows * 4, flows, 5);
+  std::vector<FlowRecord> expired;
+  expired.reserve(4096);
+  std::size_t drained = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    FlowTable table(config(flows));
+    for (const auto& p : packets) {
+      table.update(p, expired);
+      expired.clear();
+    }
+    state.ResumeTiming();
+    while (table.expire_all(FlowEndReason::kForcedEnd, expired, 4096) != 0) {
+      drained += expired.size();
+      expired.clear();
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(drained));
+}
+BENCHMARK(BM_ExpireAll)->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
 }  // namespace
