@@ -419,8 +419,12 @@ std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>&
     return i < narrow_.high_water ? static_cast<Ref>(i) : static_cast<Ref>(i - narrow_.high_water) | kWide;
   };
   std::size_t n = 0;
+  std::uint64_t idle_steps = 0;  // entries passed since the last one expired
   while (n < max_records && size_ > 0) {
     const std::uint64_t used = std::uint64_t{narrow_.high_water} + wide_.high_water;
+    // A whole pass without a live entry cannot happen while size_ > 0 (a live entry counts at
+    // least one packet); the bound keeps a broken invariant from spinning forever.
+    if (++idle_steps > used) break;
     if (drain_cursor_ >= used) drain_cursor_ = 0;
     if (drain_cursor_ + kAhead < used) {
       const Ref ahead = ref_at(drain_cursor_ + kAhead);
@@ -435,6 +439,7 @@ std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>&
     if (header(r).packets == 0) continue;  // on a free list
     expire_entry(r, reason, expired);
     ++n;
+    idle_steps = 0;
   }
   return n;
 }

@@ -14,7 +14,8 @@
 
 namespace tapflow::drivers {
 
-PcapFileReader::PcapFileReader(const std::string& path, bool direct) : path_(path) {
+PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t direct_buffer_size)
+    : path_(path) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   // We open the stream ourselves to give it a 1 MiB buffer: libpcap reads each record with two
   // fread() calls, and with stdio's default 4 KiB buffer that is a read() syscall per ~40 small
@@ -40,7 +41,15 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct) : path_(pat
   if (link_type_ == DLT_RAW) link_type_ = 101;  // DLT_RAW is 12 or 14 on some platforms
   struct stat st {};
   if (fstat(fileno(file), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
-  if (S_ISREG(st.st_mode) && direct) start_direct(fileno(file));
+  if (S_ISREG(st.st_mode)) {
+    std::uint32_t magic = 0;
+    if (pread(fileno(file), &magic, 4, 0) == 4) {
+      for (const std::uint32_t m : {0xa1b2c3d4u, 0xa1b23c4du, 0xa1b2cd34u}) {
+        classic_ = classic_ || magic == m || magic == __builtin_bswap32(m);
+      }
+    }
+    if (direct) start_direct(fileno(file), direct_buffer_size);
+  }
 }
 
 // The common case, a classic pcap file (version 2.4) of Ethernet or raw IP frames, is parsed here
@@ -48,7 +57,7 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct) : path_(pat
 // already validated the file header. Anything this path does not take exactly as libpcap would
 // (the end of the file, a truncated record, one longer than the snapshot length, a read error)
 // hands over to libpcap at that record, so odd files read, and fail, word for word the same.
-void PcapFileReader::start_direct(int fd) {
+void PcapFileReader::start_direct(int fd, std::size_t buffer_size) {
   std::uint8_t header[kFileHeaderSize];
   if (pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) return;
   std::uint32_t magic = 0;
@@ -68,10 +77,14 @@ void PcapFileReader::start_direct(int fd) {
   // Link types whose frames libpcap hands over untouched (it rewrites some other pseudo-headers,
   // USB, NFLOG, Linux cooked CAN, in place) and whose largest snapshot is 256 KiB.
   if (link_type_ != 1 && link_type_ != 101 && link_type_ != 228 && link_type_ != 229) return;
-  const int snapshot = pcap_snapshot(handle_);
-  if (snapshot <= 0 || snapshot > kMaxSnapshot) return;
+  // libpcap keeps a header's snapshot length past 256 KiB but refuses any record longer than
+  // 256 KiB for these link types: records up to the smaller of the two read the same here.
+  const int snapshot = std::min(pcap_snapshot(handle_), kMaxSnapshot);
+  if (snapshot <= 0) return;
   direct_.fd = fd;
-  direct_.buffer = std::make_unique_for_overwrite<std::uint8_t[]>(kDirectBufferSize);
+  // A whole record of the snapshot length always fits after a refill.
+  direct_.capacity = std::max(buffer_size, static_cast<std::size_t>(snapshot) + kRecordHeaderSize);
+  direct_.buffer = std::make_unique_for_overwrite<std::uint8_t[]>(direct_.capacity);
   direct_.begin = direct_.end = 0;
   direct_.file_offset = kFileHeaderSize;
   direct_.snapshot = static_cast<std::uint32_t>(snapshot);
@@ -88,8 +101,8 @@ bool PcapFileReader::refill() {
   d.begin = 0;
   d.end = kept;
   bool grew = false;
-  while (d.end < kDirectBufferSize) {
-    const ssize_t got = pread(d.fd, d.buffer.get() + d.end, kDirectBufferSize - d.end,
+  while (d.end < d.capacity) {
+    const ssize_t got = pread(d.fd, d.buffer.get() + d.end, d.capacity - d.end,
                               static_cast<off_t>(d.file_offset + d.end - d.begin));
     if (got <= 0) break;  // the end, or an error libpcap will meet and report
     d.end += static_cast<std::size_t>(got);
@@ -107,7 +120,10 @@ bool PcapFileReader::next_direct(Frame& frame) {
       if (d.swapped) {
         for (auto& v : h) v = __builtin_bswap32(v);
       }
-      if (h[2] > d.snapshot) break;  // libpcap cuts such a record to the snapshot length
+      if (h[2] > d.snapshot) {  // libpcap cuts such a record to the snapshot length
+        d.resume = true;
+        break;
+      }
       if (d.end - d.begin - kRecordHeaderSize >= h[2]) {
         frame.data = {d.buffer.get() + d.begin + kRecordHeaderSize, h[2]};
         frame.wire_length = h[3];
@@ -125,13 +141,24 @@ bool PcapFileReader::next_direct(Frame& frame) {
     }
     if (attempt == 0 && !refill()) break;
   }
-  // libpcap goes on from the record not taken (its stream was left at the file header).
+  // libpcap goes on from the record not taken (its stream was left at the file header). After
+  // an over-long record the direct path takes up again behind it; at the end libpcap finishes.
   d.active = false;
-  d.buffer.reset();
+  if (!d.resume) d.buffer.reset();
   if (std::fseek(pcap_file(handle_), static_cast<long>(d.file_offset), SEEK_SET) != 0) {
     error_ = std::string("cannot seek: ") + std::strerror(errno);
   }
   return false;
+}
+
+void PcapFileReader::resume_direct() {
+  Direct& d = direct_;
+  d.resume = false;
+  const long at = std::ftell(pcap_file(handle_));
+  if (at < 0) return;  // libpcap keeps reading
+  d.file_offset = static_cast<std::uint64_t>(at);
+  d.begin = d.end = 0;
+  d.active = true;
 }
 
 PcapFileReader::~PcapFileReader() {
@@ -139,7 +166,7 @@ PcapFileReader::~PcapFileReader() {
 }
 
 bool PcapFileReader::next(Frame& frame) {
-  if (handle_ == nullptr) return false;
+  if (handle_ == nullptr || !error_.empty()) return false;  // an error ends the file for good
   if (direct_.active) {
     if (next_direct(frame)) return true;
     if (!error_.empty()) return false;
@@ -154,14 +181,19 @@ bool PcapFileReader::next(Frame& frame) {
     // Classic pcap seconds are unsigned 32-bit (good to 2106), but libpcap reads them signed:
     // take back the file's bits, as the direct path does. A pcapng time offset can put seconds
     // before 1970 (pinned to 0) or past what 64 bits of nanoseconds hold (year 2554: pinned to
-    // the last second rather than wrapping).
+    // the last second rather than wrapping). A classic file read from a pipe, whose magic we do
+    // not see, is taken as pcapng here.
     constexpr std::int64_t kMaxSeconds = 18'446'744'072ll;
     const std::int64_t signed_sec = header->ts.tv_sec;
-    const std::uint64_t sec =
-        signed_sec < 0 ? (signed_sec >= INT32_MIN ? std::uint64_t{static_cast<std::uint32_t>(signed_sec)} : 0)
-                       : static_cast<std::uint64_t>(std::min(signed_sec, kMaxSeconds));
+    std::uint64_t sec = 0;
+    if (signed_sec >= 0) {
+      sec = static_cast<std::uint64_t>(std::min(signed_sec, kMaxSeconds));
+    } else if (classic_ && signed_sec >= INT32_MIN) {
+      sec = static_cast<std::uint32_t>(signed_sec);
+    }
     frame.timestamp_ns = sec * 1'000'000'000ull + (nanosecond_ ? sub : sub * 1000);
     ++frames_read_;
+    if (direct_.resume) resume_direct();
     return true;
   }
   if (rc == PCAP_ERROR) error_ = pcap_geterr(handle_);

@@ -15,9 +15,13 @@ namespace tapflow::drivers {
 
 class PcapFileReader {
  public:
+  static constexpr std::size_t kDirectBufferSize = 4 << 20;
+
   // Throws std::runtime_error("cannot read 'PATH': reason") if the file cannot be opened.
-  // direct = false reads every record through libpcap (the tests compare the two paths).
-  explicit PcapFileReader(const std::string& path, bool direct = true);
+  // direct = false reads every record through libpcap, and direct_buffer_size sets the direct
+  // path's read size (at least one record of the largest snapshot): the tests compare the paths.
+  explicit PcapFileReader(const std::string& path, bool direct = true,
+                          std::size_t direct_buffer_size = kDirectBufferSize);
   ~PcapFileReader();
   PcapFileReader(const PcapFileReader&) = delete;
   PcapFileReader& operator=(const PcapFileReader&) = delete;
@@ -51,20 +55,21 @@ class PcapFileReader {
  private:
   bool next(Frame& frame);
 
-  void start_direct(int fd);
+  void start_direct(int fd, std::size_t buffer_size);
   bool refill();
   bool next_direct(Frame& frame);
+  void resume_direct();
 
   static constexpr std::size_t kStreamBufferSize = 1 << 20;
   static constexpr std::size_t kFileHeaderSize = 24;
   static constexpr std::size_t kRecordHeaderSize = 16;
   static constexpr int kMaxSnapshot = 262144;
-  // A whole record always fits after a refill.
-  static constexpr std::size_t kDirectBufferSize = (4 << 20) + kMaxSnapshot + kRecordHeaderSize;
   std::unique_ptr<char[]> stream_buffer_;  // outlives the FILE that pcap_close closes
-  // The direct path (see start_direct): active until libpcap takes over.
+  // The direct path (see start_direct): active until libpcap takes over; `resume` once libpcap
+  // has read the record handed to it, where that record will not end the file.
   struct Direct {
     std::unique_ptr<std::uint8_t[]> buffer;
+    std::size_t capacity = 0;
     std::size_t begin = 0, end = 0;  // unread bytes in buffer
     std::uint64_t file_offset = 0;   // of buffer[begin]
     std::uint32_t snapshot = 0;
@@ -72,7 +77,9 @@ class PcapFileReader {
     bool swapped = false;
     bool nanosecond = false;
     bool active = false;
+    bool resume = false;
   } direct_;
+  bool classic_ = false;  // a classic pcap file (not pcapng), as far as its magic tells
   std::string path_;
   std::string error_;
   pcap* handle_ = nullptr;

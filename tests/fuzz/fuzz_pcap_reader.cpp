@@ -1,14 +1,15 @@
 // libFuzzer target for the pcap file reader (drivers/pcap_file_reader.h): the input is a whole
-// file, read once by the direct path (which hands odd records to libpcap) and once through
-// libpcap alone. Both must give the same frames, bytes, lengths, times, link type and error, and
-// neither may read out of bounds (ASan) or hit undefined behaviour (UBSan).
+// file, read by the direct path (which hands odd records to libpcap) with its default read size
+// and with the smallest (one record of the snapshot length, so inputs of a few KiB refill), and
+// once through libpcap alone. All must give the same frames, bytes, lengths, times, link type and
+// error, and none may read out of bounds (ASan) or hit undefined behaviour (UBSan).
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "drivers/pcap_file_reader.h"
 
 namespace {
+
+using tapflow::drivers::PcapFileReader;
 
 struct Read {
   std::string open_error;
@@ -25,11 +28,11 @@ struct Read {
   std::string error;
 };
 
-Read read_all(const std::string& path, bool direct) {
+Read read_all(const std::string& path, bool direct, std::size_t buffer) {
   Read r;
-  std::optional<tapflow::drivers::PcapFileReader> reader;
+  std::optional<PcapFileReader> reader;
   try {
-    reader.emplace(path, direct);
+    reader.emplace(path, direct, buffer);
   } catch (const std::exception& e) {
     r.open_error = e.what();
     return r;
@@ -50,6 +53,26 @@ Read read_all(const std::string& path, bool direct) {
   return r;
 }
 
+void compare(const Read& direct, const Read& libpcap) {
+  if (direct.open_error == libpcap.open_error && direct.link_type == libpcap.link_type &&
+      direct.error == libpcap.error && direct.meta == libpcap.meta && direct.bytes == libpcap.bytes) {
+    return;
+  }
+  std::fprintf(stderr, "direct and libpcap differ:\n open '%s' / '%s'\n link %d / %d\n error '%s' / '%s'\n",
+               direct.open_error.c_str(), libpcap.open_error.c_str(), direct.link_type, libpcap.link_type,
+               direct.error.c_str(), libpcap.error.c_str());
+  std::fprintf(stderr, " frames %zu / %zu, bytes %zu / %zu\n", direct.meta.size() / 2, libpcap.meta.size() / 2,
+               direct.bytes.size(), libpcap.bytes.size());
+  for (std::size_t i = 0; i < std::min(direct.meta.size(), libpcap.meta.size()); ++i) {
+    if (direct.meta[i] != libpcap.meta[i]) {
+      std::fprintf(stderr, " frame %zu: %s %llu / %llu\n", i / 2, i % 2 == 0 ? "wire length" : "time",
+                   static_cast<unsigned long long>(direct.meta[i]), static_cast<unsigned long long>(libpcap.meta[i]));
+      break;
+    }
+  }
+  __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -58,23 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (fd < 0) __builtin_trap();
   if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) __builtin_trap();
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  const Read direct = read_all(path, true);
-  const Read libpcap = read_all(path, false);
-  if (direct.open_error != libpcap.open_error || direct.link_type != libpcap.link_type ||
-      direct.error != libpcap.error || direct.meta != libpcap.meta || direct.bytes != libpcap.bytes) {
-    std::fprintf(stderr, "direct and libpcap differ:\n open '%s' / '%s'\n link %d / %d\n error '%s' / '%s'\n",
-                 direct.open_error.c_str(), libpcap.open_error.c_str(), direct.link_type, libpcap.link_type,
-                 direct.error.c_str(), libpcap.error.c_str());
-    std::fprintf(stderr, " frames %zu / %zu, bytes %zu / %zu\n", direct.meta.size() / 2, libpcap.meta.size() / 2,
-                 direct.bytes.size(), libpcap.bytes.size());
-    for (std::size_t i = 0; i < std::min(direct.meta.size(), libpcap.meta.size()); ++i) {
-      if (direct.meta[i] != libpcap.meta[i]) {
-        std::fprintf(stderr, " frame %zu: %s %llu / %llu\n", i / 2, i % 2 == 0 ? "wire length" : "time",
-                     static_cast<unsigned long long>(direct.meta[i]), static_cast<unsigned long long>(libpcap.meta[i]));
-        break;
-      }
-    }
-    __builtin_trap();
-  }
+  const Read libpcap = read_all(path, false, 0);
+  compare(read_all(path, true, PcapFileReader::kDirectBufferSize), libpcap);
+  compare(read_all(path, true, 1), libpcap);
   return 0;
 }
