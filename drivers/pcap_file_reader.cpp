@@ -82,8 +82,10 @@ void PcapFileReader::start_direct(int fd, std::size_t buffer_size) {
   const int snapshot = std::min(pcap_snapshot(handle_), kMaxSnapshot);
   if (snapshot <= 0) return;
   direct_.fd = fd;
-  // A whole record of the snapshot length always fits after a refill.
-  direct_.capacity = std::max(buffer_size, static_cast<std::size_t>(snapshot) + kRecordHeaderSize);
+  // No more than the file needs, and a whole record of the snapshot length always fits after a
+  // refill.
+  direct_.capacity = std::max(std::min<std::uint64_t>(buffer_size, file_size_),
+                              static_cast<std::uint64_t>(snapshot) + kRecordHeaderSize);
   direct_.buffer = std::make_unique_for_overwrite<std::uint8_t[]>(direct_.capacity);
   direct_.begin = direct_.end = 0;
   direct_.file_offset = kFileHeaderSize;
