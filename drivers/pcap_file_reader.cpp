@@ -41,15 +41,16 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t
   if (link_type_ == DLT_RAW) link_type_ = 101;  // DLT_RAW is 12 or 14 on some platforms
   struct stat st {};
   if (fstat(fileno(file), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
-  if (S_ISREG(st.st_mode)) {
-    std::uint32_t magic = 0;
-    if (pread(fileno(file), &magic, 4, 0) == 4) {
-      for (const std::uint32_t m : {0xa1b2c3d4u, 0xa1b23c4du, 0xa1b2cd34u}) {
-        classic_ = classic_ || magic == m || magic == __builtin_bswap32(m);
-      }
-    }
-    if (direct) start_direct(fileno(file), direct_buffer_size);
-  }
+  if (!S_ISREG(st.st_mode)) return;  // a pipe: libpcap alone (its magic is read and gone)
+  std::uint8_t header[kFileHeaderSize];
+  if (pread(fileno(file), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) return;
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, header, 4);
+  const bool swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u || magic == 0x34cdb2a1u;
+  if (swapped) magic = __builtin_bswap32(magic);
+  // Microsecond or nanosecond pcap, or the modified (Kuznetzov) format; anything else is pcapng.
+  classic_ = magic == 0xa1b2c3d4u || magic == 0xa1b23c4du || magic == 0xa1b2cd34u;
+  if (direct) start_direct(fileno(file), header, magic, swapped, direct_buffer_size);
 }
 
 // The common case, a classic pcap file (version 2.4) of Ethernet or raw IP frames, is parsed here
@@ -57,16 +58,8 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t
 // already validated the file header. Anything this path does not take exactly as libpcap would
 // (the end of the file, a truncated record, one longer than the snapshot length, a read error)
 // hands over to libpcap at that record, so odd files read, and fail, word for word the same.
-void PcapFileReader::start_direct(int fd, std::size_t buffer_size) {
-  std::uint8_t header[kFileHeaderSize];
-  if (pread(fd, header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) return;
-  std::uint32_t magic = 0;
-  std::memcpy(&magic, header, 4);
-  bool swapped = false;
-  if (magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u) {
-    swapped = true;
-    magic = __builtin_bswap32(magic);
-  }
+void PcapFileReader::start_direct(int fd, const std::uint8_t* header, std::uint32_t magic, bool swapped,
+                                  std::size_t buffer_size) {
   if (magic != 0xa1b2c3d4u && magic != 0xa1b23c4du) return;  // pcapng, modified pcap...
   const auto u16 = [&](std::size_t at) {
     std::uint16_t v = 0;

@@ -55,7 +55,8 @@ class PcapFileReader {
  private:
   bool next(Frame& frame);
 
-  void start_direct(int fd, std::size_t buffer_size);
+  // header: the file's first 24 bytes; magic: as in the host's byte order (swapped if it was not).
+  void start_direct(int fd, const std::uint8_t* header, std::uint32_t magic, bool swapped, std::size_t buffer_size);
   bool refill();
   bool next_direct(Frame& frame);
   void resume_direct();

@@ -11,46 +11,21 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/support/pcap_read_back.h"
 
 namespace tapflow::drivers {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Read {
-  std::string open_error;  // the constructor's message, if it threw
-  std::vector<std::vector<std::uint8_t>> data;
-  std::vector<std::uint32_t> wire_length;
-  std::vector<std::uint64_t> timestamp_ns;
-  int link_type = -1;
-  std::string error;
-  std::uint64_t frames_read = 0;
-  std::uint64_t direct_frames = 0;
-};
+using Read = test::ReadBack;
 
 Read read_all(const std::string& path, bool direct, std::size_t buffer = PcapFileReader::kDirectBufferSize) {
-  Read r;
-  std::optional<PcapFileReader> reader;
-  try {
-    reader.emplace(path, direct, buffer);
-  } catch (const std::exception& e) {
-    r.open_error = e.what();
-    return r;
-  }
-  r.link_type = reader->link_type();
-  while (reader->read_batch(64, [&](const Frame& f) {
-    r.data.emplace_back(f.data.begin(), f.data.end());
-    r.wire_length.push_back(f.wire_length);
-    r.timestamp_ns.push_back(f.timestamp_ns);
-    EXPECT_EQ(f.link_type, r.link_type);
-  }) != 0) {
-  }
-  r.error = reader->error();
-  r.frames_read = reader->frames_read();
-  r.direct_frames = reader->frames_read_directly();
+  Read r = test::read_back(path, direct, buffer);
+  EXPECT_TRUE(r.link_type_steady);
   EXPECT_EQ(r.frames_read, r.data.size());
   return r;
 }

@@ -10,63 +10,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "drivers/pcap_file_reader.h"
+#include "tests/support/pcap_read_back.h"
 
 namespace {
 
 using tapflow::drivers::PcapFileReader;
+using tapflow::test::ReadBack;
 
-struct Read {
-  std::string open_error;
-  std::vector<std::uint8_t> bytes;  // every frame's bytes, each after its length
-  std::vector<std::uint64_t> meta;  // per frame: wire length, time
-  int link_type = -1;
-  std::string error;
-};
-
-Read read_all(const std::string& path, bool direct, std::size_t buffer) {
-  Read r;
-  std::optional<PcapFileReader> reader;
-  try {
-    reader.emplace(path, direct, buffer);
-  } catch (const std::exception& e) {
-    r.open_error = e.what();
-    return r;
-  }
-  r.link_type = reader->link_type();
-  while (reader->read_batch(16, [&](const tapflow::drivers::Frame& f) {
-    const auto n = static_cast<std::uint32_t>(f.data.size());
-    r.bytes.insert(r.bytes.end(), reinterpret_cast<const std::uint8_t*>(&n),
-                   reinterpret_cast<const std::uint8_t*>(&n) + 4);
-    r.bytes.insert(r.bytes.end(), f.data.begin(), f.data.end());
-    r.meta.push_back(f.wire_length);
-    r.meta.push_back(f.timestamp_ns);
-    if (f.link_type != r.link_type) __builtin_trap();
-  }) != 0) {
-  }
-  r.error = reader->error();
-  if (!direct && reader->frames_read_directly() != 0) __builtin_trap();
-  return r;
-}
-
-void compare(const Read& direct, const Read& libpcap) {
-  if (direct.open_error == libpcap.open_error && direct.link_type == libpcap.link_type &&
-      direct.error == libpcap.error && direct.meta == libpcap.meta && direct.bytes == libpcap.bytes) {
-    return;
-  }
-  std::fprintf(stderr, "direct and libpcap differ:\n open '%s' / '%s'\n link %d / %d\n error '%s' / '%s'\n",
+void compare(const ReadBack& direct, const ReadBack& libpcap) {
+  if (direct.link_type_steady && tapflow::test::same_reading(direct, libpcap)) return;
+  std::fprintf(stderr, "direct and libpcap differ:\n open '%s' / '%s'\n link %d / %d%s\n error '%s' / '%s'\n",
                direct.open_error.c_str(), libpcap.open_error.c_str(), direct.link_type, libpcap.link_type,
-               direct.error.c_str(), libpcap.error.c_str());
-  std::fprintf(stderr, " frames %zu / %zu, bytes %zu / %zu\n", direct.meta.size() / 2, libpcap.meta.size() / 2,
-               direct.bytes.size(), libpcap.bytes.size());
-  for (std::size_t i = 0; i < std::min(direct.meta.size(), libpcap.meta.size()); ++i) {
-    if (direct.meta[i] != libpcap.meta[i]) {
-      std::fprintf(stderr, " frame %zu: %s %llu / %llu\n", i / 2, i % 2 == 0 ? "wire length" : "time",
-                   static_cast<unsigned long long>(direct.meta[i]), static_cast<unsigned long long>(libpcap.meta[i]));
+               direct.link_type_steady ? "" : " (changed mid-file)", direct.error.c_str(), libpcap.error.c_str());
+  std::fprintf(stderr, " frames %zu / %zu\n", direct.data.size(), libpcap.data.size());
+  for (std::size_t i = 0; i < std::min(direct.data.size(), libpcap.data.size()); ++i) {
+    if (direct.wire_length[i] != libpcap.wire_length[i] || direct.timestamp_ns[i] != libpcap.timestamp_ns[i] ||
+        direct.data[i] != libpcap.data[i]) {
+      std::fprintf(stderr, " frame %zu: wire length %u / %u, time %llu / %llu, %zu / %zu bytes\n", i,
+                   direct.wire_length[i], libpcap.wire_length[i],
+                   static_cast<unsigned long long>(direct.timestamp_ns[i]),
+                   static_cast<unsigned long long>(libpcap.timestamp_ns[i]), direct.data[i].size(),
+                   libpcap.data[i].size());
       break;
     }
   }
@@ -81,8 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (fd < 0) __builtin_trap();
   if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) __builtin_trap();
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  const Read libpcap = read_all(path, false, 0);
-  compare(read_all(path, true, PcapFileReader::kDirectBufferSize), libpcap);
-  compare(read_all(path, true, 1), libpcap);
+  const ReadBack libpcap = tapflow::test::read_back(path, false, 0);
+  if (libpcap.direct_frames != 0 || !libpcap.link_type_steady) __builtin_trap();
+  compare(tapflow::test::read_back(path, true, PcapFileReader::kDirectBufferSize), libpcap);
+  compare(tapflow::test::read_back(path, true, 1), libpcap);
   return 0;
 }
