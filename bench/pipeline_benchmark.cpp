@@ -33,7 +33,7 @@ void BM_DecodePacket(benchmark::State& state) {
   std::size_t i = 0;
   for (auto _ : state) {
     const auto& f = frames[i++ & 1];
-    benchmark::DoNotOptimize(tapflow::probe::decode_packet(tapflow::probe::kLinkTypeEthernet, f,
+    benchmark::DoNotOptimize(tapflow::probe::decode_packet(tapflow::drivers::kLinkTypeEthernet, f,
                                                            static_cast<std::uint32_t>(f.size()), 1, 0, out));
     benchmark::DoNotOptimize(out);
   }

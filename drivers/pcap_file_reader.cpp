@@ -20,7 +20,8 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t
   // We open the stream ourselves to give it a 1 MiB buffer: libpcap reads each record with two
   // fread() calls, and with stdio's default 4 KiB buffer that is a read() syscall per ~40 small
   // packets.
-  std::FILE* file = std::fopen(path.c_str(), "rb");
+  // "-" is standard input, as for tcpdump -r - (a pipe: libpcap reads it alone).
+  std::FILE* file = path == "-" ? fdopen(dup(STDIN_FILENO), "rb") : std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     throw std::runtime_error("cannot read '" + path + "': " + std::strerror(errno));
   }
@@ -106,7 +107,7 @@ bool PcapFileReader::refill() {
   return grew;
 }
 
-bool PcapFileReader::next_direct(Frame& frame) {
+PcapFileReader::Step PcapFileReader::next_direct(Frame& frame, bool may_move) {
   Direct& d = direct_;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (d.end - d.begin >= kRecordHeaderSize) {
@@ -131,19 +132,22 @@ bool PcapFileReader::next_direct(Frame& frame) {
         d.file_offset += kRecordHeaderSize + h[2];
         ++frames_read_;
         ++direct_frames_;
-        return true;
+        return Step::kFrame;
       }
     }
+    // A refill moves the unread bytes to the front: not while frames of this batch point here.
+    if (!may_move) return Step::kPause;
     if (attempt == 0 && !refill()) break;
   }
   // libpcap goes on from the record not taken (its stream was left at the file header). After
   // an over-long record the direct path takes up again behind it; at the end libpcap finishes.
+  // The buffer outlives this batch's frames, which may point into it.
   d.active = false;
-  if (!d.resume) d.buffer.reset();
+  if (!d.resume) retired_buffer_ = std::move(d.buffer);
   if (std::fseek(pcap_file(handle_), static_cast<long>(d.file_offset), SEEK_SET) != 0) {
     error_ = std::string("cannot seek: ") + std::strerror(errno);
   }
-  return false;
+  return Step::kEnd;
 }
 
 void PcapFileReader::resume_direct() {
@@ -160,17 +164,42 @@ PcapFileReader::~PcapFileReader() {
   if (handle_ != nullptr) pcap_close(handle_);
 }
 
-bool PcapFileReader::next(Frame& frame) {
-  if (handle_ == nullptr || !error_.empty()) return false;  // an error ends the file for good
-  if (direct_.active) {
-    if (next_direct(frame)) return true;
-    if (!error_.empty()) return false;
+std::size_t PcapFileReader::read_frames(std::span<Frame> frames) {
+  retired_buffer_.reset();  // the previous batch's frames are no longer used
+  arena_used_ = 0;
+  std::size_t n = 0;
+  while (n < frames.size()) {
+    frames[n].link_type = link_type_;
+    frames[n].ingress_interface = 0;
+    if (next(frames[n], n == 0) != Step::kFrame) break;
+    ++n;
   }
+  return n;
+}
+
+PcapFileReader::Step PcapFileReader::next(Frame& frame, bool first) {
+  if (handle_ == nullptr || !error_.empty()) return Step::kEnd;  // an error ends the file for good
+  if (direct_.active) {
+    const Step step = next_direct(frame, first);
+    if (step != Step::kEnd) return step;
+    if (!error_.empty()) return Step::kEnd;
+  }
+  // libpcap's record is valid only until its next read: copied, so the batch's frames all stay
+  // valid. The batch ends before a record might not fit.
+  const auto largest = static_cast<std::size_t>(std::max(pcap_snapshot(handle_), kMaxSnapshot));
+  if (arena_ && arena_capacity_ - arena_used_ < largest) return Step::kPause;
   pcap_pkthdr* header = nullptr;
   const u_char* data = nullptr;
   const int rc = pcap_next_ex(handle_, &header, &data);
   if (rc == 1) {
-    frame.data = {data, header->caplen};
+    if (!arena_) {  // at the first record libpcap gives, not at an end it only reports
+      arena_capacity_ = kArenaSize + largest;
+      arena_ = std::make_unique_for_overwrite<std::uint8_t[]>(arena_capacity_);
+    }
+    const std::size_t caplen = std::min<std::size_t>(header->caplen, arena_capacity_ - arena_used_);
+    std::memcpy(arena_.get() + arena_used_, data, caplen);
+    frame.data = {arena_.get() + arena_used_, caplen};
+    arena_used_ += caplen;
     frame.wire_length = header->len;
     const std::uint64_t sub = static_cast<std::uint64_t>(header->ts.tv_usec);
     // Classic pcap seconds are unsigned 32-bit (good to 2106), but libpcap reads them signed:
@@ -189,10 +218,10 @@ bool PcapFileReader::next(Frame& frame) {
     frame.timestamp_ns = sec * 1'000'000'000ull + (nanosecond_ ? sub : sub * 1000);
     ++frames_read_;
     if (direct_.resume) resume_direct();
-    return true;
+    return Step::kFrame;
   }
   if (rc == PCAP_ERROR) error_ = pcap_geterr(handle_);
-  return false;
+  return Step::kEnd;
 }
 
 std::uint64_t PcapFileReader::position() const {

@@ -3,7 +3,9 @@
 // record) end the file and are reported by error(), never by an exception mid-read.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <memory>
 #include <string>
 
@@ -26,17 +28,22 @@ class PcapFileReader {
   PcapFileReader(const PcapFileReader&) = delete;
   PcapFileReader& operator=(const PcapFileReader&) = delete;
 
-  // Calls on_frame(const Frame&) for up to max_frames frames; returns how many were read.
-  // 0 means the end of the file or an error (see error()). Frame bytes are valid only during
-  // the call. Templated so the per-frame call inlines (no virtual or std::function per packet).
+  // Fills `frames` from the front with the next frames of the file; returns how many (0: the
+  // end of the file or an error, see error()). Every frame's bytes stay valid until the next
+  // call: a batch ends early rather than move bytes a frame of it points to.
+  std::size_t read_frames(std::span<Frame> frames);
+
+  // Calls on_frame(const Frame&) for up to max_frames frames (read_frames in steps); returns how
+  // many were read. 0 means the end of the file or an error.
   template <class OnFrame>
   std::size_t read_batch(std::size_t max_frames, OnFrame&& on_frame) {
+    Frame frames[64];
     std::size_t n = 0;
-    Frame frame;
-    frame.link_type = link_type_;
-    while (n < max_frames && next(frame)) {
-      on_frame(static_cast<const Frame&>(frame));
-      ++n;
+    while (n < max_frames) {
+      const std::size_t got = read_frames(std::span(frames, std::min<std::size_t>(64, max_frames - n)));
+      if (got == 0) break;
+      for (std::size_t i = 0; i < got; ++i) on_frame(static_cast<const Frame&>(frames[i]));
+      n += got;
     }
     return n;
   }
@@ -53,18 +60,25 @@ class PcapFileReader {
   std::uint64_t file_size() const { return file_size_; }
 
  private:
-  bool next(Frame& frame);
+  enum class Step : std::uint8_t {
+    kFrame,  // a frame was read
+    kPause,  // the batch must end here (its frames would move); the next call goes on
+    kEnd,    // the end of the file or an error
+  };
+  // first: no frame of the current batch exists yet, so buffers may move.
+  Step next(Frame& frame, bool first);
 
   // header: the file's first 24 bytes; magic: as in the host's byte order (swapped if it was not).
   void start_direct(int fd, const std::uint8_t* header, std::uint32_t magic, bool swapped, std::size_t buffer_size);
   bool refill();
-  bool next_direct(Frame& frame);
+  Step next_direct(Frame& frame, bool may_move);
   void resume_direct();
 
   static constexpr std::size_t kStreamBufferSize = 1 << 20;
   static constexpr std::size_t kFileHeaderSize = 24;
   static constexpr std::size_t kRecordHeaderSize = 16;
   static constexpr int kMaxSnapshot = 262144;
+  static constexpr std::size_t kArenaSize = 1 << 20;  // libpcap's records, copied for a batch
   std::unique_ptr<char[]> stream_buffer_;  // outlives the FILE that pcap_close closes
   // The direct path (see start_direct): active until libpcap takes over; `resume` once libpcap
   // has read the record handed to it, where that record will not end the file.
@@ -80,6 +94,10 @@ class PcapFileReader {
     bool active = false;
     bool resume = false;
   } direct_;
+  std::unique_ptr<std::uint8_t[]> retired_buffer_;  // the direct buffer, freed at the next batch
+  std::unique_ptr<std::uint8_t[]> arena_;
+  std::size_t arena_capacity_ = 0;
+  std::size_t arena_used_ = 0;
   bool classic_ = false;  // a classic pcap file (not pcapng), as far as its magic tells
   std::string path_;
   std::string error_;

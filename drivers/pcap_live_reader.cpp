@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -86,6 +87,35 @@ PcapLiveReader::PcapLiveReader(const LiveCaptureOptions& options) : interfaces_(
   down_since_ns_.assign(handles_.size(), 0);
   frozen_.resize(handles_.size());
   open_ = handles_.size();
+  // Every interface's snapshot length at most (libpcap may raise a tiny one): a batch of them.
+  for (pcap_t* p : handles_) snaplen_ = std::max<std::size_t>(snaplen_, static_cast<std::size_t>(pcap_snapshot(p)));
+  arena_capacity_ = (1 << 20) + snaplen_;
+  arena_ = std::make_unique_for_overwrite<std::uint8_t[]>(arena_capacity_);
+}
+
+PollOutcome PcapLiveReader::poll(std::span<Frame> frames, std::size_t& count, int timeout_ms) {
+  count = 0;
+  arena_used_ = 0;
+  if (open_ == 0) return PollOutcome::kEndOfInput;
+  if (!wait(timeout_ms)) return open_ == 0 ? PollOutcome::kEndOfInput : PollOutcome::kIdle;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < handles_.size() && n < frames.size(); ++i) {
+    if (handles_[i] == nullptr) continue;
+    const std::size_t before = n;
+    while (n < frames.size() && arena_capacity_ - arena_used_ >= snaplen_) {
+      Frame& frame = frames[n];
+      frame.link_type = link_types_[i];
+      frame.ingress_interface = interfaces_[i].if_index;
+      if (!next(i, frame)) break;
+      ++n;
+    }
+    if (n != before && state_[i] == InterfaceState::kDown && frames[n - 1].timestamp_ns > down_since_ns_[i]) {
+      resumed(i);
+    }
+  }
+  count = n;
+  if (n != 0) return PollOutcome::kFrames;
+  return open_ == 0 ? PollOutcome::kEndOfInput : PollOutcome::kIdle;
 }
 
 PcapLiveReader::~PcapLiveReader() {
@@ -98,9 +128,11 @@ bool PcapLiveReader::wait(int timeout_ms) {
   pollfd fds[kMaxInterfaces];
   const std::size_t n = fds_.size();
   for (std::size_t i = 0; i < n; ++i) fds[i] = {handles_[i] != nullptr ? fds_[i] : -1, POLLIN, 0};
-  const int rc = poll(fds, n, timeout_ms);
+  const int rc = ::poll(fds, n, timeout_ms);
   if (rc < 0 && errno != EINTR) {
-    error_ = std::string("poll: ") + std::strerror(errno);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (handles_[i] != nullptr) close_interface(i, std::string("poll: ") + std::strerror(errno));
+    }
     return false;
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -126,30 +158,31 @@ void PcapLiveReader::went_down(std::size_t i) {
     // Deleted: libpcap reports it on the next read, which closes the capture.
     return;
   }
-  events_.push_back({InterfaceState::kDown,
+  events_.push_back({DriverEvent::Severity::kWarning,
                      "capture on '" + interfaces_[i].name +
                          "': interface went down; still open, capture resumes when it is up again"});
 }
 
 void PcapLiveReader::resumed(std::size_t i) {
   state_[i] = InterfaceState::kCapturing;
-  events_.push_back({InterfaceState::kCapturing, "capture on '" + interfaces_[i].name + "' resumed"});
+  events_.push_back({DriverEvent::Severity::kNotice, "capture on '" + interfaces_[i].name + "' resumed"});
 }
 
 void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
   frozen_[i] = read_counters(i);
   if (state_[i] == InterfaceState::kCapturing) ++went_down_[i];
   frozen_[i].went_down = went_down_[i];
-  frozen_[i].state = state_[i] = InterfaceState::kClosed;
+  state_[i] = InterfaceState::kClosed;
+  frozen_[i].state = to_string(state_[i]);
   pcap_close(handles_[i]);
   handles_[i] = nullptr;
   --open_;
   std::string event = "capture on '" + interfaces_[i].name + "' stopped: " + why;
   if (open_ == 0) {
-    error_ = event + "; no interface left to capture on";
+    events_.push_back({DriverEvent::Severity::kError, event + "; no interface left to capture on"});
   } else {
     event += fmt::format("; still capturing on {} other interface{}", open_, open_ == 1 ? "" : "s");
-    events_.push_back({InterfaceState::kClosed, event});
+    events_.push_back({DriverEvent::Severity::kWarning, event});
   }
 }
 
@@ -158,7 +191,10 @@ bool PcapLiveReader::next(std::size_t i, Frame& frame) {
   const u_char* data = nullptr;
   const int rc = pcap_next_ex(handles_[i], &header, &data);
   if (rc == 1) {
-    frame.data = {data, header->caplen};
+    const std::size_t caplen = std::min<std::size_t>(header->caplen, arena_capacity_ - arena_used_);
+    std::memcpy(arena_.get() + arena_used_, data, caplen);
+    frame.data = {arena_.get() + arena_used_, caplen};
+    arena_used_ += caplen;
     frame.wire_length = header->len;
     frame.timestamp_ns = static_cast<std::uint64_t>(header->ts.tv_sec) * 1'000'000'000ull +
                          static_cast<std::uint64_t>(header->ts.tv_usec) * ts_scale_[i];
@@ -172,12 +208,12 @@ bool PcapLiveReader::next(std::size_t i, Frame& frame) {
   return false;
 }
 
-LiveCaptureCounters PcapLiveReader::read_counters(std::size_t i) const {
+CaptureCounters PcapLiveReader::read_counters(std::size_t i) const {
   if (handles_[i] == nullptr) return frozen_[i];
-  LiveCaptureCounters c;
-  c.interface = interfaces_[i].name;
+  CaptureCounters c;
+  c.name = interfaces_[i].name;
   c.went_down = went_down_[i];
-  c.state = state_[i];
+  c.state = to_string(state_[i]);
   pcap_stat st{};
   if (pcap_stats(handles_[i], &st) == 0) {
     c.received = st.ps_recv;
@@ -187,9 +223,9 @@ LiveCaptureCounters PcapLiveReader::read_counters(std::size_t i) const {
   return c;
 }
 
-std::vector<LiveCaptureCounters> PcapLiveReader::counters() const {
-  std::vector<LiveCaptureCounters> out;
-  for (std::size_t i = 0; i < handles_.size(); ++i) out.push_back(read_counters(i));
+QueueCounters PcapLiveReader::counters() const {
+  QueueCounters out;
+  for (std::size_t i = 0; i < handles_.size(); ++i) out.capture.push_back(read_counters(i));
   return out;
 }
 

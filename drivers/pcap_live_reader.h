@@ -9,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "drivers/driver.h"
 #include "drivers/frame.h"
 
 struct pcap;
@@ -41,60 +43,30 @@ enum class InterfaceState : std::uint8_t {
 
 const char* to_string(InterfaceState state);
 
-// A change on one interface, for the caller to log once.
-struct CaptureEvent {
-  InterfaceState state;  // kDown: went down; kCapturing: resumed; kClosed: disappeared or failed
-  std::string message;   // "capture on 'eth1': ..."
-};
-
-struct LiveCaptureCounters {
-  std::string interface;
-  std::uint64_t received = 0;           // pcap_stats ps_recv
-  std::uint64_t dropped_kernel = 0;     // ps_drop: no room in the ring
-  std::uint64_t dropped_interface = 0;  // ps_ifdrop: dropped by the interface or driver
-  std::uint64_t went_down = 0;          // times the interface went down or away while captured
-  InterfaceState state = InterfaceState::kCapturing;
-};
-
-class PcapLiveReader {
+// One queue over every interface (the software dispatcher splits it), so it is its own driver.
+class PcapLiveReader final : public Driver, public RxQueue {
  public:
   static constexpr std::size_t kMaxInterfaces = 16;  // one poll() array on the stack
 
   explicit PcapLiveReader(const LiveCaptureOptions& options);
-  ~PcapLiveReader();
+  ~PcapLiveReader() override;
   PcapLiveReader(const PcapLiveReader&) = delete;
   PcapLiveReader& operator=(const PcapLiveReader&) = delete;
 
-  // Waits up to timeout_ms for packets on any interface, then calls
-  // on_frame(const Frame&, std::uint32_t if_index) for up to max_frames of them. Returns the
-  // number delivered; a negative value means no interface is left to capture on (see error()).
-  template <class OnFrame>
-  int read_batch(std::size_t max_frames, int timeout_ms, OnFrame&& on_frame) {
-    if (!wait(timeout_ms)) return error_.empty() ? 0 : -1;
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < handles_.size() && n < max_frames; ++i) {
-      if (handles_[i] == nullptr) continue;
-      Frame frame;
-      frame.link_type = link_types_[i];
-      const std::size_t before = n;
-      while (n < max_frames && next(i, frame)) {
-        on_frame(static_cast<const Frame&>(frame), interfaces_[i].if_index);
-        ++n;
-      }
-      if (n != before && state_[i] == InterfaceState::kDown && frame.timestamp_ns > down_since_ns_[i]) resumed(i);
-    }
-    if (open_ == 0) return -1;
-    return static_cast<int>(n);
-  }
+  // Driver
+  std::size_t queue_count() const override { return 1; }
+  RxQueue& queue(std::size_t) override { return *this; }
+  bool flow_hashed() const override { return false; }
+  bool live() const override { return true; }
 
-  std::vector<LiveCaptureCounters> counters() const;
-  // Set once no interface is left open.
-  const std::string& error() const { return error_; }
-
-  // Interface changes since the last call (went down, came back, disappeared, failed), one line
-  // each, for the caller to log. Cheap to call per batch: empty unless something happened.
-  bool has_events() const { return !events_.empty(); }
-  std::vector<CaptureEvent> take_events() { return std::exchange(events_, {}); }
+  // RxQueue: waits up to timeout_ms for packets on any interface, then reads what they hold, up
+  // to frames.size(). Frames are copied out of libpcap's ring (valid only until its next read)
+  // into a buffer kept until the next poll. kEndOfInput once no interface is left (failed()).
+  PollOutcome poll(std::span<Frame> frames, std::size_t& count, int timeout_ms) override;
+  QueueCounters counters() const override;
+  bool has_events() const override { return !events_.empty(); }
+  std::vector<DriverEvent> take_events() override { return std::exchange(events_, {}); }
+  bool failed() const override { return open_ == 0; }
 
  private:
   bool wait(int timeout_ms);
@@ -102,7 +74,7 @@ class PcapLiveReader {
   void went_down(std::size_t i);
   void resumed(std::size_t i);
   void close_interface(std::size_t i, const std::string& why);
-  LiveCaptureCounters read_counters(std::size_t i) const;
+  CaptureCounters read_counters(std::size_t i) const;
 
   std::vector<LiveInterface> interfaces_;
   std::vector<pcap*> handles_;  // nullptr once closed
@@ -113,10 +85,13 @@ class PcapLiveReader {
   std::vector<InterfaceState> state_;
   std::vector<std::uint64_t> went_down_;
   std::vector<std::uint64_t> down_since_ns_;  // wall clock when it went down
-  std::vector<LiveCaptureCounters> frozen_;  // counters of closed interfaces
+  std::vector<CaptureCounters> frozen_;  // counters of closed interfaces
   std::size_t open_ = 0;
-  std::vector<CaptureEvent> events_;
-  std::string error_;
+  std::vector<DriverEvent> events_;
+  std::unique_ptr<std::uint8_t[]> arena_;  // this batch's frames
+  std::size_t arena_capacity_ = 0;
+  std::size_t arena_used_ = 0;
+  std::size_t snaplen_ = 0;
 };
 
 // "eth0" -> {eth0, its kernel ifindex}; "7:eth0" -> {eth0, 7}.

@@ -9,6 +9,7 @@ namespace tapflow::probe {
 namespace {
 
 using cache::PacketSummary;
+using enum drivers::LinkType;
 
 // Ethertypes (IEEE 802 numbers registry) and the PPP protocol numbers (RFC 1332, RFC 5072).
 constexpr std::uint16_t kEthertypeIpv4 = 0x0800;

@@ -8,22 +8,9 @@
 #include <string_view>
 
 #include "cache/packet_summary.h"
+#include "drivers/frame.h"
 
 namespace tapflow::probe {
-
-// Link types as pcap's LINKTYPE_ values (the FCS-length bits already masked off).
-enum LinkType : int {
-  kLinkTypeNull = 0,
-  kLinkTypeEthernet = 1,
-  kLinkTypeRawAlt12 = 12,
-  kLinkTypeRawAlt14 = 14,
-  kLinkTypeRaw = 101,
-  kLinkTypeLoop = 108,
-  kLinkTypeLinuxSll = 113,
-  kLinkTypeIpv4 = 228,
-  kLinkTypeIpv6 = 229,
-  kLinkTypeLinuxSll2 = 276,
-};
 
 enum class DecodeVerdict : std::uint8_t {
   kOk = 0,

@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 
 #include <chrono>
+#include <system_error>
+
+#include "cache/log.h"
 
 namespace tapflow::probe {
 
@@ -51,6 +54,23 @@ std::string format_time(std::uint64_t ns) {
 
 void FlowPrinter::print(std::span<const cache::FlowRecord> records) {
   if (records.empty()) return;
+  if (failed_) {
+    not_printed_ += records.size();
+    return;
+  }
+  const std::uint64_t before = printed_;
+  try {
+    print_rows(records);
+  } catch (const std::system_error& e) {
+    // A reader that went away (`tapflow -r f | head`) or a full disk: said once, then counted.
+    failed_ = true;
+    not_printed_ += records.size() - (printed_ - before);
+    log::error("cannot write the flow table: {}; the remaining records are counted, not printed",
+               e.code().message());
+  }
+}
+
+void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
   if (!header_printed_) {
     fmt::print(out_, "{:<23} {:>9} {:<5} {:>45}    {:<45} {:>9} {:>12} {:<8} {:>3} {:>3} {}\n",
                "first seen (UTC)", "duration", "proto", "source", "destination", "packets",
@@ -66,8 +86,8 @@ void FlowPrinter::print(std::span<const cache::FlowRecord> records) {
                endpoint(r.key.destination_address, v6, r.key.destination_port), r.packets,
                r.octets, format_tcp_flags(r.tcp_flags), r.key.tos, r.key.ingress_interface,
                cache::to_string(r.end_reason));
+    ++printed_;
   }
-  printed_ += records.size();
 }
 
 }  // namespace tapflow::probe

@@ -21,11 +21,17 @@ class FlowPrinter {
   explicit FlowPrinter(std::FILE* out) : out_(out) {}
   void print(std::span<const cache::FlowRecord> records);
   std::uint64_t records_printed() const { return printed_; }
+  // Records that could not be written (the output failed; see the log line).
+  std::uint64_t records_not_printed() const { return not_printed_; }
 
  private:
+  void print_rows(std::span<const cache::FlowRecord> records);
+
   std::FILE* out_;
   bool header_printed_ = false;
   std::uint64_t printed_ = 0;
+  std::uint64_t not_printed_ = 0;
+  bool failed_ = false;
 };
 
 }  // namespace tapflow::probe

@@ -22,6 +22,9 @@
 #include "probe/metrics_server.h"
 #include "probe/flow_printer.h"
 #include "probe/pipeline.h"
+#include "probe/runtime_config.h"
+#include "drivers/pcap_files_driver.h"
+#include "drivers/pcap_live_reader.h"
 #include "probe/probe_options.h"
 
 namespace {
@@ -33,7 +36,14 @@ std::atomic<bool> g_stop{false};
 
 std::atomic<bool> g_reopen{false};
 
-void on_stop_signal(int) { g_stop.store(true); }
+// The first SIGINT/SIGTERM stops the run gracefully; a second one, while the flows are still being
+// exported, ends the process at once.
+void on_stop_signal(int signal_number) {
+  if (g_stop.exchange(true)) {
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+  }
+}
 void on_reopen_signal(int) { g_reopen.store(true); }
 
 // `systemctl reload` (packaging/tapflow.service) sends SIGHUP: file: outputs are reopened (log
@@ -81,6 +91,20 @@ class PidFile {
   std::string path_;
 };
 
+// Opens the capture source the options name: the -r files, or the -i interfaces (throws
+// std::runtime_error naming an interface that cannot be opened).
+std::unique_ptr<tapflow::drivers::Driver> open_driver(const ProbeOptions& options) {
+  if (!options.read_files.empty()) return std::make_unique<tapflow::drivers::PcapFilesDriver>(options.read_files);
+  tapflow::drivers::LiveCaptureOptions capture;
+  for (const auto& spec : options.interfaces) capture.interfaces.push_back(tapflow::drivers::parse_interface(spec));
+  capture.filter = options.filter;
+  capture.snaplen = options.snaplen;
+  capture.promiscuous = options.promiscuous;
+  capture.buffer_size = options.buffer_size_mb << 20;
+  capture.immediate = options.immediate;
+  return std::make_unique<tapflow::drivers::PcapLiveReader>(capture);
+}
+
 int run_probe(ProbeOptions& options) {
   if (tapflow::log::Level level; tapflow::log::parse_level(options.log_level, level)) {
     tapflow::log::set_threshold(level);
@@ -96,83 +120,50 @@ int run_probe(ProbeOptions& options) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
-  std::vector<std::unique_ptr<tapflow::exporter::FlowExporter>> exporters;
-  // What the collectors are told of sampling: nothing when the counts are already scaled, or
-  // collectors that renormalise would multiply them a second time.
-  tapflow::exporter::Sampling sampling;
-  if (options.sampling.mode != tapflow::cache::SamplingMode::kNone && !options.scale_sampled) {
-    sampling.mode = options.sampling.mode == tapflow::cache::SamplingMode::kRandom
-                        ? tapflow::exporter::Sampling::Mode::kRandom
-                        : tapflow::exporter::Sampling::Mode::kDeterministic;
-    sampling.interval = options.sampling.interval;
-  }
-  // The pipeline exists only once the exporters do; the reliability statistics ask it through
-  // this pointer, on the exporting thread, after it is set.
-  tapflow::probe::Pipeline* pipeline_for_totals = nullptr;
-  tapflow::exporter::ExportOptions export_options{
-      .version = options.version,
-      .observation_domain_id = options.observation_domain_id,
-      .engine_type = static_cast<std::uint8_t>(options.engine_type),
-      .engine_id = static_cast<std::uint8_t>(options.engine_id),
-      .mtu = options.mtu,
-      .template_refresh_interval_s = options.template_refresh_s,
-      .template_refresh_packets = options.template_refresh_packets,
-      .sampling = sampling,
-      .totals = [&pipeline_for_totals] {
-        return pipeline_for_totals ? pipeline_for_totals->export_totals() : tapflow::exporter::ProbeTotals{};
-      }};
-  // Files: the exporters' clock is the packets' time (kept by the pipeline), so a capture
-  // converts to the same export whenever it is converted. Live: the wall clock.
-  std::atomic<std::uint64_t> packet_clock{0};
-  tapflow::exporter::Clock clock = tapflow::exporter::system_clock_ns;
-  if (!options.read_files.empty()) {
-    clock = [&packet_clock] { return packet_clock.load(std::memory_order_relaxed); };
-  }
+  // SIGINT/SIGTERM stop reading (a conversion as well as a live capture) and every flow is still
+  // exported; SIGHUP reopens file outputs; SIGPIPE (a ctl client or a file: FIFO reader that went
+  // away) is an error on that descriptor, never the end of the run.
+  install_signal_handlers();
+  tapflow::probe::FlowPrinter printer(stdout);
+  std::unique_ptr<tapflow::probe::Pipeline> pipeline;
   try {
-    for (const auto& url : options.export_urls) {
-      exporters.push_back(tapflow::exporter::make_exporter(url, export_options, clock));
-    }
+    pipeline = std::make_unique<tapflow::probe::Pipeline>(tapflow::probe::make_runtime_config(options),
+                                                          options.export_urls.empty() ? &printer : nullptr);
   } catch (const std::exception& e) {
     tapflow::log::error("{}", e.what());
     return 2;
   }
-  tapflow::probe::FlowPrinter printer(stdout);
-  tapflow::probe::Pipeline pipeline(options, std::move(exporters),
-                                    options.export_urls.empty() ? &printer : nullptr, &packet_clock);
-  pipeline_for_totals = &pipeline;
-  pipeline.watch_reopen(&g_reopen);
+  pipeline->watch_reopen(&g_reopen);
   int status = 0;
   try {
     std::string control_path = options.control_path;
     if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
     std::unique_ptr<tapflow::probe::ControlServer> control;
     if (!control_path.empty() && control_path != "none") {
-      control = std::make_unique<tapflow::probe::ControlServer>(control_path, pipeline);
+      control = std::make_unique<tapflow::probe::ControlServer>(control_path, *pipeline);
     }
     std::unique_ptr<tapflow::probe::MetricsServer> metrics;
     if (!options.metrics_address.empty()) {
-      metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, pipeline);
+      metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, *pipeline);
     }
-    if (!options.read_files.empty()) {
-      install_reopen_handler();  // SIGINT/SIGTERM keep their default: they stop a conversion
-      status = pipeline.run_files();
-    } else {
-      install_signal_handlers();
-      PidFile pidfile(options.pidfile);
-      status = pipeline.run_live(g_stop, [&options] {
-        if (!options.user.empty()) drop_privileges(options.user);
-      });
-    }
+    const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
+    PidFile pidfile(options.interfaces.empty() ? std::string() : options.pidfile);
+    // Once the capture is open, nothing else needs root.
+    if (!options.user.empty()) drop_privileges(options.user);
+    status = pipeline->run(*driver, g_stop);
   } catch (const std::exception& e) {
     tapflow::log::error("{}", e.what());
     return 1;
   }
   std::fflush(stdout);
+  if (status == tapflow::probe::Pipeline::kExitInterrupted) {
+    tapflow::log::notice("stopped by a signal before the end of the input; every flow read was exported");
+  }
   if (tapflow::log::enabled(tapflow::log::Level::kNotice)) {
-    fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline.stats()));
+    fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline->stats()));
   }
   if (!options.stats_json.empty()) {
-    const std::string text = tapflow::probe::to_json(pipeline.stats()).dump(2) + "\n";
+    const std::string text = tapflow::probe::to_json(pipeline->stats()).dump(2) + "\n";
     if (options.stats_json == "-") {
       fmt::print("{}", text);
     } else {

@@ -1,63 +1,59 @@
-// The probe's data path for capture files: read frames, decode them into packet summaries,
-// account them in the flow table, and hand expired records to the exporters and the printer.
-// Owns nothing it did not build; returns the run's statistics.
+// The probe's data path, assembled: a driver's queues -> stages (decode, sample, flow-table
+// shards; see probe/runtime/stage.h) -> the export thread (probe/runtime/export_thread.h). The
+// thread that calls run() coordinates: it answers control and metrics questions, honours the
+// stop signal, and collects the run's statistics. Takes its own configuration
+// (probe/runtime_config.h), never the command line.
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <vector>
 
-#include "exporter/exporter.h"
+#include "drivers/driver.h"
 #include "probe/flow_printer.h"
-#include "probe/probe_options.h"
 #include "probe/probe_stats.h"
+#include "probe/runtime_config.h"
 
 namespace tapflow::probe {
 
 class Pipeline {
  public:
-  // `packet_clock`, when given, is kept at the pipeline's clock (the packets' time for files, the
-  // wall clock live), updated before each batch's records are exported: the exporters' clock for
-  // files, so header times, sysUpTime and template refresh follow the capture, not the machine.
-  Pipeline(const ProbeOptions& options, std::vector<std::unique_ptr<exporter::FlowExporter>> exporters,
-           FlowPrinter* printer, std::atomic<std::uint64_t>* packet_clock = nullptr);
+  // Opens every export destination; throws std::runtime_error naming one that cannot be used.
+  // `printer` (may be null) gets the records when there is no destination.
+  Pipeline(const RuntimeConfig& config, FlowPrinter* printer);
   ~Pipeline();
 
-  // Processes every -r file in order, then expires every remaining flow (reason forced end) and
-  // flushes the exporters. Returns 0, or 1 if a file could not be read completely (every flow
-  // built before the error is still exported).
-  int run_files();
+  // SIGHUP: the export thread reopens the file outputs between two batches. Async-signal-safe
+  // through `flag`.
+  void watch_reopen(std::atomic<bool>* flag);
 
-  // Captures on the -i interfaces until `stop` becomes true (SIGINT/SIGTERM), expiring flows on
-  // the wall clock; then exports every flow left (forced end) and flushes. `on_capture_open` runs
-  // once the interfaces are open (to drop privileges). Throws std::runtime_error if an interface
-  // cannot be opened. Returns 0, or 1 if capture failed while running.
-  int run_live(const std::atomic<bool>& stop, std::function<void()> on_capture_open = {});
+  // Reads `driver` until its input ends or `stop` becomes true (SIGINT/SIGTERM: files stop at
+  // once, live capture drains what the kernel holds), then exports every flow left (forced end)
+  // and closes the exporters. Returns kExitOk, kExitInputFailed (a file could not be read to its
+  // end, or the last interface disappeared) or kExitInterrupted (files only: stopped before the
+  // end of the input). Every flow read is exported in every case.
+  int run(drivers::Driver& driver, const std::atomic<bool>& stop);
 
   const ProbeStats& stats() const { return stats_; }
 
-  // Packets seen but not accounted in any flow (decoder rejects, kernel and interface drops), for
-  // the exporters' RFC 7011 reliability statistics. Called on the exporting thread only.
-  exporter::ProbeTotals export_totals() const;
-
-  // SIGHUP: the exporters reopen their file outputs between two batches. Async-signal-safe
-  // through `flag`: the data path polls it once per batch.
-  void watch_reopen(std::atomic<bool>* flag);
-
-  // A snapshot for the control socket: counters so far and up to `flow_limit` active flows (most
-  // recently updated first). With `expire_all`, every active flow is exported first (forced end).
-  // Thread-safe: called from the control thread, answered by the data path between two batches;
-  // blocks until answered. Returns false if the pipeline is not running.
+  // A snapshot for the control socket and the metrics: counters so far and up to `flow_limit`
+  // active flows (most recently updated first). With `expire_all`, every active flow is exported
+  // first (forced end). Thread-safe, any number at once; blocks until answered (one asked
+  // before run() waits for it). After the end it answers with the final statistics; false if
+  // the pipeline is destroyed without a run.
   struct Snapshot {
     ProbeStats stats;
     std::vector<cache::FlowRecord> flows;
   };
   bool request(bool expire_all, std::size_t flow_limit, Snapshot& out);
 
+  static constexpr int kExitOk = 0;
+  static constexpr int kExitInputFailed = 1;
+  static constexpr int kExitInterrupted = 3;
+
  private:
   class Impl;
-  ProbeStats stats_;  // before impl_: Impl writes into it while being constructed
+  ProbeStats stats_;
   std::unique_ptr<Impl> impl_;
 };
 

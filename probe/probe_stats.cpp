@@ -51,6 +51,8 @@ std::string format_summary(const ProbeStats& s) {
   line("  flows still in cache  {:>14}  (capacity {} in {} shard{})", s.flows_active,
        s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
   if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
+  if (s.records_not_printed != 0) line("  records NOT printed   {:>14}  (the output failed)", s.records_not_printed);
+  if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {
     line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface{}", c.interface,
          c.received, c.dropped_kernel, c.dropped_interface,
@@ -133,6 +135,8 @@ nlohmann::json to_json(const ProbeStats& s) {
         {"skipped", s.packets_sampled_out},
         {"skipped_octets", s.octets_sampled_out}}},
       {"records_printed", s.records_printed},
+      {"records_not_printed", s.records_not_printed},
+      {"interrupted", s.interrupted},
       {"exporters", exporters},
   };
 }

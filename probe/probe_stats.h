@@ -48,6 +48,8 @@ struct ProbeStats {
   std::uint64_t shards = 1;
   std::uint64_t flows_active = 0;
   std::uint64_t records_printed = 0;
+  std::uint64_t records_not_printed = 0;  // the table's output failed (a closed pipe, a full disk)
+  bool interrupted = false;               // stopped by a signal before the end of the input
   std::vector<ExporterStats> exporters;
   std::vector<CaptureStats> capture;  // live capture only
   TrafficProfile profile;

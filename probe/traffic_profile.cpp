@@ -1,5 +1,7 @@
 #include "probe/traffic_profile.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace tapflow::probe {
@@ -44,6 +46,12 @@ void TrafficProfile::count_flow(const cache::FlowRecord& r, std::uint64_t clock_
   t.octets += r.octets;
   t.active_ns += r.last_ns - r.first_ns;
   t.idle_ns += clock_ns > r.last_ns ? clock_ns - r.last_ns : 0;
+}
+
+void TrafficProfile::add_packets(const TrafficProfile& o) {
+  for (std::size_t i = 0; i < packet_sizes.size(); ++i) packet_sizes[i] += o.packet_sizes[i];
+  if (o.first_ns != 0 && (first_ns == 0 || o.first_ns < first_ns)) first_ns = o.first_ns;
+  last_ns = std::max(last_ns, o.last_ns);
 }
 
 std::string format_profile(const TrafficProfile& p) {

@@ -47,6 +47,8 @@ struct TrafficProfile {
     if (timestamp_ns > last_ns) last_ns = timestamp_ns;
   }
   void count_flow(const cache::FlowRecord& r, std::uint64_t clock_ns);
+  // Adds another profile's packet sizes and time span (profiles of several decoders).
+  void add_packets(const TrafficProfile& other);
 };
 
 // The `show ip cache flow` style report.

@@ -18,6 +18,7 @@ namespace tapflow::probe {
 namespace {
 
 using cache::PacketSummary;
+using enum drivers::LinkType;
 using Bytes = std::vector<std::uint8_t>;
 
 // ---- frame builders ------------------------------------------------------------------------

@@ -12,11 +12,11 @@ namespace {
 
 // Every link type the decoder accepts, plus one it must reject (the last).
 constexpr int kLinkTypes[] = {
-    tapflow::probe::kLinkTypeNull,     tapflow::probe::kLinkTypeEthernet,
-    tapflow::probe::kLinkTypeRawAlt12, tapflow::probe::kLinkTypeRawAlt14,
-    tapflow::probe::kLinkTypeRaw,      tapflow::probe::kLinkTypeLoop,
-    tapflow::probe::kLinkTypeLinuxSll, tapflow::probe::kLinkTypeIpv4,
-    tapflow::probe::kLinkTypeIpv6,     tapflow::probe::kLinkTypeLinuxSll2,
+    tapflow::drivers::kLinkTypeNull,     tapflow::drivers::kLinkTypeEthernet,
+    tapflow::drivers::kLinkTypeRawAlt12, tapflow::drivers::kLinkTypeRawAlt14,
+    tapflow::drivers::kLinkTypeRaw,      tapflow::drivers::kLinkTypeLoop,
+    tapflow::drivers::kLinkTypeLinuxSll, tapflow::drivers::kLinkTypeIpv4,
+    tapflow::drivers::kLinkTypeIpv6,     tapflow::drivers::kLinkTypeLinuxSll2,
     147,  // LINKTYPE_USER0: unsupported
 };
 

@@ -1,0 +1,134 @@
+// How the runtime's threads meet: batches over single-producer/single-consumer queues
+// (Boost.Lockfree spsc_queue), each batch returned to its producer through a second queue so
+// nothing is allocated once running, and a doorbell an idle consumer sleeps on (a futex) so a
+// quiet link costs no CPU while a busy one never sleeps.
+//
+//   driver queue -> [dispatcher] -> PacketChannel -> worker -> RecordChannel -> export thread
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cache/flow_record.h"
+#include "cache/flow_table.h"
+#include "cache/packet_summary.h"
+
+namespace tapflow::probe::runtime {
+
+constexpr std::size_t kPacketBatchSize = 256;
+constexpr std::size_t kRecordBatchSize = 512;
+
+// A counter a consumer sleeps on until a producer rings it, or a timeout passes. ring() costs one
+// atomic add, and a system call only when someone sleeps.
+class Doorbell {
+ public:
+  std::uint32_t seen() const { return rings_.load(std::memory_order_seq_cst); }
+  void ring();
+  // Returns when ring() was called after seen() returned `seen`, or after timeout_ms (-1: never).
+  void wait(std::uint32_t seen, int timeout_ms);
+
+ private:
+  std::atomic<std::uint32_t> rings_{0};
+  std::atomic<std::uint32_t> sleepers_{0};
+};
+
+// Sleeps a little more each time nothing could be done, up to 1 ms; reset() after progress.
+class Backoff {
+ public:
+  void wait();
+  void reset() { spins_ = 0; }
+
+ private:
+  unsigned spins_ = 0;
+};
+
+// What every batch carries beside its payload: the data path's clock (the packets' time for
+// files, the wall clock live), the first packet's time (the exporters' system start for files),
+// and the packets its source saw but no flow holds (RFC 7011 §4.2 reliability statistics).
+struct BatchStamp {
+  std::uint64_t clock_ns = 0;
+  std::uint64_t first_packet_ns = 0;
+  std::uint64_t ignored_packets = 0;
+  std::uint64_t ignored_octets = 0;
+  std::uint32_t source = 0;  // which decode stage the totals are of (summed over sources)
+};
+
+// A question from the control socket to a worker, answered on the worker's thread between two
+// batches: the table is only ever touched by the thread that owns it.
+struct ShardQuestion {
+  bool expire_all = false;      // export every active flow now (forced end) first
+  std::size_t flow_limit = 0;   // active flows to copy, most recently updated first
+  std::vector<cache::FlowRecord> flows;
+  cache::FlowTableCounters counters;
+  std::size_t active = 0;
+  std::atomic<bool> done{false};
+};
+
+struct PacketBatch {
+  enum class Command : std::uint8_t {
+    kPackets,     // account the packets, then expire what timed out at the stamp's clock
+    kEndOfInput,  // as kPackets, then expire every flow (forced end) and stop
+    kQuestion,    // as kPackets, then answer `question`
+  };
+  Command command = Command::kPackets;
+  ShardQuestion* question = nullptr;
+  std::uint32_t count = 0;
+  BatchStamp stamp;
+  std::array<cache::PacketSummary, kPacketBatchSize> packets;
+};
+
+struct RecordBatch {
+  std::uint32_t count = 0;
+  bool last = false;  // the producer's final batch: nothing follows on this channel
+  BatchStamp stamp;
+  std::array<cache::FlowRecord, kRecordBatchSize> records;
+};
+
+// A fixed pool of batches going round between one producer and one consumer.
+template <class Batch, std::size_t kDepth>
+class Channel {
+ public:
+  explicit Channel(Doorbell* consumer_bell) : bell_(consumer_bell) {
+    for (std::size_t i = 0; i < kDepth; ++i) {
+      pool_.push_back(std::make_unique<Batch>());
+      free_.push(pool_.back().get());
+    }
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Producer: an empty batch, or nullptr when all are in flight (the consumer is behind).
+  Batch* acquire() {
+    Batch* b = nullptr;
+    return free_.pop(b) ? b : nullptr;
+  }
+  // Producer: hands a filled batch over. Never fails: only kDepth batches exist.
+  void submit(Batch* b) {
+    full_.push(b);
+    bell_->ring();
+  }
+  // Consumer: the next filled batch, or nullptr.
+  Batch* take() {
+    Batch* b = nullptr;
+    return full_.pop(b) ? b : nullptr;
+  }
+  // Consumer: gives a batch back to the producer.
+  void release(Batch* b) { free_.push(b); }
+  Doorbell& bell() { return *bell_; }
+
+ private:
+  Doorbell* bell_;
+  std::vector<std::unique_ptr<Batch>> pool_;
+  boost::lockfree::spsc_queue<Batch*, boost::lockfree::capacity<kDepth + 1>> full_;
+  boost::lockfree::spsc_queue<Batch*, boost::lockfree::capacity<kDepth + 1>> free_;
+};
+
+using PacketChannel = Channel<PacketBatch, 64>;
+using RecordChannel = Channel<RecordBatch, 64>;
+
+}  // namespace tapflow::probe::runtime

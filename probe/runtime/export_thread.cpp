@@ -1,0 +1,171 @@
+#include "probe/runtime/export_thread.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "cache/log.h"
+#include "probe/runtime/worker.h"
+
+namespace tapflow::probe::runtime {
+
+namespace {
+// Files: the exporters' system start (v5/v9 sysUpTime zero) this long before the first packet:
+// an uptime of 0 reads as "no time" to some collectors (nfdump shows 1970 for a LAST_SWITCHED
+// of 0).
+constexpr std::uint64_t kSystemStartLeadNs = 1'000'000'000ull;
+// Live: a partly filled export message waits at most this long, so a quiet link's records do
+// not sit in the exporter until the message fills.
+constexpr std::uint64_t kLiveFlushIntervalNs = 1'000'000'000ull;
+// The loop wakes at least this often (live flushes, SIGHUP) when no record comes.
+constexpr int kIdleWakeMs = 100;
+
+// The coarse clock costs no system call; read once per loop.
+std::uint64_t coarse_wall_clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+ExportThread::ExportThread(const ExportConfig& config, FlowPrinter* printer)
+    : printer_(config.urls.empty() ? printer : nullptr), live_(config.live) {
+  now_ns_ = live_ ? exporter::system_clock_ns() : 0;
+  exporter::ExportOptions options = config.options;
+  options.totals = [this] { return totals_; };
+  for (const auto& url : config.urls) {
+    exporters_.push_back(exporter::make_exporter(url, options, [this] { return now_ns_; }));
+  }
+}
+
+ExportThread::~ExportThread() {
+  if (thread_.joinable()) finish();
+}
+
+RecordChannel& ExportThread::add_channel() {
+  channels_.push_back(std::make_unique<RecordChannel>(&bell_));
+  channel_done_.push_back(false);
+  return *channels_.back();
+}
+
+void ExportThread::start() {
+  thread_ = std::thread([this] {
+    name_thread("tapflow/export");
+    run();
+  });
+}
+
+void ExportThread::note_stamp(const BatchStamp& stamp) {
+  now_ns_ = std::max(now_ns_, stamp.clock_ns);
+  if (!system_start_set_ && !live_ && stamp.first_packet_ns != 0) {
+    system_start_set_ = true;
+    const std::uint64_t start =
+        stamp.first_packet_ns > kSystemStartLeadNs ? stamp.first_packet_ns - kSystemStartLeadNs : 0;
+    for (auto& e : exporters_) e->set_system_start(start);
+  }
+  if (stamp.source >= totals_by_source_.size()) totals_by_source_.resize(stamp.source + 1);
+  BatchStamp& t = totals_by_source_[stamp.source];
+  // Counters only grow; batches of one source through several workers may arrive out of order.
+  t.ignored_packets = std::max(t.ignored_packets, stamp.ignored_packets);
+  t.ignored_octets = std::max(t.ignored_octets, stamp.ignored_octets);
+  totals_ = {};
+  for (const auto& s : totals_by_source_) {
+    totals_.ignored_packets += s.ignored_packets;
+    totals_.ignored_octets += s.ignored_octets;
+  }
+}
+
+void ExportThread::take(RecordBatch& batch) {
+  note_stamp(batch.stamp);
+  if (batch.count == 0) return;
+  const std::span<const cache::FlowRecord> records(batch.records.data(), batch.count);
+  for (const auto& r : records) flows_.count_flow(r, now_ns_);
+  for (auto& e : exporters_) e->export_records(records);
+  if (printer_ != nullptr) printer_->print(records);
+}
+
+bool ExportThread::drain() {
+  bool took = false;
+  for (std::size_t c = 0; c < channels_.size(); ++c) {
+    while (RecordBatch* batch = channels_[c]->take()) {
+      take(*batch);
+      const bool last = batch->last;
+      channels_[c]->release(batch);
+      took = true;
+      if (last) {
+        channel_done_[c] = true;
+        ++channels_done_;
+      }
+    }
+  }
+  return took;
+}
+
+void ExportThread::publish() {
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_.exporters.clear();
+  for (const auto& e : exporters_) snapshot_.exporters.push_back({e->destination(), e->counters()});
+  snapshot_.records_printed = printer_ != nullptr ? printer_->records_printed() : 0;
+  snapshot_.records_not_printed = printer_ != nullptr ? printer_->records_not_printed() : 0;
+  snapshot_.flows = flows_;
+}
+
+void ExportThread::run() {
+  last_flush_ns_ = now_ns_;
+  for (;;) {
+    const std::uint32_t seen = bell_.seen();
+    const bool took = drain();
+    if (live_) {
+      now_ns_ = std::max(now_ns_, coarse_wall_clock_ns());
+      if (now_ns_ - last_flush_ns_ >= kLiveFlushIntervalNs) {
+        last_flush_ns_ = now_ns_;
+        for (auto& e : exporters_) e->flush();
+      }
+    }
+    if (reopen_flag_ != nullptr && reopen_flag_->load(std::memory_order_relaxed) && reopen_flag_->exchange(false)) {
+      log::notice("SIGHUP: reopening file outputs");
+      for (auto& e : exporters_) e->reopen();
+    }
+    const std::uint64_t wanted = sync_wanted_.load(std::memory_order_acquire);
+    if (wanted != sync_done_.load(std::memory_order_relaxed)) {
+      drain();  // everything handed over before sync() was called
+      for (auto& e : exporters_) e->flush();
+      publish();
+      sync_done_.store(wanted, std::memory_order_release);
+      sync_done_.notify_all();
+    }
+    if (finishing_.load(std::memory_order_acquire) && channels_done_ == channels_.size()) break;
+    if (!took) bell_.wait(seen, kIdleWakeMs);
+  }
+  for (auto& e : exporters_) e->close();
+  publish();
+  // A sync() that came during the close is answered too.
+  sync_done_.store(UINT64_MAX, std::memory_order_release);
+  sync_done_.notify_all();
+}
+
+ExportSnapshot ExportThread::sync() {
+  std::lock_guard guard(sync_mutex_);
+  const std::uint64_t want = sync_wanted_.load(std::memory_order_relaxed) + 1;
+  sync_wanted_.store(want, std::memory_order_release);
+  bell_.ring();
+  for (std::uint64_t done = sync_done_.load(std::memory_order_acquire); done < want;
+       done = sync_done_.load(std::memory_order_acquire)) {
+    sync_done_.wait(done, std::memory_order_acquire);
+  }
+  return snapshot();
+}
+
+void ExportThread::finish() {
+  if (!thread_.joinable()) return;
+  finishing_.store(true, std::memory_order_release);
+  bell_.ring();
+  thread_.join();
+}
+
+ExportSnapshot ExportThread::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+}  // namespace tapflow::probe::runtime

@@ -1,0 +1,95 @@
+// The export thread: owns the exporters (encoders and transports) and the table printer. Expired
+// records reach it from every worker over its own RecordChannel, each batch stamped with the
+// data path's clock and the packets its source ignored; from those it keeps the export clock
+// (the packets' time for files, the wall clock live), the exporters' system start (files: the
+// first packet) and the totals of the RFC 7011 reliability statistics. Nothing calls back into
+// the data path. Live, it sends a partly filled message at least once a second.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exporter/exporter.h"
+#include "probe/flow_printer.h"
+#include "probe/probe_stats.h"
+#include "probe/runtime/channels.h"
+#include "probe/traffic_profile.h"
+
+namespace tapflow::probe::runtime {
+
+struct ExportConfig {
+  std::vector<std::string> urls;   // -n; none: the printer gets the records
+  exporter::ExportOptions options;  // `totals` is set by the export thread
+  bool live = false;                // wall clock; else the packets' time
+};
+
+// What the export side has counted, for statistics.
+struct ExportSnapshot {
+  std::vector<ExporterStats> exporters;
+  std::uint64_t records_printed = 0;
+  std::uint64_t records_not_printed = 0;
+  TrafficProfile flows;  // per-protocol flow totals (packet sizes are counted by the decoders)
+};
+
+class ExportThread {
+ public:
+  // Opens every destination; throws std::runtime_error naming a URL that cannot be honoured.
+  // `printer` (may be null) gets the records when there is no URL.
+  ExportThread(const ExportConfig& config, FlowPrinter* printer);
+  ~ExportThread();
+  ExportThread(const ExportThread&) = delete;
+  ExportThread& operator=(const ExportThread&) = delete;
+
+  // Before start(): one channel per worker.
+  RecordChannel& add_channel();
+  // SIGHUP: the exporters reopen their file outputs between two batches. Async-signal-safe
+  // through `flag`, polled once per loop.
+  void watch_reopen(std::atomic<bool>* flag) { reopen_flag_ = flag; }
+  void start();
+  // Waits until every record handed over before the call is exported and the messages flushed;
+  // returns the counters then. Thread-safe.
+  ExportSnapshot sync();
+  // Waits until every channel has delivered its last batch (stamped with its source's final
+  // totals), closes the exporters (IPFIX sends the final statistics) and stops the thread.
+  void finish();
+  // After finish().
+  ExportSnapshot snapshot() const;
+
+ private:
+  void run();
+  bool drain();  // true if it took anything
+  void take(RecordBatch& batch);
+  void note_stamp(const BatchStamp& stamp);
+  void publish();
+
+  std::vector<std::unique_ptr<exporter::FlowExporter>> exporters_;
+  FlowPrinter* printer_;
+  bool live_;
+  Doorbell bell_;
+  std::vector<std::unique_ptr<RecordChannel>> channels_;
+  std::vector<bool> channel_done_;
+  std::size_t channels_done_ = 0;
+  std::atomic<bool>* reopen_flag_ = nullptr;
+  // Export-thread state: the exporters read the clock and totals from here.
+  std::uint64_t now_ns_ = 0;
+  std::uint64_t last_flush_ns_ = 0;
+  bool system_start_set_ = false;
+  std::vector<BatchStamp> totals_by_source_;
+  exporter::ProbeTotals totals_;
+  TrafficProfile flows_;
+  // sync() and finish() meet the thread here.
+  std::atomic<std::uint64_t> sync_wanted_{0};
+  std::atomic<std::uint64_t> sync_done_{0};
+  std::atomic<bool> finishing_{false};
+  mutable std::mutex snapshot_mutex_;
+  ExportSnapshot snapshot_;
+  std::mutex sync_mutex_;  // one sync() at a time
+  std::thread thread_;
+};
+
+}  // namespace tapflow::probe::runtime

@@ -1,0 +1,125 @@
+#include "probe/runtime/source_poller.h"
+
+#include <fmt/format.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+
+#include "cache/log.h"
+
+namespace tapflow::probe::runtime {
+
+namespace {
+// Live: how long one poll waits for packets, so stop requests, questions and expiry on a quiet
+// link are never more than this late.
+constexpr int kLivePollTimeoutMs = 100;
+// Live stop: polls of what the kernel already holds before the last counters (at 256 frames a
+// poll, up to a million frames: a second or so); the rest is counted by the kernel's counters.
+constexpr unsigned kMaxStopPolls = 4096;
+constexpr std::uint64_t kCounterRefreshNs = 1'000'000'000ull;
+
+std::uint64_t coarse_wall_clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+SourcePoller::SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, std::uint64_t seed,
+                           std::uint32_t source, bool live, bool progress)
+    : queue_(queue),
+      decode_(sampling, seed),
+      source_(source),
+      live_(live),
+      progress_(progress && !live && isatty(STDERR_FILENO) == 1) {
+  queue_counters_ = queue_.counters();
+}
+
+SourcePoller::~SourcePoller() {
+  if (progress_shown_) fmt::print(stderr, "\r\033[K");
+}
+
+drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept, bool stopping) {
+  kept = 0;
+  if (ended_) return drivers::PollOutcome::kEndOfInput;
+  if (stopping && !live_) {
+    // A conversion stopped by a signal: what was read so far is exported; the status says the
+    // input was not read to its end.
+    interrupted_ = true;
+    ended_ = true;
+    refresh_counters();
+    return drivers::PollOutcome::kEndOfInput;
+  }
+  std::size_t count = 0;
+  drivers::PollOutcome outcome =
+      queue_.poll(frames_, count, stopping ? 0 : (live_ ? kLivePollTimeoutMs : 0));
+  if (queue_.has_events()) log_events();
+  if (count != 0) kept = decode_.decode(std::span(frames_).first(count), out);
+  if (live_) {
+    const std::uint64_t now = coarse_wall_clock_ns();
+    decode_.advance_clock(now);
+    if (now - counters_refreshed_ns_ >= kCounterRefreshNs) {
+      counters_refreshed_ns_ = now;
+      refresh_counters();
+    }
+    if (stopping && (outcome == drivers::PollOutcome::kIdle || ++stop_polls_ >= kMaxStopPolls)) {
+      outcome = drivers::PollOutcome::kEndOfInput;
+    }
+  } else if (progress_ && ++polls_ % 64 == 0) {
+    show_progress();
+  }
+  if (outcome == drivers::PollOutcome::kEndOfInput) {
+    ended_ = true;
+    refresh_counters();
+    if (progress_shown_) fmt::print(stderr, "\r\033[K");
+    progress_shown_ = false;
+  }
+  return outcome;
+}
+
+BatchStamp SourcePoller::stamp() const {
+  const DecodeCounters& d = decode_.counters();
+  BatchStamp s;
+  s.clock_ns = decode_.clock_ns();
+  s.first_packet_ns = d.first_packet_ns;
+  s.ignored_packets = d.packets_rejected();
+  s.ignored_octets = d.octets_rejected;
+  for (const auto& c : queue_counters_.capture) s.ignored_packets += c.dropped_kernel + c.dropped_interface + c.dropped_no_buffer;
+  s.source = source_;
+  return s;
+}
+
+void SourcePoller::log_events() {
+  for (const auto& event : queue_.take_events()) {
+    if (progress_shown_) {
+      fmt::print(stderr, "\r\033[K");
+      progress_shown_ = false;
+    }
+    switch (event.severity) {
+      case drivers::DriverEvent::Severity::kError: log::error("{}", event.message); break;
+      case drivers::DriverEvent::Severity::kWarning: log::warning("{}", event.message); break;
+      case drivers::DriverEvent::Severity::kNotice: log::notice("{}", event.message); break;
+    }
+  }
+}
+
+void SourcePoller::refresh_counters() { queue_counters_ = queue_.counters(); }
+
+void SourcePoller::show_progress() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - progress_at_ < std::chrono::milliseconds(200)) return;
+  progress_at_ = now;
+  const auto p = queue_.progress();
+  if (!p) return;
+  const double fraction = p->size ? static_cast<double>(p->position) / static_cast<double>(p->size) : 0;
+  constexpr int kWidth = 30;
+  const int filled = std::clamp(static_cast<int>(fraction * kWidth), 0, kWidth);
+  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {} packets", p->name, std::string(static_cast<std::size_t>(filled), '='),
+             std::string(static_cast<std::size_t>(kWidth - filled), ' '), fraction * 100,
+             decode_.counters().packets_read);
+  progress_shown_ = true;
+}
+
+}  // namespace tapflow::probe::runtime

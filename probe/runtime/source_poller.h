@@ -1,0 +1,57 @@
+// Polls one driver queue and decodes what it gives, on the thread that owns the queue: the
+// clock (packet time, or the coarse wall clock live), the batch stamp the workers and the export
+// thread need, the queue's events logged once each, its counters refreshed once a second live,
+// a progress bar for files on a terminal, and stopping (files stop at once; live drains what the
+// kernel already holds, bounded, so it is counted).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <span>
+
+#include "drivers/driver.h"
+#include "probe/runtime/channels.h"
+#include "probe/runtime/decode_stage.h"
+
+namespace tapflow::probe::runtime {
+
+class SourcePoller {
+ public:
+  SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, std::uint64_t seed, std::uint32_t source,
+               bool live, bool progress);
+  ~SourcePoller();
+
+  // One poll: decoded, sampled packets in out[0, kept). kEndOfInput when the input ended or,
+  // once `stopping`, when the stop is complete.
+  drivers::PollOutcome poll(std::span<cache::PacketSummary> out, std::size_t& kept, bool stopping);
+
+  BatchStamp stamp() const;
+  const DecodeCounters& decode_counters() const { return decode_.counters(); }
+  const drivers::QueueCounters& queue_counters() const { return queue_counters_; }
+  bool failed() const { return queue_.failed(); }
+  bool interrupted() const { return interrupted_; }  // files: stopped before their end
+  // Reads the queue's counters now (live: a system call per interface).
+  void refresh_counters();
+
+ private:
+  void log_events();
+  void show_progress();
+
+  drivers::RxQueue& queue_;
+  DecodeStage decode_;
+  std::uint32_t source_;
+  bool live_;
+  bool progress_;
+  bool progress_shown_ = false;
+  bool interrupted_ = false;
+  bool ended_ = false;
+  unsigned stop_polls_ = 0;
+  std::uint64_t polls_ = 0;
+  std::uint64_t counters_refreshed_ns_ = 0;
+  std::chrono::steady_clock::time_point progress_at_{};
+  drivers::QueueCounters queue_counters_;
+  std::array<drivers::Frame, kPacketBatchSize> frames_;
+};
+
+}  // namespace tapflow::probe::runtime

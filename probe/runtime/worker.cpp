@@ -1,0 +1,124 @@
+#include "probe/runtime/worker.h"
+
+#include <pthread.h>
+
+#include <string>
+#include <thread>
+
+#include "probe/cache_warnings.h"
+
+namespace tapflow::probe::runtime {
+
+namespace {
+// Expired records are taken from the table in chunks of this size, so the buffer never grows past
+// its reservation.
+constexpr std::size_t kExpireChunk = 4096;
+}  // namespace
+
+void name_thread(const char* name) { pthread_setname_np(pthread_self(), std::string(name).substr(0, 15).c_str()); }
+
+Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records) : table_(config), records_(records) {
+  // A batch can end two flows per packet (a full cache evicts one for a new flow whose own RST
+  // then ends it), then the sweep adds a chunk: reserved up front, nothing grows on the data path.
+  expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);
+}
+
+void Worker::account(std::span<const cache::PacketSummary> packets, const BatchStamp& stamp) {
+  stamp_ = stamp;
+  if (!packets.empty()) {
+    table_.update_batch(packets, expired_);
+    warn_if_cache_full(table_);
+  }
+  while (table_.expire(stamp.clock_ns, expired_, kExpireChunk) != 0) emit();
+  emit();
+}
+
+void Worker::answer(ShardQuestion& question) {
+  if (question.expire_all) {
+    while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) emit();
+  }
+  emit();
+  hand_over(true);
+  question.flows.clear();
+  table_.for_each_active([&question](const cache::FlowRecord& r) { question.flows.push_back(r); },
+                         question.flow_limit);
+  question.counters = table_.counters();
+  question.active = table_.size();
+  question.done.store(true, std::memory_order_release);
+}
+
+void Worker::finish(const BatchStamp& stamp) {
+  stamp_ = stamp;
+  while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) emit();
+  emit();
+  if (current_ == nullptr) {
+    Backoff backoff;
+    while ((current_ = records_.acquire()) == nullptr) backoff.wait();
+    current_->count = 0;
+  }
+  submit(true);
+}
+
+void Worker::hand_over(bool now) {
+  if (current_ == nullptr || current_->count == 0) return;
+  constexpr std::uint64_t kMaxAgeNs = 1'000'000'000ull;
+  if (now || current_->count >= kRecordBatchSize / 4 || stamp_.clock_ns - current_opened_ns_ >= kMaxAgeNs) {
+    submit(false);
+  }
+}
+
+void Worker::submit(bool last) {
+  current_->stamp = stamp_;
+  current_->last = last;
+  records_.submit(current_);
+  current_ = nullptr;
+}
+
+void Worker::emit() {
+  for (const auto& record : expired_) {
+    if (current_ == nullptr) {
+      // Every batch in flight: the export thread is behind; wait for it (nothing is dropped).
+      Backoff backoff;
+      while ((current_ = records_.acquire()) == nullptr) backoff.wait();
+      current_->count = 0;
+      current_opened_ns_ = stamp_.clock_ns;
+    }
+    current_->records[current_->count++] = record;
+    if (current_->count == kRecordBatchSize) submit(false);
+  }
+  expired_.clear();
+}
+
+void run_dispatched_worker(Worker& worker, PacketChannel& packets) {
+  constexpr unsigned kSpinsBeforeSleep = 64;
+  unsigned spins = 0;
+  for (;;) {
+    // Read before trying the queue: a batch submitted after a failed take changes it, so the
+    // wait returns at once instead of missing the wake-up.
+    const std::uint32_t seen = packets.bell().seen();
+    PacketBatch* batch = packets.take();
+    if (batch == nullptr) {
+      if (spins < kSpinsBeforeSleep) {
+        ++spins;
+        std::this_thread::yield();
+      } else {
+        packets.bell().wait(seen, -1);
+      }
+      continue;
+    }
+    spins = 0;
+    worker.account(std::span(batch->packets).first(batch->count), batch->stamp);
+    const PacketBatch::Command command = batch->command;
+    ShardQuestion* question = batch->question;
+    const BatchStamp stamp = batch->stamp;
+    packets.release(batch);
+    if (command == PacketBatch::Command::kQuestion) worker.answer(*question);
+    if (command == PacketBatch::Command::kEndOfInput) {
+      worker.finish(stamp);
+      return;
+    }
+    worker.hand_over();
+  }
+}
+
+}  // namespace tapflow::probe::runtime

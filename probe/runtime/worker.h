@@ -1,0 +1,52 @@
+// A worker owns one flow-table shard: it accounts packet summaries, expires what timed out by
+// the batch's clock, and hands the expired records to the export thread in batches. Only its own
+// thread touches the table (share nothing); questions from the control socket reach it between
+// two batches. Never allocates per packet (its record buffer is reserved up front).
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "cache/flow_table.h"
+#include "probe/runtime/channels.h"
+
+namespace tapflow::probe::runtime {
+
+class Worker {
+ public:
+  Worker(const cache::FlowTableConfig& config, RecordChannel& records);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Accounts the packets, then expires what timed out by stamp.clock_ns.
+  void account(std::span<const cache::PacketSummary> packets, const BatchStamp& stamp);
+  // Copies the counters and up to question.flow_limit active flows (most recently updated
+  // first), after exporting every flow (forced end) if asked; records go out before it returns.
+  void answer(ShardQuestion& question);
+  // End of input: every flow left is exported (forced end) and the channel's last batch goes.
+  void finish(const BatchStamp& stamp);
+  // A partly filled record batch goes when a quarter full or a second old by the data path's
+  // clock (records never wait long for packets that may not come), or now if `now`.
+  void hand_over(bool now = false);
+
+  const cache::FlowTable& table() const { return table_; }
+
+ private:
+  void emit();
+  void submit(bool last);
+
+  cache::FlowTable table_;
+  RecordChannel& records_;
+  RecordBatch* current_ = nullptr;
+  BatchStamp stamp_;
+  std::uint64_t current_opened_ns_ = 0;  // the clock when `current_` got its first record
+  std::vector<cache::FlowRecord> expired_;
+};
+
+// The body of a worker thread fed by a dispatcher: batches in order until kEndOfInput.
+void run_dispatched_worker(Worker& worker, PacketChannel& packets);
+
+// Names the calling thread ("tapflow/w0", "tapflow/disp", ...) for top -H, ps -L and perf.
+void name_thread(const char* name);
+
+}  // namespace tapflow::probe::runtime

@@ -1,0 +1,58 @@
+#include "probe/runtime_config.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+namespace tapflow::probe {
+
+namespace {
+std::uint64_t seconds_to_ns(std::uint32_t s) { return static_cast<std::uint64_t>(s) * 1'000'000'000ull; }
+}  // namespace
+
+unsigned default_thread_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  unsigned cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set))
+                                                               : std::thread::hardware_concurrency();
+  return std::clamp(cpus, 1u, 8u);
+}
+
+RuntimeConfig make_runtime_config(const ProbeOptions& options) {
+  RuntimeConfig c;
+  c.threads = options.threads != 0 ? options.threads : default_thread_count();
+  c.cache_size = options.cache_size;
+  const std::uint64_t seed = (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  const bool sampled = options.sampling.mode != cache::SamplingMode::kNone;
+  c.table = {.capacity = options.cache_size,
+             .inactive_timeout_ns = seconds_to_ns(options.inactive_timeout_s),
+             .active_timeout_ns = seconds_to_ns(options.active_timeout_s),
+             .hash_seed = seed,
+             .packet_weight = options.scale_sampled && sampled ? options.sampling.interval : 1u};
+  c.sampling = options.sampling;
+  c.scale_sampled = options.scale_sampled;
+  c.progress = options.progress;
+  // What the collectors are told of sampling: nothing when the counts are already scaled, or
+  // collectors that renormalise would multiply them a second time.
+  exporter::Sampling announced;
+  if (sampled && !options.scale_sampled) {
+    announced.mode = options.sampling.mode == cache::SamplingMode::kRandom ? exporter::Sampling::Mode::kRandom
+                                                                           : exporter::Sampling::Mode::kDeterministic;
+    announced.interval = options.sampling.interval;
+  }
+  c.export_config.urls = options.export_urls;
+  c.export_config.live = !options.interfaces.empty();
+  c.export_config.options = {.version = options.version,
+                             .observation_domain_id = options.observation_domain_id,
+                             .engine_type = static_cast<std::uint8_t>(options.engine_type),
+                             .engine_id = static_cast<std::uint8_t>(options.engine_id),
+                             .mtu = options.mtu,
+                             .template_refresh_interval_s = options.template_refresh_s,
+                             .template_refresh_packets = options.template_refresh_packets,
+                             .sampling = announced};
+  return c;
+}
+
+}  // namespace tapflow::probe
