@@ -50,7 +50,7 @@ struct alignas(64) Slot {
 };
 static_assert(sizeof(Slot) == 64, "one cache line per flow");
 
-__extension__ typedef unsigned __int128 Uint128;
+__extension__ using Uint128 = unsigned __int128;  // GCC/Clang extension, silences -Wpedantic
 
 std::uint64_t mum(std::uint64_t a, std::uint64_t b) {
   const Uint128 r = static_cast<Uint128>(a) * b;
