@@ -22,6 +22,7 @@
 #include "probe/metrics_server.h"
 #include "probe/flow_printer.h"
 #include "probe/pipeline.h"
+#include "probe/runtime/stage.h"
 #include "probe/runtime_config.h"
 #include "drivers/pcap_files_driver.h"
 #include "drivers/pcap_live_reader.h"
@@ -51,17 +52,27 @@ void on_reopen_signal(int) { g_reopen.store(true); }
 void install_reopen_handler() {
   struct sigaction hup {};
   hup.sa_handler = on_reopen_signal;
+  hup.sa_flags = SA_RESTART;  // never an error in a read it lands in
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
 }
 
+void on_interrupt_signal(int) {}
+
 void install_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;  // a read that a stop signal lands in goes on; the runtime interrupts it
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // The runtime's interrupt (probe/runtime/stage.h): no SA_RESTART, so a read from a pipe with no
+  // writer returns EINTR and the stage sees the stop.
+  struct sigaction urg {};
+  urg.sa_handler = on_interrupt_signal;
+  sigemptyset(&urg.sa_mask);
+  sigaction(tapflow::probe::runtime::kInterruptSignal, &urg, nullptr);
   install_reopen_handler();
 }
 

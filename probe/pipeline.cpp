@@ -29,10 +29,18 @@ class Pipeline::Impl {
     export_.start();
     for (std::size_t i = 0; i < stages_.size(); ++i) stages_[i]->start(static_cast<unsigned>(i));
     bool stop_sent = false;
+    std::chrono::steady_clock::time_point stop_at;
     for (;;) {
       if (!stop_sent && stop.load(std::memory_order_relaxed)) {
         stop_sent = true;
+        stop_at = std::chrono::steady_clock::now();
         for (auto& s : stages_) s->stop();
+      }
+      // A stage blocked in a read from a pipe with no writer (or in opening a FIFO) would never
+      // see the stop: its system call is interrupted, every 200 ms until it ends.
+      if (stop_sent && std::chrono::steady_clock::now() - stop_at >= std::chrono::milliseconds(200)) {
+        stop_at = std::chrono::steady_clock::now();
+        for (auto& s : stages_) s->interrupt();
       }
       if (std::all_of(stages_.begin(), stages_.end(), [](const auto& s) { return s->ended(); })) break;
       // Woken by a question, a stage's end, or every 50 ms for the stop flag (set by a signal

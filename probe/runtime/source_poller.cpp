@@ -41,9 +41,11 @@ SourcePoller::~SourcePoller() {
   if (progress_shown_) fmt::print(stderr, "\r\033[K");
 }
 
-drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept, bool stopping) {
+drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept,
+                                       const std::atomic<bool>& stop) {
   kept = 0;
   if (ended_) return drivers::PollOutcome::kEndOfInput;
+  const bool stopping = stop.load(std::memory_order_relaxed);
   if (stopping && !live_) {
     // A conversion stopped by a signal: what was read so far is exported; the status says the
     // input was not read to its end.
@@ -55,7 +57,17 @@ drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std
   std::size_t count = 0;
   drivers::PollOutcome outcome =
       queue_.poll(frames_, count, stopping ? 0 : (live_ ? kLivePollTimeoutMs : 0));
-  if (queue_.has_events()) log_events();
+  if (queue_.has_events()) {
+    // A file read interrupted by the stop (a pipe's read, a FIFO's open) is the stop, not an
+    // error to report.
+    if (!live_ && stop.load(std::memory_order_relaxed)) {
+      queue_.take_events();
+      interrupted_ = true;
+      if (outcome == drivers::PollOutcome::kEndOfInput) outcome = drivers::PollOutcome::kFrames;
+    } else {
+      log_events();
+    }
+  }
   if (count != 0) kept = decode_.decode(std::span(frames_).first(count), out);
   if (live_) {
     const std::uint64_t now = coarse_wall_clock_ns();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -23,8 +24,8 @@ class SourcePoller {
   ~SourcePoller();
 
   // One poll: decoded, sampled packets in out[0, kept). kEndOfInput when the input ended or,
-  // once `stopping`, when the stop is complete.
-  drivers::PollOutcome poll(std::span<cache::PacketSummary> out, std::size_t& kept, bool stopping);
+  // once `stop` is set, when the stop is complete (files: at once; live: the ring drained).
+  drivers::PollOutcome poll(std::span<cache::PacketSummary> out, std::size_t& kept, const std::atomic<bool>& stop);
 
   BatchStamp stamp() const;
   const DecodeCounters& decode_counters() const { return decode_.counters(); }

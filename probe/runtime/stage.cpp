@@ -1,6 +1,9 @@
 #include "probe/runtime/stage.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <csignal>
 #include <string>
 
 #include "cache/flow_hash.h"
@@ -29,6 +32,12 @@ void Stage::start(unsigned index) {
     name_thread(("tapflow/q" + std::to_string(index)).c_str());
     run();
   });
+}
+
+static_assert(kInterruptSignal == SIGURG);
+
+void Stage::interrupt() {
+  if (thread_.joinable() && !ended()) pthread_kill(thread_.native_handle(), kInterruptSignal);
 }
 
 void Stage::ask(StageQuery& query) {
@@ -75,7 +84,7 @@ void QueueStage::run() {
   for (;;) {
     serve();
     std::size_t kept = 0;
-    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stopping());
+    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stop_);
     const BatchStamp stamp = poller_.stamp();
     // Idle polls account nothing but still expire on the clock.
     worker_.account(std::span(summaries_).first(kept), stamp);
@@ -131,7 +140,7 @@ void DispatcherStage::run() {
   for (;;) {
     serve();
     std::size_t kept = 0;
-    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stopping());
+    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stop_);
     if (kept != 0 || outcome == drivers::PollOutcome::kIdle) dispatch(kept);
     if (outcome == drivers::PollOutcome::kEndOfInput) {
       end_input();

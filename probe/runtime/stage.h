@@ -23,6 +23,9 @@
 
 namespace tapflow::probe::runtime {
 
+// The signal interrupt() sends; ignored by default, so one from elsewhere does no harm.
+inline constexpr int kInterruptSignal = 23;  // SIGURG on Linux
+
 // What the control socket asks a stage, answered on its thread.
 struct StageQuery {
   bool expire_all = false;
@@ -50,6 +53,10 @@ class Stage {
   void start(unsigned index);
   // Any thread: stop reading (files now; live after draining the kernel's ring).
   void stop() { stop_.store(true, std::memory_order_relaxed); }
+  // Any thread, after stop(): interrupts a system call the stage's thread is blocked in (a read
+  // from a pipe or FIFO with no writer, an open of a FIFO) with SIGURG, which the program
+  // handles without SA_RESTART (kInterruptSignal); harmless otherwise.
+  void interrupt();
   // True once the input ended and every flow went to the export thread.
   bool ended() const { return ended_.load(std::memory_order_acquire); }
   // The coordinator: posts a question; the stage's thread answers it and sets query.done.
@@ -72,7 +79,6 @@ class Stage {
     if (StageQuery* q = query_.exchange(nullptr, std::memory_order_acq_rel)) answer(*q);
   }
   void mark_ended();
-  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
   // After the end: answers questions until told to quit.
   void linger();
   void fill_source(StageQuery& q);
@@ -81,12 +87,12 @@ class Stage {
 
   SourcePoller poller_;
   std::array<cache::PacketSummary, kPacketBatchSize> summaries_;
+  std::atomic<bool> stop_{false};
 
  private:
   Doorbell bell_;  // rung by ask() and quit() while the stage lingers
   std::function<void()> on_ended_;
   std::atomic<StageQuery*> query_{nullptr};
-  std::atomic<bool> stop_{false};
   std::atomic<bool> ended_{false};
   std::atomic<bool> quit_{false};
   std::thread thread_;

@@ -61,8 +61,11 @@ void Worker::finish(const BatchStamp& stamp) {
 
 void Worker::hand_over(bool now) {
   if (current_ == nullptr || current_->count == 0) return;
-  constexpr std::uint64_t kMaxAgeNs = 1'000'000'000ull;
-  if (now || current_->count >= kRecordBatchSize / 4 || stamp_.clock_ns - current_opened_ns_ >= kMaxAgeNs) {
+  // Full batches go as they fill (emit); a partial one waits this long by the data path's clock
+  // (packet time for files, the wall clock live), so the export thread wakes per full batch on a
+  // busy link and records of a quiet one still leave within the export's one-second flush.
+  constexpr std::uint64_t kMaxAgeNs = 100'000'000ull;
+  if (now || stamp_.clock_ns - current_opened_ns_ >= kMaxAgeNs) {
     submit(false);
   }
 }

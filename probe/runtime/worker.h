@@ -25,8 +25,8 @@ class Worker {
   void answer(ShardQuestion& question);
   // End of input: every flow left is exported (forced end) and the channel's last batch goes.
   void finish(const BatchStamp& stamp);
-  // A partly filled record batch goes when a quarter full or a second old by the data path's
-  // clock (records never wait long for packets that may not come), or now if `now`.
+  // A partly filled record batch goes once 100 ms old by the data path's clock (records never
+  // wait long for packets that may not come), or now if `now`.
   void hand_over(bool now = false);
 
   const cache::FlowTable& table() const { return table_; }

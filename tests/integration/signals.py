@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Signals and vanished readers during a conversion (issue 13 #2, #3, #5):
+  - SIGINT/SIGTERM while reading a pipe (`-r -`) or waiting for a FIFO's writer: tapflow stops
+    reading within a second, exports every flow read (an IPFIX file tapflow collect reads back),
+    prints the summary, writes --stats-json and exits 3, at --threads 1 and 2;
+  - `-r -` gives the same flows as `-r FILE`;
+  - the table's reader goes away (`| head -1`): one error line, exit 0, and the records not
+    printed are counted (printed + not printed = flows);
+  - a ctl client that hangs up before reading its answer: the conversion goes on and exports
+    every flow (SIGPIPE used to kill it with status 141).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+
+CAPTURE = common.DATA / "ndpi/wechat.pcap"
+FLOWS = 378  # in CAPTURE
+
+
+def tapflow(*args):
+    return [common.tapflow_binary(), "--no-progress", *[str(a) for a in args]]
+
+
+def collect_count(path):
+    out = subprocess.run([common.tapflow_binary(), "collect", "--listen", f"file:{path}"],
+                         capture_output=True, text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def stop_while_reading_a_pipe(tmp, threads, sig):
+    out, stats = Path(tmp) / f"pipe{threads}.ipfix", Path(tmp) / f"pipe{threads}.json"
+    log = Path(tmp) / f"pipe{threads}.err"
+    with open(log, "w") as err_file:
+        proc = subprocess.Popen(tapflow("-r", "-", "-n", f"file:{out}", "--threads", threads, "--stats-json", stats),
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
+    proc.stdin.write(CAPTURE.read_bytes())
+    proc.stdin.flush()  # the writer stays: tapflow waits in read() for more
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        common.fail(f"--threads {threads}: {sig.name} while reading a pipe: still running after 10 s")
+    finally:
+        proc.stdin.close()
+    err = log.read_text()
+    waited = time.monotonic() - started
+    if proc.returncode != 3:
+        common.fail(f"--threads {threads}: {sig.name} while reading a pipe: exit {proc.returncode}, not 3: {err}")
+    if waited > 2:
+        common.fail(f"--threads {threads}: {sig.name}: took {waited:.1f} s to stop")
+    if "tapflow summary" not in err or "stopped by a signal" not in err:
+        common.fail(f"--threads {threads}: no summary or no word of the stop: {err}")
+    s = json.loads(stats.read_text())
+    if not s["interrupted"] or s["packets"]["read"] != 1672 or s["flows"]["packets"] != 1672:
+        common.fail(f"--threads {threads}: stats say {s['interrupted']=}, {s['packets']}, {s['flows']}")
+    if collect_count(out) != FLOWS:
+        common.fail(f"--threads {threads}: {collect_count(out)} records in the file, not {FLOWS}")
+    print(f"ok: --threads {threads}: {sig.name} while reading a pipe: exit 3 after {waited:.2f} s, "
+          f"{FLOWS} flows in the file")
+
+
+def stop_while_waiting_for_a_fifo_writer(tmp):
+    fifo = Path(tmp) / "fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(tapflow("-r", fifo), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        common.fail("SIGTERM while opening a FIFO with no writer: still running after 10 s")
+    if proc.returncode != 3:
+        common.fail(f"SIGTERM while opening a FIFO: exit {proc.returncode}, not 3: {err}")
+    print("ok: SIGTERM while waiting for a FIFO's writer: exit 3")
+
+
+def stdin_reads_as_the_file():
+    by_path = subprocess.run(tapflow("-r", CAPTURE), capture_output=True, text=True, check=True).stdout
+    by_stdin = subprocess.run(tapflow("-r", "-"), input=CAPTURE.read_bytes(), capture_output=True,
+                              check=True).stdout.decode()
+    if sorted(by_path.splitlines()) != sorted(by_stdin.splitlines()):
+        common.fail("-r - does not give the flows of -r FILE")
+    print("ok: -r - gives the same flows as -r FILE")
+
+
+def reader_of_the_table_goes_away(tmp):
+    stats = Path(tmp) / "head.json"
+    shell = f"{' '.join(tapflow('-r', CAPTURE, '--stats-json', stats))} | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        common.fail(f"| head -1: exit {proc.returncode}: {proc.stderr}")
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("tapflow: error")]
+    if len(errors) != 1 or "cannot write the flow table" not in errors[0]:
+        common.fail(f"| head -1: expected one error line about the table: {proc.stderr}")
+    s = json.loads(stats.read_text())
+    if s["records_printed"] + s["records_not_printed"] != FLOWS or s["records_not_printed"] == 0:
+        common.fail(f"| head -1: printed {s['records_printed']} + not printed {s['records_not_printed']} != {FLOWS}")
+    print(f"ok: | head -1: exit 0, one error line, {s['records_not_printed']} records counted as not printed")
+
+
+def ctl_client_hangs_up(tmp):
+    control = Path(tmp) / "ctl"
+    out = Path(tmp) / "ctl.ipfix"
+    proc = subprocess.Popen(tapflow("-r", "-", "-n", f"file:{out}", "--control", control),
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    data = CAPTURE.read_bytes()
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    for _ in range(100):
+        if control.exists():
+            break
+        time.sleep(0.05)
+    for _ in range(5):  # ask for every flow, then hang up without reading a byte
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(control))
+            s.sendall(b"flows 100000\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    time.sleep(0.3)
+    try:
+        _, err = proc.communicate(input=data[len(data) // 2:], timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        common.fail("ctl client hung up: the conversion did not finish")
+    if proc.returncode != 0:
+        common.fail(f"ctl client hung up: exit {proc.returncode}: {err.decode()}")
+    if collect_count(out) != FLOWS:
+        common.fail(f"ctl client hung up: {collect_count(out)} records, not {FLOWS}")
+    print(f"ok: ctl clients that hang up: the conversion exits 0 with {FLOWS} flows")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        stop_while_reading_a_pipe(tmp, 1, signal.SIGINT)
+        stop_while_reading_a_pipe(tmp, 2, signal.SIGTERM)
+        stop_while_waiting_for_a_fifo_writer(tmp)
+        stdin_reads_as_the_file()
+        reader_of_the_table_goes_away(tmp)
+        ctl_client_hangs_up(tmp)
+
+
+if __name__ == "__main__":
+    main()
