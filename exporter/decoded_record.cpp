@@ -5,6 +5,7 @@
 
 #include <ctime>
 
+#include "cache/flow_text.h"
 #include "exporter/information_elements.h"
 
 namespace tapflow::exporter {
@@ -20,33 +21,12 @@ std::string format_time_ms(std::uint64_t ns) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
+using cache::format_tcp_flags;
+using cache::protocol_name;
+
+// Addresses as the endpoints show them: IPv6 in brackets.
 std::string format_address(const std::array<std::uint8_t, 16>& address, bool ipv6) {
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(ipv6 ? AF_INET6 : AF_INET, address.data(), text, sizeof text);
-  return ipv6 ? fmt::format("[{}]", text) : std::string(text);
-}
-
-std::string protocol_name(std::uint8_t protocol) {
-  switch (protocol) {
-    case 1: return "ICMP";
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 47: return "GRE";
-    case 50: return "ESP";
-    case 58: return "ICMPv6";
-    case 132: return "SCTP";
-    default: return fmt::format("proto-{}", protocol);
-  }
-}
-
-// nfdump's order and letters: CWR ECE URG ACK PSH RST SYN FIN, a dot for each flag not set.
-std::string format_tcp_flags(std::uint8_t flags) {
-  static constexpr char kLetters[] = "CEUAPRSF";
-  std::string text(8, '.');
-  for (int bit = 0; bit < 8; ++bit) {
-    if (flags & (0x80 >> bit)) text[static_cast<std::size_t>(bit)] = kLetters[bit];
-  }
-  return text;
+  return ipv6 ? "[" + cache::format_address(address, true) + "]" : cache::format_address(address, false);
 }
 
 }  // namespace

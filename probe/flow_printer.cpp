@@ -1,55 +1,17 @@
 #include "probe/flow_printer.h"
 
-#include <arpa/inet.h>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 
-#include <chrono>
 #include <system_error>
 
+#include "cache/flow_text.h"
 #include "cache/log.h"
 
 namespace tapflow::probe {
 
-std::string format_address(const std::array<std::uint8_t, 16>& address, bool ipv6) {
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(ipv6 ? AF_INET6 : AF_INET, address.data(), text, sizeof text);
-  return text;
-}
-
-std::string format_tcp_flags(std::uint8_t flags) {
-  static constexpr char kNames[] = "CEUAPRSF";  // bit 7 .. bit 0
-  std::string s(8, '.');
-  for (int bit = 0; bit < 8; ++bit) {
-    if (flags & (1u << (7 - bit))) s[static_cast<std::size_t>(bit)] = kNames[bit];
-  }
-  return s;
-}
-
 namespace {
-std::string protocol_name(std::uint8_t protocol) {
-  switch (protocol) {
-    case 1: return "ICMP";
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 47: return "GRE";
-    case 50: return "ESP";
-    case 58: return "ICMP6";
-    case 132: return "SCTP";
-    default: return std::to_string(protocol);
-  }
-}
-
-std::string endpoint(const std::array<std::uint8_t, 16>& address, bool ipv6, std::uint16_t port) {
-  return ipv6 ? fmt::format("[{}]:{}", format_address(address, true), port)
-              : fmt::format("{}:{}", format_address(address, false), port);
-}
-
-std::string format_time(std::uint64_t ns) {
-  const std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds(ns / 1'000'000)};
-  return fmt::format("{:%Y-%m-%d %H:%M:%S}", t);
-}
+using cache::format_endpoint;
+using cache::protocol_name;
 }  // namespace
 
 void FlowPrinter::print(std::span<const cache::FlowRecord> records) {
@@ -78,12 +40,9 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
     header_printed_ = true;
   }
   for (const auto& r : records) {
-    const bool v6 = r.key.is_ipv6();
     fmt::print(out_, "{:<23} {:>9.3f} {:<5} {:>45} -> {:<45} {:>9} {:>12} {:<8} {:>3} {:>3} {}\n",
-               format_time(r.first_ns), static_cast<double>(r.last_ns - r.first_ns) / 1e9,
-               protocol_name(r.key.protocol),
-               endpoint(r.key.source_address, v6, r.key.source_port),
-               endpoint(r.key.destination_address, v6, r.key.destination_port), r.packets,
+               cache::format_time_utc(r.first_ns), static_cast<double>(r.last_ns - r.first_ns) / 1e9,
+               protocol_name(r.key.protocol), format_endpoint(r.key, true), format_endpoint(r.key, false), r.packets,
                r.octets, format_tcp_flags(r.tcp_flags), r.key.tos, r.key.ingress_interface,
                cache::to_string(r.end_reason));
     ++printed_;

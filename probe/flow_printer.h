@@ -8,13 +8,13 @@
 #include <string>
 
 #include "cache/flow_record.h"
+#include "cache/flow_text.h"
 
 namespace tapflow::probe {
 
-// "192.0.2.1" or "2001:db8::1" for the address bytes of a key.
-std::string format_address(const std::array<std::uint8_t, 16>& address, bool ipv6);
-// TCP flags as nfdump shows them: "CEUAPRSF" with '.' for clear bits.
-std::string format_tcp_flags(std::uint8_t flags);
+// The shared rendering (cache/flow_text.h), as the control socket and the table use it.
+using cache::format_address;
+using cache::format_tcp_flags;
 
 class FlowPrinter {
  public:
