@@ -9,8 +9,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cache/flow_record.h"
+#include "exporter/transport.h"
 
 namespace tapflow::exporter {
 
@@ -90,6 +92,10 @@ class FlowExporter {
   // self-describing); network transports do nothing. Called on the exporting thread between
   // batches.
   virtual void reopen() = 0;
+  // What the transport reported since the last call (an outage, its end, the first failure of a
+  // kind), for the program to log: exporters never log.
+  virtual bool has_events() const = 0;
+  virtual void take_events(std::vector<TransportEvent>& out) = 0;
 };
 
 // Parses `url` (udp://HOST:PORT, udp://[V6]:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT,

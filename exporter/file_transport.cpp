@@ -1,6 +1,5 @@
 #include "exporter/file_transport.h"
 
-#include "cache/log.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -51,7 +50,7 @@ bool FileTransport::reopen() {
 void FileTransport::report_error_once(int error) {
   if (error_reported_) return;
   error_reported_ = true;
-  log::error("cannot write IPFIX file '{}': {} (further errors only counted)", path_, std::strerror(error));
+  events_.error("cannot write IPFIX file '{}': {} (further errors only counted)", path_, std::strerror(error));
 }
 
 }  // namespace tapflow::exporter

@@ -1,6 +1,5 @@
 #include "exporter/sctp_transport.h"
 
-#include "cache/log.h"
 #include "exporter/stream_socket.h"
 
 #include <netinet/in.h>
@@ -161,7 +160,7 @@ bool SctpTransport::association_alive() {
         ++abandoned_;
         if (!abandon_reported_) {
           abandon_reported_ = true;
-          log::warning("{}: a data message was abandoned undelivered after its {} ms lifetime (PR-SCTP); "
+          events_.warning("{}: a data message was abandoned undelivered after its {} ms lifetime (PR-SCTP); "
                        "further ones are counted",
                        description_, data_lifetime_.count());
         }

@@ -1,6 +1,5 @@
 #include "exporter/stream_socket.h"
 
-#include "cache/log.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -127,9 +126,9 @@ bool StreamSession::connect_now() {
     if (!outage_reported_) {
       outage_reported_ = true;
       if (!c.resolve_error.empty()) {
-        log::warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
+        events_.warning("cannot resolve {}: {} (retrying every second)", description_, c.resolve_error);
       } else {
-        log::warning("cannot {} {}: {} (retrying every second; messages meanwhile are counted as send errors)",
+        events_.warning("cannot {} {}: {} (retrying every second; messages meanwhile are counted as send errors)",
                      wording_.connect, description_, std::strerror(c.error));
       }
     }
@@ -140,7 +139,7 @@ bool StreamSession::connect_now() {
   fresh_ = true;
   ++sessions_;
   if (outage_reported_) {
-    log::notice("{} {} again", wording_.connected, description_);
+    events_.notice("{} {} again", wording_.connected, description_);
     outage_reported_ = false;
   }
   return true;
@@ -158,7 +157,7 @@ void StreamSession::disconnect(const char* why, int error) {
   next_attempt_ = std::chrono::steady_clock::now() + retry_interval_;
   if (!outage_reported_) {
     outage_reported_ = true;
-    log::warning("{} {} lost: {}{} ({} every second)", wording_.session, description_, why,
+    events_.warning("{} {} lost: {}{} ({} every second)", wording_.session, description_, why,
                  error != 0 ? std::string(": ") + std::strerror(error) : std::string(), wording_.reconnect);
   }
 }

@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include "exporter/transport.h"
+
 namespace tapflow::exporter {
 
 // "[v6addr]" or "host", as it goes before ":port" in a URL.
@@ -49,8 +51,8 @@ struct StreamWording {
 };
 
 // One session to a collector: connected when a message needs it and at most once per retry
-// interval after a failure; the first failure of an outage is logged once, and so is the
-// recovery. The transport says when a session is broken (disconnect) and when its first message
+// interval after a failure; the first failure of an outage is reported once (an event for the
+// program to log), and so is the recovery. The transport says when a session is broken (disconnect) and when its first message
 // went out (mark_used: until then the session needs templates, RFC 7011 §8).
 class StreamSession {
  public:
@@ -74,8 +76,11 @@ class StreamSession {
   bool fresh() const { return fresh_; }             // connected, nothing sent yet
   bool ipv6() const { return ipv6_; }               // of the session, else of the resolved name
   std::uint64_t sessions() const { return sessions_; }  // successful connects so far
+  TransportEvents& events() { return events_; }
+  bool has_events() const { return events_.any(); }
 
  private:
+  TransportEvents events_;
   std::string host_;
   std::string port_;
   int protocol_;

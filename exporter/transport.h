@@ -5,12 +5,51 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <fmt/format.h>
+
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tapflow::exporter {
 
 enum class SendResult : std::uint8_t { kSent, kFailed };
+
+// Something an operator should hear of once (the first failure of a kind, an outage, its end);
+// the program logs it, the transport only reports it (exporters never log).
+struct TransportEvent {
+  enum class Severity : std::uint8_t { kError, kWarning, kNotice };
+  Severity severity = Severity::kNotice;
+  std::string message;
+};
+
+// A transport's pending events. Events are rare: formatting one costs nothing on the data path.
+class TransportEvents {
+ public:
+  template <typename... Args>
+  void error(fmt::format_string<Args...> format, Args&&... args) {
+    add(TransportEvent::Severity::kError, fmt::format(format, std::forward<Args>(args)...));
+  }
+  template <typename... Args>
+  void warning(fmt::format_string<Args...> format, Args&&... args) {
+    add(TransportEvent::Severity::kWarning, fmt::format(format, std::forward<Args>(args)...));
+  }
+  template <typename... Args>
+  void notice(fmt::format_string<Args...> format, Args&&... args) {
+    add(TransportEvent::Severity::kNotice, fmt::format(format, std::forward<Args>(args)...));
+  }
+  bool any() const { return !events_.empty(); }
+  // Moves the pending events to the end of `out`.
+  void take(std::vector<TransportEvent>& out) {
+    for (auto& e : events_) out.push_back(std::move(e));
+    events_.clear();
+  }
+
+ private:
+  void add(TransportEvent::Severity severity, std::string message) { events_.push_back({severity, std::move(message)}); }
+  std::vector<TransportEvent> events_;
+};
 
 class Transport {
  public:
@@ -30,6 +69,12 @@ class Transport {
   virtual bool reopen() { return false; }
   // The destination, resolved (for messages).
   virtual const std::string& description() const = 0;
+  // Events since the last call, for the program to log (cheap when there is none).
+  virtual bool has_events() const { return events_.any(); }
+  virtual void take_events(std::vector<TransportEvent>& out) { events_.take(out); }
+
+ protected:
+  TransportEvents events_;
 };
 
 }  // namespace tapflow::exporter

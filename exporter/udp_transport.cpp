@@ -1,6 +1,5 @@
 #include "exporter/udp_transport.h"
 
-#include "cache/log.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -70,7 +69,7 @@ SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
     // ECONNREFUSED reports an ICMP error for an earlier datagram; this one was not sent either.
     if (!error_reported_) {
       error_reported_ = true;
-      log::warning("cannot send to {}: {} (further failures only counted)", description_,
+      events_.warning("cannot send to {}: {} (further failures only counted)", description_,
                    n < 0 ? std::strerror(errno) : "short send");
     }
     return SendResult::kFailed;

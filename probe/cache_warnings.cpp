@@ -1,6 +1,6 @@
 #include "probe/cache_warnings.h"
 
-#include "cache/log.h"
+#include "probe/log.h"
 
 #include <fmt/format.h>
 

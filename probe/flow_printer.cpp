@@ -5,7 +5,7 @@
 #include <system_error>
 
 #include "cache/flow_text.h"
-#include "cache/log.h"
+#include "probe/log.h"
 
 namespace tapflow::probe {
 

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "cache/log.h"
+#include "probe/log.h"
 #include "exporter/collector.h"
 #include "exporter/exporter.h"
 #include "probe/cli.h"

@@ -1,6 +1,6 @@
 // Logging: levels filter, the line format on a terminal or file, and journald priority prefixes
 // when JOURNAL_STREAM names stderr (as systemd sets it).
-#include "cache/log.h"
+#include "probe/log.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "cache/log.h"
+#include "probe/log.h"
 #include "probe/runtime/worker.h"
 
 namespace tapflow::probe::runtime {
@@ -101,6 +101,21 @@ bool ExportThread::drain() {
   return took;
 }
 
+void ExportThread::log_events() {
+  for (auto& e : exporters_) {
+    if (!e->has_events()) continue;
+    std::vector<exporter::TransportEvent> events;
+    e->take_events(events);
+    for (const auto& event : events) {
+      switch (event.severity) {
+        case exporter::TransportEvent::Severity::kError: log::error("{}", event.message); break;
+        case exporter::TransportEvent::Severity::kWarning: log::warning("{}", event.message); break;
+        case exporter::TransportEvent::Severity::kNotice: log::notice("{}", event.message); break;
+      }
+    }
+  }
+}
+
 void ExportThread::publish() {
   std::lock_guard lock(snapshot_mutex_);
   snapshot_.exporters.clear();
@@ -115,6 +130,7 @@ void ExportThread::run() {
   for (;;) {
     const std::uint32_t seen = bell_.seen();
     const bool took = drain();
+    log_events();
     if (live_) {
       now_ns_ = std::max(now_ns_, coarse_wall_clock_ns());
       if (now_ns_ - last_flush_ns_ >= kLiveFlushIntervalNs) {
@@ -138,6 +154,7 @@ void ExportThread::run() {
     if (!took) bell_.wait(seen, kIdleWakeMs);
   }
   for (auto& e : exporters_) e->close();
+  log_events();
   publish();
   // A sync() that came during the close is answered too.
   sync_done_.store(UINT64_MAX, std::memory_order_release);

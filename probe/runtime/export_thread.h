@@ -66,6 +66,7 @@ class ExportThread {
   void take(RecordBatch& batch);
   void note_stamp(const BatchStamp& stamp);
   void publish();
+  void log_events();  // what the transports reported
 
   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters_;
   FlowPrinter* printer_;

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <string>
 
-#include "cache/log.h"
+#include "probe/log.h"
 
 namespace tapflow::probe::runtime {
 

@@ -3,8 +3,9 @@
 //   under systemd:    "<4>tapflow: warning: ..." (sd-daemon priority prefix, so journald keeps the
 //                     level) when JOURNAL_STREAM names our stderr, as systemd sets it.
 // Messages below the threshold (--log-level) cost one comparison. Thread-safe: each line goes out
-// in one write(2). Lives in the cache library because every stage links it; no stage logs per
-// packet or per record (counters do that; a log line says when something starts going wrong).
+// in one write(2). The program logs; the stages (drivers, cache, exporter) never do: they count,
+// and report what an operator must hear of as events, which the runtime logs here. Nothing is
+// logged per packet or per record (a log line says when something starts going wrong).
 #pragma once
 
 #include <fmt/format.h>

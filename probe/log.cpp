@@ -1,4 +1,4 @@
-#include "cache/log.h"
+#include "probe/log.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
