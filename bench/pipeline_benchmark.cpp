@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "exporter/ipfix_encoder.h"
-#include "probe/decoder.h"
+#include "exporter/ipfix/ipfix_encoder.h"
+#include "probe/decode/decoder.h"
 
 namespace {
 

@@ -18,10 +18,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "exporter/endpoint_url.h"
-#include "exporter/ipfix_file_reader.h"
+#include "exporter/transport/endpoint_url.h"
+#include "exporter/ipfix/ipfix_file_reader.h"
 #include "exporter/message_decoder.h"
-#include "exporter/sctp_transport.h"
+#include "exporter/transport/sctp_transport.h"
 
 namespace tapflow::exporter {
 

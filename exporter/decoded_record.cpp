@@ -6,7 +6,7 @@
 #include <ctime>
 
 #include "cache/flow_text.h"
-#include "exporter/information_elements.h"
+#include "exporter/ie/information_elements.h"
 
 namespace tapflow::exporter {
 

@@ -4,12 +4,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "exporter/endpoint_url.h"
-#include "exporter/file_transport.h"
+#include "exporter/transport/endpoint_url.h"
+#include "exporter/transport/file_transport.h"
 #include "exporter/message_exporter.h"
-#include "exporter/sctp_transport.h"
-#include "exporter/tcp_transport.h"
-#include "exporter/udp_transport.h"
+#include "exporter/transport/sctp_transport.h"
+#include "exporter/transport/tcp_transport.h"
+#include "exporter/transport/udp_transport.h"
 
 namespace tapflow::exporter {
 

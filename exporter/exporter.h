@@ -12,21 +12,14 @@
 #include <vector>
 
 #include "cache/flow_record.h"
-#include "exporter/transport.h"
+#include "cache/sampler.h"
+#include "exporter/transport/transport.h"
 
 namespace tapflow::exporter {
 
 // Wall clock in nanoseconds since the Unix epoch; injected so tests are deterministic.
 using Clock = std::function<std::uint64_t()>;
 std::uint64_t system_clock_ns();
-
-// The packet sampling the probe applies, announced to the collector: v5 header bits, v9 options
-// (SAMPLING_INTERVAL 34 / SAMPLING_ALGORITHM 35), IPFIX options (RFC 5476 selector IEs).
-struct Sampling {
-  enum class Mode : std::uint8_t { kNone, kDeterministic, kRandom };
-  Mode mode = Mode::kNone;
-  std::uint32_t interval = 1;  // 1 out of `interval` packets
-};
 
 // Packets the probe saw but did not account in any flow (decoder rejects, kernel drops): the
 // IPFIX Metering Process Reliability Statistics (RFC 7011 §4.2).
@@ -43,7 +36,10 @@ struct ExportOptions {
   std::uint32_t template_refresh_interval_s = 600;  // v9 and IPFIX over UDP (RFC 7011 §8.4)
   std::uint32_t template_refresh_packets = 20;  // v9 and IPFIX over UDP: also every N messages;
                                                 // 0 = by time only
-  Sampling sampling = {};                       // what to announce to the collector
+  // What to announce to the collector: v5 header bits, v9 options (SAMPLING_INTERVAL 34 /
+  // SAMPLING_ALGORITHM 35), IPFIX options (RFC 5476 selector IEs). None when the counts are
+  // already scaled.
+  cache::SamplingConfig sampling = {};
   // May be empty (zeros); called at template (re)send and close(), never per record.
   std::function<ProbeTotals()> totals = {};
 };

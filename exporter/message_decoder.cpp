@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "exporter/byte_order.h"
-#include "exporter/information_elements.h"
+#include "exporter/ie/byte_order.h"
+#include "exporter/ie/information_elements.h"
 
 namespace tapflow::exporter {
 

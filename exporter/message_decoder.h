@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "exporter/decoded_record.h"
-#include "exporter/information_elements.h"
+#include "exporter/ie/information_elements.h"
 
 namespace tapflow::exporter {
 

@@ -12,11 +12,11 @@
 #include <string>
 
 #include "exporter/exporter.h"
-#include "exporter/ipfix_encoder.h"
-#include "exporter/netflow_v5_encoder.h"
-#include "exporter/netflow_v9_encoder.h"
-#include "exporter/options_records.h"
-#include "exporter/transport.h"
+#include "exporter/ipfix/ipfix_encoder.h"
+#include "exporter/netflow_v5/netflow_v5_encoder.h"
+#include "exporter/netflow_v9/netflow_v9_encoder.h"
+#include "exporter/ie/options_records.h"
+#include "exporter/transport/transport.h"
 
 namespace tapflow::exporter {
 

@@ -12,7 +12,7 @@
 #include "cache/flow_table.h"
 #include "cache/sampler.h"
 #include "exporter/exporter.h"
-#include "probe/decoder.h"
+#include "probe/decode/decoder.h"
 #include "probe/traffic_profile.h"
 
 namespace tapflow::probe {

@@ -34,14 +34,9 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
   c.sampling = options.sampling;
   c.scale_sampled = options.scale_sampled;
   c.progress = options.progress;
-  // What the collectors are told of sampling: nothing when the counts are already scaled, or
-  // collectors that renormalise would multiply them a second time.
-  exporter::Sampling announced;
-  if (sampled && !options.scale_sampled) {
-    announced.mode = options.sampling.mode == cache::SamplingMode::kRandom ? exporter::Sampling::Mode::kRandom
-                                                                           : exporter::Sampling::Mode::kDeterministic;
-    announced.interval = options.sampling.interval;
-  }
+  // What the collectors are told: the sampling applied, or nothing when the counts are already
+  // scaled (collectors that renormalise would multiply them a second time).
+  const cache::SamplingConfig announced = options.scale_sampled ? cache::SamplingConfig{} : options.sampling;
   c.export_config.urls = options.export_urls;
   c.export_config.live = !options.interfaces.empty();
   c.export_config.options = {.version = options.version,

@@ -12,7 +12,7 @@
 #include "cache/packet_summary.h"
 #include "cache/sampler.h"
 #include "drivers/frame.h"
-#include "probe/decoder.h"
+#include "probe/decode/decoder.h"
 #include "probe/traffic_profile.h"
 
 namespace tapflow::probe::runtime {

@@ -17,7 +17,7 @@
 
 #include "cache/flow_table.h"
 #include "drivers/pcap_file_reader.h"
-#include "probe/decoder.h"
+#include "probe/decode/decoder.h"
 
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};

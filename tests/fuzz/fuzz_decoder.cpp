@@ -6,7 +6,7 @@
 #include <span>
 
 #include "cache/packet_summary.h"
-#include "probe/decoder.h"
+#include "probe/decode/decoder.h"
 
 namespace {
 

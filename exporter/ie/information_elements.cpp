@@ -1,0 +1,235 @@
+#include "exporter/ie/information_elements.h"
+
+#include <array>
+#include <cstring>
+
+#include "exporter/ie/byte_order.h"
+
+namespace tapflow::exporter {
+
+namespace {
+
+using cache::FlowRecord;
+using Value = std::span<const std::uint8_t>;
+
+constexpr std::uint64_t kNsPerMs = 1'000'000;
+
+// Unsigned integers accept 1..8 octets (RFC 7011 §6.2) and keep the low bits the record can hold.
+bool valid_unsigned(Value v) { return !v.empty() && v.size() <= 8; }
+
+template <typename T>
+bool read_unsigned(Value v, T& out) {
+  if (!valid_unsigned(v)) return false;
+  out = static_cast<T>(get_unsigned(v.data(), v.size()));
+  return true;
+}
+
+std::uint32_t uptime_ms(std::uint64_t ns, const WriteContext& c) {
+  return sys_uptime_ms(ns, c.system_start_ms);
+}
+
+bool read_uptime(Value v, const ReadContext& c, std::uint64_t& ns) {
+  std::uint32_t uptime = 0;
+  if (!read_unsigned(v, uptime)) return false;
+  // Unsigned difference: correct across the 2^32 ms wrap of sysUpTime.
+  const std::uint64_t before_export = static_cast<std::uint32_t>(c.system_uptime_ms - uptime);
+  ns = c.export_time_ms > before_export ? (c.export_time_ms - before_export) * kNsPerMs : 0;
+  return true;
+}
+
+bool read_address(Value v, std::size_t size, std::uint8_t ip_version,
+                  std::array<std::uint8_t, 16>& address, FlowRecord& r) {
+  if (v.size() != size) return false;
+  address = {};
+  std::memcpy(address.data(), v.data(), size);
+  r.key.ip_version = ip_version;
+  return true;
+}
+
+constexpr InformationElement kTable[] = {
+    {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.key.source_address.data(), 4); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.source_address, r); }},
+    {ie::kDestinationIpv4Address, "destinationIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
+       std::memcpy(out, r.key.destination_address.data(), 4);
+     },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.destination_address, r); }},
+    {ie::kSourceIpv6Address, "sourceIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
+       std::memcpy(out, r.key.source_address.data(), 16);
+     },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.source_address, r); }},
+    {ie::kDestinationIpv6Address, "destinationIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
+       std::memcpy(out, r.key.destination_address.data(), 16);
+     },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.destination_address, r); }},
+    {ie::kSourceTransportPort, "sourceTransportPort", 2, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.source_port); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.source_port); }},
+    {ie::kDestinationTransportPort, "destinationTransportPort", 2, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.destination_port); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.destination_port); }},
+    {ie::kProtocolIdentifier, "protocolIdentifier", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.protocol); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.protocol); }},
+    {ie::kIpClassOfService, "ipClassOfService", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.tos); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.tos); }},
+    // RFC 7125: tcpControlBits is unsigned16 (the flags byte plus NS and reserved bits); we only
+    // keep the low byte.
+    {ie::kTcpControlBits, "tcpControlBits", 2, AddressFamilies::kBoth, kIpfixFormat, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.tcp_flags); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
+    // RFC 3954 §8: TCP_FLAGS is one octet in v9 (nfdump, pmacct and Wireshark read either).
+    {ie::kTcpControlBits, "TCP_FLAGS", 1, AddressFamilies::kBoth, kV9Format, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.tcp_flags); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
+    // v9 collectors (nfdump) take ICMP type and code from ICMP_TYPE, not the destination port;
+    // IPFIX collectors read the port (where tapflow, like Cisco, puts type * 256 + code).
+    {ie::kIcmpType, "ICMP_TYPE", 2, AddressFamilies::kBoth, kV9Format, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
+       const bool icmp = r.key.protocol == 1 || r.key.protocol == 58;
+       put_u16(out, icmp ? r.key.destination_port : 0);
+     },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint16_t type_code = 0;
+       if (!read_unsigned(v, type_code)) return false;
+       if (type_code != 0) r.key.destination_port = type_code;
+       return true;
+     }},
+    {ie::kPacketDeltaCount, "packetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.packets); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.packets); }},
+    {ie::kOctetDeltaCount, "octetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.octets); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.octets); }},
+    // Absolute times (IEs 152/153), never relative to the export time or an uptime: a collector
+    // can anchor them without knowing when the probe started (softflowd issues 39/58).
+    {ie::kFlowStartMilliseconds, "flowStartMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.first_ns / kNsPerMs); },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint64_t ms = 0;
+       if (!read_unsigned(v, ms)) return false;
+       r.first_ns = ms * kNsPerMs;
+       return true;
+     }},
+    {ie::kFlowEndMilliseconds, "flowEndMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.last_ns / kNsPerMs); },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint64_t ms = 0;
+       if (!read_unsigned(v, ms)) return false;
+       r.last_ns = ms * kNsPerMs;
+       return true;
+     }},
+    // v9 (RFC 3954 §8): sysUpTime ms of the first and last packet; the collector anchors them with
+    // the header's sysUpTime and unix_secs. Before the system start they clamp to 0; past 2^32 ms
+    // (49.7 days) they wrap, as the header's sysUpTime does.
+    {ie::kFirstSwitched, "FIRST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, false,
+     [](const FlowRecord& r, const WriteContext& c, std::uint8_t* out) {
+       put_u32(out, uptime_ms(r.first_ns, c));
+     },
+     [](Value v, const ReadContext& c, FlowRecord& r) { return read_uptime(v, c, r.first_ns); }},
+    {ie::kLastSwitched, "LAST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, false,
+     [](const FlowRecord& r, const WriteContext& c, std::uint8_t* out) {
+       put_u32(out, uptime_ms(r.last_ns, c));
+     },
+     [](Value v, const ReadContext& c, FlowRecord& r) { return read_uptime(v, c, r.last_ns); }},
+    {ie::kFlowEndReason, "flowEndReason", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, static_cast<std::uint8_t>(r.end_reason)); },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint8_t reason = 0;
+       if (!read_unsigned(v, reason)) return false;
+       r.end_reason = static_cast<cache::FlowEndReason>(reason);
+       return true;
+     }},
+    {ie::kIngressInterface, "ingressInterface", 4, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.key.ingress_interface); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.ingress_interface); }},
+    {ie::kMinimumTtl, "minimumTTL", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.min_ttl); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.min_ttl); }},
+    {ie::kMaximumTtl, "maximumTTL", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.max_ttl); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.max_ttl); }},
+    {ie::kIpVersion, "ipVersion", 1, AddressFamilies::kBoth, kBothFormats, false,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.ip_version); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.ip_version); }},
+    // RFC 5476 §6.5.1: the Selection Process the record went through; its parameters are in the
+    // sampling options record with the same selectorId.
+    {ie::kSelectorId, "selectorId", 8, AddressFamilies::kBoth, kIpfixFormat, true,
+     [](const FlowRecord&, const WriteContext&, std::uint8_t* out) { put_u64(out, kSelectorIdValue); },
+     [](Value v, const ReadContext&, FlowRecord&) { return valid_unsigned(v); }},
+};
+
+constexpr std::size_t kTableSize = std::size(kTable);
+// The decoder keeps one presence bit per element in a 64-bit mask.
+static_assert(kTableSize <= 64, "DecodedRecord::fields holds one bit per information element");
+
+constexpr bool in_template(const InformationElement& e, AddressFamilies excluded, Formats format,
+                           bool sampling) {
+  return e.families != excluded && (e.formats & format) != 0 && (sampling || !e.sampling_only);
+}
+
+template <AddressFamilies kExcluded, Formats kFormat, bool kSampling>
+constexpr auto make_fields() {
+  constexpr std::size_t count = [] {
+    std::size_t n = 0;
+    for (const auto& e : kTable) n += in_template(e, kExcluded, kFormat, kSampling);
+    return n;
+  }();
+  std::array<const InformationElement*, count> fields{};
+  std::size_t i = 0;
+  for (const auto& e : kTable) {
+    if (in_template(e, kExcluded, kFormat, kSampling)) fields[i++] = &e;
+  }
+  return fields;
+}
+
+constexpr auto kIpv4Fields = make_fields<AddressFamilies::kIpv6Only, kIpfixFormat, false>();
+constexpr auto kIpv6Fields = make_fields<AddressFamilies::kIpv4Only, kIpfixFormat, false>();
+constexpr auto kIpv4SampledFields = make_fields<AddressFamilies::kIpv6Only, kIpfixFormat, true>();
+constexpr auto kIpv6SampledFields = make_fields<AddressFamilies::kIpv4Only, kIpfixFormat, true>();
+constexpr auto kIpv4V9Fields = make_fields<AddressFamilies::kIpv6Only, kV9Format, false>();
+constexpr auto kIpv6V9Fields = make_fields<AddressFamilies::kIpv4Only, kV9Format, false>();
+
+}  // namespace
+
+std::span<const InformationElement> information_elements() { return kTable; }
+
+int find_information_element(std::uint16_t id) {
+  for (std::size_t i = 0; i < kTableSize; ++i) {
+    if (kTable[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+FieldList ipv4_record_fields() { return kIpv4Fields; }
+FieldList ipv6_record_fields() { return kIpv6Fields; }
+
+FieldList record_fields(ExportFormat format, int ip_version, bool sampling) {
+  const bool v6 = ip_version == 6;
+  if (format == ExportFormat::kV9) {
+    // v9 announces sampling in an options record that applies to all the source's records.
+    return v6 ? FieldList(kIpv6V9Fields) : FieldList(kIpv4V9Fields);
+  }
+  if (sampling) return v6 ? FieldList(kIpv6SampledFields) : FieldList(kIpv4SampledFields);
+  return v6 ? FieldList(kIpv6Fields) : FieldList(kIpv4Fields);
+}
+
+std::size_t record_length(FieldList fields) {
+  std::size_t length = 0;
+  for (const auto* e : fields) length += e->length;
+  return length;
+}
+
+void write_record(FieldList fields, const cache::FlowRecord& record, const WriteContext& context,
+                  std::uint8_t* out) {
+  for (const auto* e : fields) {
+    e->write(record, context, out);
+    out += e->length;
+  }
+}
+
+}  // namespace tapflow::exporter

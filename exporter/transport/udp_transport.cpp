@@ -1,0 +1,84 @@
+#include "exporter/transport/udp_transport.h"
+
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace tapflow::exporter {
+
+namespace {
+// Room for bursts of export messages while the collector drains them; the kernel may clamp it
+// to net.core.wmem_max, which is fine.
+constexpr int kSendBufferBytes = 8 * 1024 * 1024;
+// IPv4 (20) or IPv6 (40) header plus the UDP header (8), no options or extension headers.
+constexpr std::size_t kIpv4UdpOverhead = 28;
+constexpr std::size_t kIpv6UdpOverhead = 48;
+}  // namespace
+
+UdpTransport::UdpTransport(const std::string& host, const std::string& port) {
+  const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+  if (host.empty()) throw std::runtime_error("UDP destination '" + where + "' has no host");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_protocol = IPPROTO_UDP;
+  addrinfo* results = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &results); rc != 0) {
+    throw std::runtime_error("cannot resolve UDP destination '" + where + "': " + gai_strerror(rc));
+  }
+  int last_errno = 0;
+  for (const addrinfo* a = results; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last_errno = errno;
+      continue;
+    }
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      last_errno = errno;
+      close(fd);
+      continue;
+    }
+    int size = kSendBufferBytes;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);  // best effort
+    fd_ = fd;
+    ipv6_ = a->ai_family == AF_INET6;
+    break;
+  }
+  freeaddrinfo(results);
+  if (fd_ < 0) {
+    throw std::runtime_error("cannot open a UDP socket to '" + where + "': " + std::strerror(last_errno));
+  }
+  description_ = "udp://" + where;
+}
+
+UdpTransport::~UdpTransport() {
+  if (fd_ >= 0) close(fd_);
+}
+
+SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
+  for (;;) {
+    const ssize_t n = ::send(fd_, message.data(), message.size(), MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(message.size())) return SendResult::kSent;
+    if (n < 0 && errno == EINTR) continue;
+    // ECONNREFUSED reports an ICMP error for an earlier datagram; this one was not sent either.
+    if (!error_reported_) {
+      error_reported_ = true;
+      events_.warning("cannot send to {}: {} (further failures only counted)", description_,
+                   n < 0 ? std::strerror(errno) : "short send");
+    }
+    return SendResult::kFailed;
+  }
+}
+
+std::size_t UdpTransport::max_message_size(std::size_t mtu) const {
+  const std::size_t overhead = ipv6_ ? kIpv6UdpOverhead : kIpv4UdpOverhead;
+  return mtu > overhead ? mtu - overhead : 0;
+}
+
+}  // namespace tapflow::exporter

@@ -1,0 +1,35 @@
+// Export over UDP (RFC 7011 §10.3): a connected datagram socket to one collector, IPv4 or IPv6.
+// Failed sends (ENOBUFS, ECONNREFUSED after an ICMP port unreachable...) are returned as
+// SendResult::kFailed and never throw; the exporter counts them, the first is logged once.
+#pragma once
+
+#include <string>
+
+#include "exporter/transport/transport.h"
+
+namespace tapflow::exporter {
+
+class UdpTransport final : public Transport {
+ public:
+  // Resolves host and port (getaddrinfo) and connects; throws std::runtime_error naming the
+  // destination when that fails.
+  UdpTransport(const std::string& host, const std::string& port);
+  ~UdpTransport() override;
+  UdpTransport(const UdpTransport&) = delete;
+  UdpTransport& operator=(const UdpTransport&) = delete;
+
+  SendResult send(std::span<const std::uint8_t> message) override;
+  void flush() override {}
+  std::size_t max_message_size(std::size_t mtu) const override;
+  bool periodic_templates() const override { return true; }
+  const std::string& description() const override { return description_; }
+  bool is_ipv6() const { return ipv6_; }
+
+ private:
+  int fd_ = -1;
+  bool ipv6_ = false;
+  bool error_reported_ = false;  // the first failure is logged once, the rest only counted
+  std::string description_;
+};
+
+}  // namespace tapflow::exporter
