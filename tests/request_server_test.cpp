@@ -1,6 +1,7 @@
 // RequestServer, under the control socket and the metrics endpoint (issue 13, items 4 and 10): a
 // client that never reads a large answer, one that drips its request, many slow ones, or one
-// with a huge request, never holds up another client or the server's shutdown.
+// with a huge request, never holds up another client or the server's shutdown; and the HTTP
+// answers of the metrics endpoint.
 #include "probe/request_server.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "probe/metrics_server.h"
 
 namespace tapflow::probe {
 namespace {
@@ -206,6 +208,24 @@ TEST(RequestServer, ClientsArrivingTogetherAreAllAnswered) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(answered, 20);
   EXPECT_EQ(server.counters().replaced, 0u);
+}
+
+TEST(MetricsHttp, AnswersGetAndHeadOfMetricsOnly) {
+  const auto metrics = [] { return std::string("tapflow_up 1\n"); };
+  const auto get = answer_http_request("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", metrics);
+  EXPECT_EQ(get.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << get;
+  EXPECT_NE(get.find("Content-Length: 13\r\n"), std::string::npos) << get;
+  EXPECT_NE(get.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << get;
+  EXPECT_EQ(get.substr(get.size() - 13), "tapflow_up 1\n");
+  const auto head = answer_http_request("HEAD /metrics?x=1 HTTP/1.0\n\n", metrics);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n");
+  EXPECT_EQ(answer_http_request("GET / HTTP/1.1\r\n\r\n", metrics).rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(answer_http_request("POST /metrics HTTP/1.1\r\n\r\n", metrics).rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(answer_http_request("garbage\r\n\r\n", metrics).rfind("HTTP/1.1 400", 0), 0u);
+  std::string many = "GET /metrics HTTP/1.1\r\n";
+  for (std::size_t i = 0; i <= MetricsServer::kMaxHeaders; ++i) many += "a: b\r\n";
+  EXPECT_EQ(answer_http_request(many + "\r\n", metrics).rfind("HTTP/1.1 431", 0), 0u);
 }
 
 }  // namespace
