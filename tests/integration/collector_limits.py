@@ -61,9 +61,14 @@ class Collector:
         self.err_path = Path(tmp) / f"collect-{stamp}.err"
         self.out = open(self.out_path, "w+")
         self.err = open(self.err_path, "w+")  # a file: a pipe nobody reads would fill and block it
-        # Line-buffered stdout (stdbuf execs tapflow), so records can be counted while it runs.
+        # Line-buffered stdout (stdbuf execs tapflow with its library preloaded), so records can be
+        # counted while it runs; an ASan build (scripts/sanitize.sh) must be told the preload is fine,
+        # and not to hold freed memory in quarantine, so that what is measured is what is kept.
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0",
+                                                     "quarantine_size_mb=0"]))
         self.proc = subprocess.Popen(["stdbuf", "-oL", common.tapflow_binary(), "collect", "--listen",
-                                      f"{scheme}://127.0.0.1:0"], stdout=self.out, stderr=self.err)
+                                      f"{scheme}://127.0.0.1:0"], stdout=self.out, stderr=self.err, env=env)
         deadline = time.monotonic() + 10
         m = None
         while m is None and time.monotonic() < deadline:

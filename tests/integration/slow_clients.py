@@ -32,8 +32,10 @@ METRICS_PORT = 9464
 
 
 def rss_kib(pid):
+    """Anonymous resident memory (the heap): the capture ring is a shared mapping whose pages the
+    kernel touches as packets come, which would move VmRSS by whole ring blocks."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith("RssAnon:"):
             return int(line.split()[1])
     return 0
 
@@ -52,11 +54,15 @@ class Probe:
     def __init__(self, tmp):
         self.sock = str(Path(tmp) / "tapflow.ctl")
         self.err = open(Path(tmp) / f"tapflow-{time.monotonic_ns()}.err", "w+")
-        # Flows stay in the cache (inactive timeout 600 s); nobody listens on the export port.
+        # Flows stay in the cache (inactive timeout 600 s); nobody listens on the export port. An
+        # ASan build (scripts/sanitize.sh) must not hold freed memory in quarantine, so that what is
+        # measured is what is kept.
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
         self.proc = subprocess.Popen([common.tapflow_binary(), "-i", "lo", "--control", self.sock,
                                       "--metrics", f"127.0.0.1:{METRICS_PORT}", "--inactive-timeout", "600",
                                       "-n", f"udp://127.0.0.1:{common.free_udp_port()}"],
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
+                                     stdout=subprocess.DEVNULL, stderr=self.err, env=env)
         atexit.register(lambda: self.proc.poll() is None and self.proc.kill())  # common.fail exits
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -217,6 +223,7 @@ def metrics_huge_headers(tmp):
         except OSError:
             pass
     time.sleep(0.5)
+    # The capture sees the request too: its flows may touch a new 2 MiB huge page of the flow table.
     grown = (rss_kib(probe.proc.pid) - before) / 1024
     ok = "tapflow_packets_read_total" in scrape()
     probe.stop(within=3)
