@@ -86,8 +86,10 @@ void RequestServer::run() {
     for (auto it = clients.begin(); it != clients.end(); ++it) {
       if (it->phase == Client::Phase::kWriting) continue;
       if (it->phase == Client::Phase::kReading && now - it->accepted < kReplaceAfter) continue;
-      if (chosen == clients.end() || (it->phase == Client::Phase::kLingering) > (chosen->phase == Client::Phase::kLingering) ||
-          ((it->phase == Client::Phase::kLingering) == (chosen->phase == Client::Phase::kLingering) &&
+      if (chosen == clients.end() ||
+          (it->phase == Client::Phase::kLingering) > (chosen->phase == Client::Phase::kLingering) ||
+          ((it->phase == Client::Phase::kLingering) ==
+               (chosen->phase == Client::Phase::kLingering) &&
            it->accepted < chosen->accepted)) {
         chosen = it;
       }
@@ -102,15 +104,18 @@ void RequestServer::run() {
     fds.push_back({can_accept ? listen_fd_ : -1, POLLIN, 0});
     auto next_deadline = Clock::time_point::max();
     for (const auto& c : clients) {
-      fds.push_back({c.fd, static_cast<short>(c.phase == Client::Phase::kWriting ? POLLOUT : POLLIN), 0});
+      fds.push_back(
+          {c.fd, static_cast<short>(c.phase == Client::Phase::kWriting ? POLLOUT : POLLIN), 0});
       next_deadline = std::min(next_deadline, c.deadline);
       // Full: wake up when a client that is still sending becomes replaceable.
-      if (full && c.phase == Client::Phase::kReading) next_deadline = std::min(next_deadline, c.accepted + kReplaceAfter);
+      if (full && c.phase == Client::Phase::kReading)
+        next_deadline = std::min(next_deadline, c.accepted + kReplaceAfter);
     }
     int timeout_ms = -1;
     if (next_deadline != Clock::time_point::max()) {
       const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_deadline - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(wait.count(), 0, 60'000));
+      timeout_ms =
+          static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(wait.count(), 0, 60'000));
     }
     if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) return;
     if (fds[0].revents != 0) break;
@@ -121,7 +126,8 @@ void RequestServer::run() {
       const short revents = fds[i + 2].revents;
       if (revents == 0) continue;
       if (c.phase == Client::Phase::kWriting) {
-        const ssize_t n = send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) c.sent += static_cast<std::size_t>(n);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           c.deadline = now;  // the client went away: close below
@@ -152,7 +158,8 @@ void RequestServer::run() {
       const std::size_t length = protocol_.request_length(c.received);
       if (length != 0 && length <= limits_.max_request_bytes) {
         start_answer(c, protocol_.answer(std::string_view(c.received).substr(0, length), c.fd));
-      } else if (c.received.size() > limits_.max_request_bytes || length > limits_.max_request_bytes) {
+      } else if (c.received.size() > limits_.max_request_bytes ||
+                 length > limits_.max_request_bytes) {
         ++too_large_;
         start_answer(c, protocol_.too_large);
       }

@@ -16,7 +16,7 @@
 namespace tapflow::probe {
 
 struct RequestLimits {
-  std::size_t max_clients = 16;        // connections served at once; more wait in the backlog
+  std::size_t max_clients = 16;  // connections served at once; more wait in the backlog
   std::size_t max_request_bytes = 1024;
   std::chrono::milliseconds read_timeout{2000};    // the whole request, from the connection
   std::chrono::milliseconds write_timeout{10000};  // the whole answer, from the request
@@ -38,9 +38,9 @@ struct RequestProtocol {
 
 struct RequestCounters {
   std::size_t answered = 0;
-  std::size_t timed_out = 0;   // reading or writing
+  std::size_t timed_out = 0;  // reading or writing
   std::size_t too_large = 0;
-  std::size_t replaced = 0;    // closed while still reading to make room for a newcomer
+  std::size_t replaced = 0;  // closed while still reading to make room for a newcomer
 };
 
 class RequestServer {

@@ -2,6 +2,8 @@
 // ends with its connection (a reused source port starts afresh, 1100 exporters in turn are all
 // heard), idle or dripping connections are closed, and a newcomer past a bound takes the place of
 // a connection that never delivered anything.
+#include "exporter/collector.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "exporter/collector.h"
 #include "exporter/ipfix_encoder.h"
 
 namespace tapflow::exporter {
@@ -105,11 +106,13 @@ class TcpCollector {
     return fd;
   }
   static void send_all(int fd, const std::vector<std::uint8_t>& bytes) {
-    EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
   }
   // Waits until `out` holds `lines` records (or 5 s).
   void wait_for_records(std::size_t lines) {
-    for (int i = 0; i < 500 && count(read_all(out_), "\n") < lines; ++i) std::this_thread::sleep_for(milliseconds(10));
+    for (int i = 0; i < 500 && count(read_all(out_), "\n") < lines; ++i)
+      std::this_thread::sleep_for(milliseconds(10));
   }
   std::string out() { return read_all(out_); }
   std::string err() { return read_all(err_); }
@@ -168,7 +171,8 @@ TEST(CollectorTcp, ManyExportersInTurnAreAllHeard) {
   collector.wait_for_records(1100);
   collector.stop();
   const std::string err = collector.err();
-  EXPECT_EQ(count(collector.out(), "\n"), 1100u) << err.substr(err.size() > 2000 ? err.size() - 2000 : 0);
+  EXPECT_EQ(count(collector.out(), "\n"), 1100u)
+      << err.substr(err.size() > 2000 ? err.size() - 2000 : 0);
   EXPECT_EQ(err.find("too many exporters"), std::string::npos);
 }
 
@@ -254,7 +258,8 @@ TEST(CollectorTcp, OnePeerCannotTakeEverySlot) {
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(recv(fourth, &byte, 1, MSG_DONTWAIT), 0);  // refused: closed at once
   collector.stop();
-  EXPECT_NE(collector.err().find("already 3 connections from that address"), std::string::npos) << collector.err();
+  EXPECT_NE(collector.err().find("already 3 connections from that address"), std::string::npos)
+      << collector.err();
   for (int s : real) close(s);
   close(fourth);
 }

@@ -47,19 +47,24 @@ int listen_unix(const std::string& path) {
 int connect_unix(const std::string& path) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const auto a = address(path);
-  EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0)
+      << std::strerror(errno);
   return fd;
 }
 
 // Sends `request`, reads the answer to the end; gives up after `timeout`.
-std::string ask(const std::string& path, const std::string& request, milliseconds timeout = milliseconds(3000)) {
+std::string ask(const std::string& path, const std::string& request,
+                milliseconds timeout = milliseconds(3000)) {
   const int fd = connect_unix(path);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  EXPECT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  EXPECT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
   std::string answer;
   char buffer[65536];
-  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) answer.append(buffer, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
+    answer.append(buffer, static_cast<std::size_t>(n));
   close(fd);
   return answer;
 }
@@ -164,7 +169,8 @@ TEST(RequestServer, ARequestEndedByShutdownIsAnswered) {
   shutdown(fd, SHUT_WR);
   char buffer[256];
   const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(n, 0))), "answer to no newline");
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(std::max<ssize_t>(n, 0))),
+            "answer to no newline");
   close(fd);
 }
 
@@ -202,7 +208,8 @@ TEST(RequestServer, ClientsArrivingTogetherAreAllAnswered) {
   std::atomic<int> answered{0};
   for (int i = 0; i < 20; ++i) {
     threads.emplace_back([&, i] {
-      if (ask(path, "q" + std::to_string(i) + "\n") == "answer to q" + std::to_string(i) + "\n") ++answered;
+      if (ask(path, "q" + std::to_string(i) + "\n") == "answer to q" + std::to_string(i) + "\n")
+        ++answered;
     });
   }
   for (auto& t : threads) t.join();
@@ -212,7 +219,8 @@ TEST(RequestServer, ClientsArrivingTogetherAreAllAnswered) {
 
 TEST(MetricsHttp, AnswersGetAndHeadOfMetricsOnly) {
   const auto metrics = [] { return std::string("tapflow_up 1\n"); };
-  const auto get = answer_http_request("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", metrics);
+  const auto get =
+      answer_http_request("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", metrics);
   EXPECT_EQ(get.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << get;
   EXPECT_NE(get.find("Content-Length: 13\r\n"), std::string::npos) << get;
   EXPECT_NE(get.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << get;
@@ -221,7 +229,8 @@ TEST(MetricsHttp, AnswersGetAndHeadOfMetricsOnly) {
   EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
   EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n");
   EXPECT_EQ(answer_http_request("GET / HTTP/1.1\r\n\r\n", metrics).rfind("HTTP/1.1 404", 0), 0u);
-  EXPECT_EQ(answer_http_request("POST /metrics HTTP/1.1\r\n\r\n", metrics).rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(answer_http_request("POST /metrics HTTP/1.1\r\n\r\n", metrics).rfind("HTTP/1.1 405", 0),
+            0u);
   EXPECT_EQ(answer_http_request("garbage\r\n\r\n", metrics).rfind("HTTP/1.1 400", 0), 0u);
   std::string many = "GET /metrics HTTP/1.1\r\n";
   for (std::size_t i = 0; i <= MetricsServer::kMaxHeaders; ++i) many += "a: b\r\n";
