@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -107,6 +108,10 @@ class Printer {
     if (summary.malformed) {
       fmt::print(options_.err, "collect: malformed message from {}: {}\n", source, summary.reason);
     }
+    // What is remembered per source to print once is bounded like the decoder's sources: past the
+    // bound it starts over (a line may be printed again).
+    if (warned_no_template_.size() >= kMaxRemembered) warned_no_template_.clear();
+    if (last_options_.size() >= kMaxRemembered) last_options_.clear();
     if (summary.sets_without_template != 0 && warned_no_template_.emplace(source).second) {
       fmt::print(options_.err,
                  "collect: data from {} domain {} before its template; skipped until the template "
@@ -135,17 +140,21 @@ class Printer {
     return options_.max_records == 0 || printed_ < options_.max_records;
   }
 
-  void print_summary(const DecoderCounters& c) {
+  // `extra`: what the transport adds (connections refused, timed out), with a leading comma.
+  void print_summary(const DecoderCounters& c, std::string_view extra = {}) {
     std::fflush(options_.out);
     fmt::print(options_.err,
                "collect summary: {} messages, {} records ({} printed), {} templates, {} options "
                "records, {} sequence gaps ({} records missing), {} malformed messages, {} data sets "
-               "without template\n",
+               "without template, {} messages refused (exporter or domain limit), {} templates refused "
+               "(count or memory limit), {} empty records refused, {} sources forgotten{}\n",
                c.messages, c.records, printed_, c.templates, c.options_records, c.sequence_gaps,
-               c.missing_records, c.malformed, c.sets_without_template);
+               c.missing_records, c.malformed, c.sets_without_template, c.messages_refused,
+               c.templates_refused, c.empty_records, c.sources_forgotten, extra);
   }
 
  private:
+  static constexpr std::size_t kMaxRemembered = 4096;
   const CollectorOptions& options_;
   std::uint64_t printed_ = 0;
   std::set<std::string, std::less<>> warned_no_template_;
@@ -200,8 +209,14 @@ bool should_stop(const CollectorOptions& options) {
          (options.stop != nullptr && options.stop->load(std::memory_order_relaxed));
 }
 
+std::uint64_t steady_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
 int collect_file(const CollectorOptions& options, const std::string& path) {
-  MessageDecoder decoder;
+  MessageDecoder decoder(options.limits);
   Printer printer(options);
   bool more = true;
   FileReadSummary result;
@@ -240,13 +255,23 @@ int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
   }
   report_listening(options, socket_fd.get(), "UDP");
 
-  MessageDecoder decoder;
+  MessageDecoder decoder(options.limits);
   Printer printer(options);
   std::vector<std::uint8_t> datagram(kMaxDatagram);
   std::vector<DecodedRecord> records;
   auto last_datagram = std::chrono::steady_clock::now();
+  std::uint64_t last_sweep_ms = steady_ms();
   bool more = true;
   while (more && !should_stop(options)) {
+    decoder.set_time(steady_ms());
+    // Silent sources are looked for once a second (a walk over at most max_sources).
+    if (steady_ms() - last_sweep_ms >= 1000) {
+      last_sweep_ms = steady_ms();
+      if (const auto n = decoder.forget_idle_sources(options.udp_source_timeout_ms); n != 0) {
+        fmt::print(options.err, "collect: forgot {} UDP source{} silent for {} ms\n", n, n == 1 ? "" : "s",
+                   options.udp_source_timeout_ms);
+      }
+    }
     pollfd pfd{socket_fd.get(), POLLIN, 0};
     const int ready = poll(&pfd, 1, kPollIntervalMs);
     if (ready < 0 && errno != EINTR) {
@@ -281,14 +306,20 @@ int collect_udp(const CollectorOptions& options, const EndpointUrl& url) {
   return 0;
 }
 
+// The peer's address without its port: connections from one address share a bound.
+std::string peer_address(const sockaddr_storage& peer) {
+  const std::string text = format_peer(peer);
+  return text.substr(0, text.rfind(':'));
+}
+
 // IPFIX over TCP (RFC 7011 §10.4) or SCTP (§10.2, one-to-one style sockets): each connection
 // or association is a stream of messages cut by the Length field (SCTP keeps message boundaries
 // too, and a message must fill its user messages exactly); a connection is its own template
-// session (source = the protocol and the peer's address and port). A stream that stops making
-// sense (not IPFIX, a length below the header) is reported and closed, since there is no way to
-// find the next message in it. Connections are bounded.
+// session (source = the protocol and the peer's address and port), forgotten when it ends. A
+// stream that stops making sense (not IPFIX, a length below the header) is reported and closed,
+// since there is no way to find the next message in it. Connections are bounded in number, per
+// peer address and in time (see CollectorOptions), so idle or dripping ones cannot hold every slot.
 int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
-  constexpr std::size_t kMaxConnections = 64;
   constexpr std::size_t kIpfixHeader = 16;
   const bool sctp = url.scheme == EndpointUrl::Scheme::kSctp;
   std::string error;
@@ -301,19 +332,39 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
   struct Connection {
     int fd;
     std::string source;
+    std::string address;  // the peer's, without the port
     std::vector<std::uint8_t> buffer;
+    std::uint64_t last_data_ms;      // accepted or last octet received
+    std::uint64_t message_start_ms;  // accepted or the first octet of the message now buffered
+    bool proven = false;             // delivered a template or a record
   };
   std::vector<Connection> connections;
-  MessageDecoder decoder;
+  MessageDecoder decoder(options.limits);
   Printer printer(options);
   std::vector<DecodedRecord> records;
   std::vector<std::uint8_t> chunk(kMaxDatagram);
   auto last_data = std::chrono::steady_clock::now();
+  std::uint64_t refused = 0, evicted = 0, timed_out = 0;
   bool more = true;
   auto drop = [&](std::size_t i, std::string_view why) {
     if (!why.empty()) fmt::print(options.err, "collect: {}: {}; closing the connection\n", connections[i].source, why);
     close(connections[i].fd);
+    // RFC 7011 §10.4.1: the Transport Session ends with its connection; a new connection from the
+    // same address and port is a new session with new templates and sequence numbers.
+    decoder.forget_source(connections[i].source);
     connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(i));
+  };
+  // Which connection a newcomer from `address` replaces when a bound is reached, or npos: the
+  // longest silent one (of that address when only its per-peer bound is reached) that never
+  // delivered a template or a record.
+  auto victim = [&](const std::string* address) {
+    std::size_t chosen = std::string::npos;
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+      const auto& c = connections[i];
+      if (c.proven || (address != nullptr && c.address != *address)) continue;
+      if (chosen == std::string::npos || c.last_data_ms < connections[chosen].last_data_ms) chosen = i;
+    }
+    return chosen;
   };
   while (more && !should_stop(options)) {
     std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
@@ -323,17 +374,39 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
       fmt::print(options.err, "collect: poll: {}\n", std::strerror(errno));
       break;
     }
+    std::uint64_t now_ms = steady_ms();
+    decoder.set_time(now_ms);
     bool received = false;
     if (fds[0].revents & POLLIN) {
       sockaddr_storage peer{};
       socklen_t peer_length = sizeof peer;
       const int fd = accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
-      if (fd >= 0 && connections.size() >= kMaxConnections) {
-        fmt::print(options.err, "collect: refusing {}: already {} connections\n", format_peer(peer), kMaxConnections);
-        close(fd);
-      } else if (fd >= 0) {
-        connections.push_back({fd, (sctp ? "sctp:" : "tcp:") + format_peer(peer), {}});
-        fmt::print(options.err, "collect: connection from {}\n", format_peer(peer));
+      if (fd >= 0) {
+        const std::string address = peer_address(peer);
+        const auto from_peer = static_cast<std::size_t>(
+            std::count_if(connections.begin(), connections.end(), [&](const Connection& c) { return c.address == address; }));
+        bool admitted = true;
+        if (from_peer >= options.max_connections_per_peer || connections.size() >= options.max_connections) {
+          const bool per_peer = from_peer >= options.max_connections_per_peer;
+          const std::size_t v = victim(per_peer ? &address : nullptr);
+          if (v == std::string::npos) {
+            fmt::print(options.err, "collect: refusing {}: already {} connections{}\n", format_peer(peer),
+                       per_peer ? from_peer : connections.size(), per_peer ? " from that address" : "");
+            ++refused;
+            close(fd);
+            admitted = false;
+          } else {
+            ++evicted;
+            drop(v, fmt::format("making room for {} (no template or record in {} ms)", format_peer(peer),
+                                now_ms - connections[v].last_data_ms));
+          }
+        }
+        if (admitted) {
+          connections.push_back({fd, (sctp ? "sctp:" : "tcp:") + format_peer(peer), address, {}, now_ms, now_ms});
+          // A new connection is a new session even if a stale one had this address and port.
+          decoder.forget_source(connections.back().source);
+          fmt::print(options.err, "collect: connection from {}\n", format_peer(peer));
+        }
       }
     }
     // Connections are matched to poll results by fd (the vector may shrink as we go).
@@ -364,7 +437,10 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
         continue;
       }
       received = true;
-      auto& buffer = connections[i].buffer;
+      auto& connection = connections[i];
+      auto& buffer = connection.buffer;
+      if (buffer.empty()) connection.message_start_ms = now_ms;
+      connection.last_data_ms = now_ms;
       buffer.insert(buffer.end(), chunk.begin(), chunk.begin() + n);
       std::size_t offset = 0;
       std::string broken;
@@ -383,15 +459,33 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
         if (buffer.size() - offset < length) break;
         records.clear();
         const auto summary = decoder.decode(std::span<const std::uint8_t>(buffer.data() + offset, length),
-                                            connections[i].source, records);
-        more = printer.on_message(connections[i].source, summary, records);
+                                            connection.source, records);
+        if (summary.templates + summary.records + summary.options_records != 0) connection.proven = true;
+        more = printer.on_message(connection.source, summary, records);
         offset += length;
+        connection.message_start_ms = now_ms;  // the next message starts here
       }
       buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
       if (more && broken.empty() && message_ends && !buffer.empty()) {
         broken = fmt::format("an SCTP message whose IPFIX Length leaves {} octets over", buffer.size());
       }
       if (!broken.empty()) drop(i, broken);
+    }
+    now_ms = steady_ms();
+    for (std::size_t i = 0; i < connections.size();) {
+      const auto& c = connections[i];
+      // A connection that has not completed a message (its first, or one it began) in time, or
+      // that has been silent for the idle time, holds a slot for nothing.
+      const bool waiting = c.buffer.empty() ? !c.proven : true;
+      if (waiting && now_ms - c.message_start_ms >= options.stream_message_timeout_ms) {
+        ++timed_out;
+        drop(i, fmt::format("no complete message within {} ms", options.stream_message_timeout_ms));
+      } else if (now_ms - c.last_data_ms >= options.stream_idle_timeout_ms) {
+        ++timed_out;
+        drop(i, fmt::format("silent for {} ms", options.stream_idle_timeout_ms));
+      } else {
+        ++i;
+      }
     }
     const auto now = std::chrono::steady_clock::now();
     if (received) {
@@ -401,7 +495,8 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
     }
   }
   for (const auto& c : connections) close(c.fd);
-  printer.print_summary(decoder.counters());
+  printer.print_summary(decoder.counters(),
+                        fmt::format(", {} connections refused, {} replaced, {} timed out", refused, evicted, timed_out));
   return 0;
 }
 

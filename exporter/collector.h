@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include "exporter/message_decoder.h"
+
 namespace tapflow::exporter {
 
 struct CollectorOptions {
@@ -25,6 +27,21 @@ struct CollectorOptions {
   std::FILE* err = stderr;     // gaps, malformed messages, summary, errors
   // UDP: called once the socket is bound, with the bound port (useful with port 0).
   std::function<void(std::uint16_t port)> on_listening;
+
+  // Bounds, so that no exporter or local user can shut the others out or exhaust memory (issue
+  // 13); what they refuse is counted in the summary. Fixed in `tapflow collect`; tests shorten them.
+  DecoderLimits limits;  // sources, observation domains per source, template count and memory
+  // UDP has no end of session: a source silent this long is forgotten with its templates and
+  // sequence numbers (RFC 7011 §8.4: three template refreshes at tapflow's default of 600 s).
+  std::uint32_t udp_source_timeout_ms = 1'800'000;
+  // TCP/SCTP: at most this many connections, this many from one peer address; a connection silent
+  // this long is closed, and so is one that has not completed a message this long after its first
+  // octet (or after it was accepted). A newcomer past a bound takes the place of the longest
+  // silent connection that never delivered a template or record.
+  std::size_t max_connections = 64;
+  std::size_t max_connections_per_peer = 16;
+  std::uint32_t stream_idle_timeout_ms = 600'000;
+  std::uint32_t stream_message_timeout_ms = 10'000;
 };
 
 // Returns 0 when it stopped normally; 1 when a file could not be read completely or held

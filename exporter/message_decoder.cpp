@@ -22,6 +22,9 @@ constexpr std::size_t kV5HeaderSize = 24;
 constexpr std::size_t kV5RecordSize = 48;
 constexpr std::uint16_t kV5MaxCount = 30;
 constexpr std::uint64_t kNsPerMs = 1'000'000;
+// A std::map node's links and colour ahead of the key and value (libstdc++: 32 octets), plus the
+// key and padding.
+constexpr std::size_t kMapNodeOverhead = 40;
 }  // namespace
 
 bool DecodedRecord::has(std::uint16_t ie_id) const {
@@ -29,12 +32,82 @@ bool DecodedRecord::has(std::uint16_t ie_id) const {
   return index >= 0 && (fields >> index) & 1;
 }
 
+namespace {
+// What a stored template holds on the heap, as DecoderLimits counts it.
+template <typename T>
+std::size_t template_cost(const T& t) {
+  return sizeof(T) + kMapNodeOverhead + t.fields.capacity() * sizeof(t.fields[0]);
+}
+}  // namespace
+
+MessageDecoder::MessageDecoder(DecoderLimits limits) : limits_(limits) {}
+
 MessageDecoder::MessageDecoder(std::size_t max_templates_per_source, std::size_t max_sources)
-    : max_templates_per_source_(max_templates_per_source), max_sources_(max_sources) {}
+    : MessageDecoder([&] {
+        DecoderLimits limits;
+        limits.max_templates_per_source = max_templates_per_source;
+        limits.max_sources = max_sources;
+        return limits;
+      }()) {}
 
 std::size_t MessageDecoder::template_count(std::string_view source) const {
-  const auto it = templates_per_source_.find(source);
-  return it == templates_per_source_.end() ? 0 : it->second;
+  const auto it = sources_.find(source);
+  return it == sources_.end() ? 0 : it->second.templates;
+}
+
+std::size_t MessageDecoder::template_bytes(std::string_view source) const {
+  const auto it = sources_.find(source);
+  return it == sources_.end() ? 0 : it->second.template_bytes;
+}
+
+void MessageDecoder::erase_template(Session& session, std::map<std::uint16_t, Template>::iterator it) {
+  const std::size_t cost = template_cost(it->second);
+  session.owner->templates -= 1;
+  session.owner->template_bytes -= cost;
+  template_bytes_ -= cost;
+  session.templates.erase(it);
+}
+
+void MessageDecoder::erase_session(std::map<SessionKey, Session>::iterator it) {
+  Session& session = it->second;
+  while (!session.templates.empty()) erase_template(session, session.templates.begin());
+  session.owner->sessions -= 1;
+  sessions_.erase(it);
+}
+
+void MessageDecoder::erase_source(std::map<std::string, SourceState, std::less<>>::iterator it) {
+  // SessionKey orders by source first, so the source's sessions are one range.
+  auto s = sessions_.lower_bound(SessionKey{it->first, 0, 0});
+  while (s != sessions_.end() && s->first.source == it->first) erase_session(s++);
+  sources_.erase(it);
+  ++counters_.sources_forgotten;
+}
+
+bool MessageDecoder::forget_source(std::string_view source) {
+  const auto it = sources_.find(source);
+  if (it == sources_.end()) return false;
+  erase_source(it);
+  return true;
+}
+
+std::size_t MessageDecoder::forget_idle_sources(std::uint64_t idle_ms) {
+  std::size_t forgotten = 0;
+  for (auto it = sources_.begin(); it != sources_.end();) {
+    const std::uint64_t seen = it->second.last_seen_ms;
+    if (now_ms_ >= seen && now_ms_ - seen >= idle_ms) {
+      erase_source(it++);
+      ++forgotten;
+    } else {
+      ++it;
+    }
+  }
+  return forgotten;
+}
+
+void MessageDecoder::note_proven(Session& session, const MessageSummary& summary) {
+  if (summary.templates + summary.records + summary.options_records == 0) return;
+  session.proven = true;
+  session.owner->proven = true;
 }
 
 MessageSummary MessageDecoder::decode(std::span<const std::uint8_t> message,
@@ -78,15 +151,56 @@ MessageDecoder::Session* MessageDecoder::find_or_create_session(
     std::string_view source, std::uint16_t version, std::uint32_t observation_domain_id,
     std::string& reason) {
   SessionKey key{std::string(source), version, observation_domain_id};
-  if (auto it = sessions_.find(key); it != sessions_.end()) return &it->second;
-  if (templates_per_source_.find(source) == templates_per_source_.end()) {
-    if (templates_per_source_.size() >= max_sources_) {
-      reason = fmt::format("too many exporters (limit {}); ignoring {}", max_sources_, source);
+  if (auto it = sessions_.find(key); it != sessions_.end()) {
+    it->second.last_seen_ms = now_ms_;
+    it->second.owner->last_seen_ms = now_ms_;
+    return &it->second;
+  }
+  auto owner = sources_.find(source);
+  if (owner == sources_.end()) {
+    if (sources_.size() >= limits_.max_sources) {
+      // Make room by forgetting the longest silent source that never sent a template or a
+      // record (bare headers from many ports must not shut real exporters out); if every source
+      // is a real exporter, the newcomer is refused.
+      auto victim = sources_.end();
+      for (auto it = sources_.begin(); it != sources_.end(); ++it) {
+        if (!it->second.proven && (victim == sources_.end() || it->second.last_seen_ms < victim->second.last_seen_ms)) {
+          victim = it;
+        }
+      }
+      if (victim == sources_.end()) {
+        ++counters_.messages_refused;
+        reason = fmt::format("too many exporters (limit {}); ignoring {}", limits_.max_sources, source);
+        return nullptr;
+      }
+      erase_source(victim);
+    }
+    owner = sources_.emplace(std::string(source), SourceState{}).first;
+  }
+  SourceState& state = owner->second;
+  state.last_seen_ms = now_ms_;
+  if (state.sessions >= limits_.max_sessions_per_source) {
+    // The same for observation domains within one source.
+    auto victim = sessions_.end();
+    for (auto it = sessions_.lower_bound(SessionKey{key.source, 0, 0});
+         it != sessions_.end() && it->first.source == key.source; ++it) {
+      if (!it->second.proven && (victim == sessions_.end() || it->second.last_seen_ms < victim->second.last_seen_ms)) {
+        victim = it;
+      }
+    }
+    if (victim == sessions_.end()) {
+      ++counters_.messages_refused;
+      reason = fmt::format("too many observation domains from {} (limit {}); ignoring domain {}", source,
+                           limits_.max_sessions_per_source, observation_domain_id);
       return nullptr;
     }
-    templates_per_source_.emplace(std::string(source), 0);
+    erase_session(victim);
   }
-  return &sessions_[std::move(key)];
+  Session& session = sessions_[std::move(key)];
+  session.owner = &state;
+  session.last_seen_ms = now_ms_;
+  ++state.sessions;
+  return &session;
 }
 
 MessageSummary MessageDecoder::decode_ipfix(std::span<const std::uint8_t> message,
@@ -164,6 +278,7 @@ MessageSummary MessageDecoder::decode_ipfix(std::span<const std::uint8_t> messag
     out[i].observation_domain_id = summary.observation_domain_id;
   }
   for (auto& o : summary.options) o.observation_domain_id = summary.observation_domain_id;
+  note_proven(*session, summary);
   if (!reason.empty() || !sequence_known) {
     session->expected_sequence.reset();
   } else {
@@ -180,7 +295,6 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
   // (RFC 7011 §3.4.1, §3.4.2). Anything shorter than a record header at the end is padding.
   const std::size_t record_header = options ? 6 : 4;
   std::size_t offset = 0;
-  auto& source_templates = templates_per_source_.find(source)->second;
   while (set.size() - offset >= 4) {
     const std::uint8_t* p = set.data() + offset;
     const std::uint16_t template_id = get_u16(p);
@@ -190,8 +304,7 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
       if (template_id == kTemplateSetId || template_id == kOptionsTemplateSetId) {
         for (auto it = session.templates.begin(); it != session.templates.end();) {
           if (it->second.options == (template_id == kOptionsTemplateSetId)) {
-            it = session.templates.erase(it);
-            --source_templates;
+            erase_template(session, it++);
             ++summary.withdrawals;
           } else {
             ++it;
@@ -200,8 +313,8 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
       } else if (template_id < kFirstDataSetId) {
         if (template_id == 0 && offset > 0) break;  // zero padding after the last record
         return fmt::format("template withdrawal for invalid id {}", template_id);
-      } else if (session.templates.erase(template_id) != 0) {
-        --source_templates;
+      } else if (const auto it = session.templates.find(template_id); it != session.templates.end()) {
+        erase_template(session, it);
         ++summary.withdrawals;
       }
       offset += 4;  // a withdrawal has no scope field count, even in an options template set
@@ -223,7 +336,7 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
     offset += record_header;
     Template t;
     t.options = options;
-    t.fields.reserve(field_count);
+    t.fields.reserve(std::min<std::size_t>(field_count, (set.size() - offset) / 4));
     for (std::uint16_t i = 0; i < field_count; ++i) {
       if (set.size() - offset < 4) {
         return fmt::format("template {} field {} of {} runs past the end of the set", template_id,
@@ -262,14 +375,31 @@ std::string MessageDecoder::learn_template(std::uint16_t template_id, Template t
   if (t.min_record_length == 0) {
     return fmt::format("template {} describes records of zero octets", template_id);
   }
-  auto& source_templates = templates_per_source_.find(source)->second;
-  const bool is_new = session.templates.find(template_id) == session.templates.end();
-  if (is_new && source_templates >= max_templates_per_source_) {
-    return fmt::format("more than {} templates from {}", max_templates_per_source_, source);
+  t.fields.shrink_to_fit();
+  SourceState& owner = *session.owner;
+  const auto old = session.templates.find(template_id);
+  const std::size_t old_cost = old == session.templates.end() ? 0 : template_cost(old->second);
+  const std::size_t cost = template_cost(t);
+  if (old == session.templates.end() && owner.templates >= limits_.max_templates_per_source) {
+    ++counters_.templates_refused;
+    return fmt::format("more than {} templates from {}", limits_.max_templates_per_source, source);
+  }
+  if (owner.template_bytes - old_cost + cost > limits_.max_template_bytes_per_source) {
+    ++counters_.templates_refused;
+    return fmt::format("template {} ({} fields) would take {}'s templates past {} octets", template_id,
+                       t.fields.size(), source, limits_.max_template_bytes_per_source);
+  }
+  if (template_bytes_ - old_cost + cost > limits_.max_template_bytes) {
+    ++counters_.templates_refused;
+    return fmt::format("template {} ({} fields) from {} would take all templates past {} octets",
+                       template_id, t.fields.size(), source, limits_.max_template_bytes);
   }
   // RFC 7011 §8.1, RFC 3954 §5.2: a template redefined under the same id replaces the old one.
-  session.templates[template_id] = std::move(t);
-  if (is_new) ++source_templates;
+  if (old != session.templates.end()) erase_template(session, old);
+  session.templates.emplace(template_id, std::move(t));
+  owner.templates += 1;
+  owner.template_bytes += cost;
+  template_bytes_ += cost;
   ++summary.templates;
   return {};
 }
@@ -281,8 +411,21 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
   const auto known = information_elements();
   std::size_t offset = 0;
   // RFC 7011 §3.3.1: padding after the last record is shorter than any record.
+  // A record whose fields are all variable-length and empty carries nothing: the rest of the set
+  // is padding if it is all zero, else malformed. Taking it for a record would let one template
+  // of a single variable-length field make every octet of a set of zeros a record.
+  auto empty_record = [&](std::size_t record_start) -> std::string {
+    for (std::size_t i = record_start; i < set.size(); ++i) {
+      if (set[i] != 0) {
+        ++counters_.empty_records;
+        return fmt::format("record at offset {} carries no value octet (every field empty)", record_start);
+      }
+    }
+    return {};
+  };
   while (set.size() - offset >= t.min_record_length) {
     const std::size_t record_start = offset;
+    std::size_t value_octets = 0;
     if (t.options) {
       DecodedOptionsRecord options;
       options.version = summary.version;
@@ -301,6 +444,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
           }
         }
         if (set.size() - offset < length) return "options record runs past the end of the set";
+        value_octets += length;
         OptionsValue v;
         v.enterprise_number = field.enterprise_number;
         v.id = field.id;
@@ -310,6 +454,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
         options.values.push_back(v);
         offset += length;
       }
+      if (value_octets == 0) return empty_record(record_start);
       summary.options.push_back(std::move(options));
       ++summary.options_records;
       continue;
@@ -339,6 +484,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
       }
       const auto value = set.subspan(offset, length);
       offset += length;
+      value_octets += length;
       if (field.known_index >= 0 && field.length != kVariableLength &&
           known[static_cast<std::size_t>(field.known_index)].read(value, context, record.flow)) {
         record.fields |= std::uint64_t{1} << field.known_index;
@@ -347,6 +493,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
             {field.enterprise_number, field.id, std::vector<std::uint8_t>(value.begin(), value.end())});
       }
     }
+    if (value_octets == 0) return empty_record(record_start);
     out.push_back(std::move(record));
     ++summary.records;
   }
@@ -425,6 +572,7 @@ MessageSummary MessageDecoder::decode_v9(std::span<const std::uint8_t> message,
     out[i].observation_domain_id = summary.observation_domain_id;
   }
   for (auto& o : summary.options) o.observation_domain_id = summary.observation_domain_id;
+  note_proven(*session, summary);
   if (!reason.empty()) return malformed(std::move(reason));
   // RFC 3954 §5.1: Count is every record of the packet, templates included. It can only be
   // checked when every FlowSet could be decoded.
@@ -579,6 +727,7 @@ MessageSummary MessageDecoder::decode_v5(std::span<const std::uint8_t> message,
     out.push_back(std::move(r));
     ++summary.records;
   }
+  note_proven(*session, summary);
   return summary;
 }
 

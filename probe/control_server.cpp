@@ -172,7 +172,7 @@ std::string handle_control_request(const std::string& line, Pipeline& pipeline) 
   return "error: unknown command; use stats | flows [N] | top N [bytes|packets|flows] | expire  (add --json)\n";
 }
 
-ControlServer::ControlServer(std::string path, Pipeline& pipeline) : path_(std::move(path)), pipeline_(pipeline) {
+ControlServer::ControlServer(std::string path, Pipeline& pipeline) : path_(std::move(path)) {
   const sockaddr_un addr = socket_address(path_);
   struct stat st {};
   if (lstat(path_.c_str(), &st) == 0) {
@@ -185,81 +185,56 @@ ControlServer::ControlServer(std::string path, Pipeline& pipeline) : path_(std::
     }
     unlink(path_.c_str());  // stale: its process is gone
   }
-  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
+  const int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd < 0) throw std::runtime_error(std::string("control socket: ") + std::strerror(errno));
   // Created 0600 from the start (umask), so no other user can connect between bind and chmod.
   const mode_t old_mask = umask(0177);
-  const int bound = bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int bound = bind(listen_fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   umask(old_mask);
-  if (bound != 0 || listen(listen_fd_, 8) != 0) {
+  if (bound != 0 || listen(listen_fd, 16) != 0) {
     const std::string why = std::strerror(errno);
-    close(listen_fd_);
+    close(listen_fd);
     throw std::runtime_error("cannot create control socket '" + path_ + "': " + why);
   }
   chmod(path_.c_str(), 0600);
-  if (pipe2(wake_pipe_, O_CLOEXEC) != 0) throw std::runtime_error("control socket: pipe failed");
-  thread_ = std::thread([this] { run(); });
+  RequestProtocol protocol;
+  protocol.request_length = [](std::string_view received) {
+    const auto end = received.find('\n');
+    return end == std::string_view::npos ? 0 : end + 1;
+  };
+  protocol.answer = [&pipeline](std::string_view request, int client) -> std::string {
+    // The socket is 0600, but check the peer anyway: only our own user (or root) may ask.
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != 0 && cred.uid != geteuid()) {
+      return "error: permission denied\n";
+    }
+    std::string line(request.substr(0, request.find('\n')));
+    return handle_control_request(line, pipeline);
+  };
+  protocol.too_large = "error: request line longer than 1024 octets\n";
+  protocol.timed_out = "error: no request line within 2 s\n";
+  protocol.answer_at_end = true;  // a request without its newline, then the client's shutdown
+  try {
+    server_ = std::make_unique<RequestServer>(listen_fd, std::move(protocol), limits());
+  } catch (...) {
+    unlink(path_.c_str());
+    throw;
+  }
+}
+
+RequestLimits ControlServer::limits() {
+  RequestLimits limits;
+  limits.max_clients = 8;
+  limits.max_request_bytes = 1024;
+  limits.read_timeout = std::chrono::milliseconds(2000);
+  limits.write_timeout = std::chrono::milliseconds(10000);
+  return limits;
 }
 
 ControlServer::~ControlServer() {
-  if (wake_pipe_[1] >= 0) {
-    const char c = 'x';
-    [[maybe_unused]] const auto n = write(wake_pipe_[1], &c, 1);
-  }
-  if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) {
-    close(listen_fd_);
-    unlink(path_.c_str());
-  }
-  for (int fd : wake_pipe_) {
-    if (fd >= 0) close(fd);
-  }
-}
-
-void ControlServer::run() {
-  for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    if (fds[0].revents & POLLIN) {
-      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) {
-        serve(client);
-        close(client);
-      }
-    }
-  }
-}
-
-void ControlServer::serve(int client) {
-  // The socket is 0600, but check the peer anyway: only our own user (or root) may ask.
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != 0 && cred.uid != geteuid()) {
-    const std::string refusal = "error: permission denied\n";
-    [[maybe_unused]] const auto n = write(client, refusal.data(), refusal.size());
-    return;
-  }
-  std::string line;
-  char buf[512];
-  pollfd pfd{client, POLLIN, 0};
-  while (line.find('\n') == std::string::npos && line.size() < 1024) {
-    if (poll(&pfd, 1, 2000) <= 0) break;  // a silent client does not block the server for long
-    const ssize_t n = read(client, buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<std::size_t>(n));
-  }
-  line = line.substr(0, line.find('\n'));
-  const std::string answer = handle_control_request(line, pipeline_);
-  std::size_t off = 0;
-  while (off < answer.size()) {
-    const ssize_t n = write(client, answer.data() + off, answer.size() - off);
-    if (n <= 0) break;
-    off += static_cast<std::size_t>(n);
-  }
+  server_.reset();  // closes the listening socket
+  unlink(path_.c_str());
 }
 
 int run_control_client(const std::string& path, const std::string& request) {

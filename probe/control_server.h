@@ -1,14 +1,16 @@
 // The control socket: a Unix-domain stream socket (mode 0600) on which `tapflow ctl` asks a
 // running probe for statistics, active flows and top talkers, or to export every flow now.
-// One request line in, the answer out, connection closed. Runs on its own thread; the data path
+// One request line in, the answer out, connection closed. Runs on its own thread (RequestServer:
+// several clients at once, each with a read and a write deadline, so one that sends slowly or
+// never reads its answer holds nobody up, and shutdown never waits for it); the data path
 // answers between two batches (see Pipeline::request), so it never takes a lock per packet.
 #pragma once
 
-#include <atomic>
+#include <memory>
 #include <string>
-#include <thread>
 
 #include "probe/pipeline.h"
+#include "probe/request_server.h"
 
 namespace tapflow::probe {
 
@@ -21,15 +23,12 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
- private:
-  void run();
-  void serve(int client);
+  // 8 clients at once; a request line of up to 1 KiB within 2 s, its answer taken within 10 s.
+  static RequestLimits limits();
 
+ private:
   std::string path_;
-  Pipeline& pipeline_;
-  int listen_fd_ = -1;
-  int wake_pipe_[2] = {-1, -1};
-  std::thread thread_;
+  std::unique_ptr<RequestServer> server_;
 };
 
 // Answers one request line ("stats", "flows 20", "top 10 bytes", "expire"; "--json" anywhere

@@ -261,7 +261,7 @@ TEST(MessageDecoder, AppliesTemplateWithdrawals) {
 }
 
 TEST(MessageDecoder, BoundsTemplatesPerSource) {
-  MessageDecoder decoder(8);
+  MessageDecoder decoder(8, 1024);
   std::vector<DecodedRecord> out;
   Bytes b;
   b.header(0);
@@ -347,6 +347,161 @@ TEST(MessageDecoder, VariableLengthFieldRunningPastTheSetIsMalformed) {
   const auto s = decoder.decode(b.message(), "v", out);
   EXPECT_TRUE(s.malformed);
   EXPECT_NE(s.reason.find("runs past the end of the set"), std::string::npos) << s.reason;
+}
+
+// Issue 13 item 6: a source whose connection ended is forgotten with its templates and sequence
+// number, so a new exporter on the same port starts a new session (no false gap of ~2^32).
+TEST(MessageDecoder, AForgottenSourceStartsAFreshSession) {
+  IpfixEncoder old_exporter(1, 65535);
+  MessageDecoder decoder;
+  std::vector<DecodedRecord> out;
+  for (std::uint32_t i = 0; i < 3; ++i) decoder.decode(encode(old_exporter, i == 0, {make_record(4, i)}), "tcp:p", out);
+  EXPECT_TRUE(decoder.forget_source("tcp:p"));
+  EXPECT_FALSE(decoder.forget_source("tcp:p"));
+  EXPECT_EQ(decoder.template_count("tcp:p"), 0u);
+  EXPECT_EQ(decoder.template_bytes(), 0u);
+  EXPECT_EQ(decoder.session_count(), 0u);
+  IpfixEncoder new_exporter(1, 65535);  // sequence numbers from 0 again
+  const auto s = decoder.decode(encode(new_exporter, true, {make_record(4, 9)}), "tcp:p", out);
+  EXPECT_FALSE(s.gap) << s.gap->expected << " " << s.gap->got;
+  EXPECT_EQ(decoder.counters().sequence_gaps, 0u);
+  EXPECT_EQ(decoder.counters().sources_forgotten, 1u);
+}
+
+TEST(MessageDecoder, ForgetsSourcesSilentForTheIdleTime) {
+  IpfixEncoder encoder(1, 65535);
+  const auto message = encode(encoder, true, {make_record(4, 0)});
+  MessageDecoder decoder;
+  std::vector<DecodedRecord> out;
+  decoder.set_time(1000);
+  decoder.decode(message, "quiet", out);
+  decoder.set_time(5000);
+  decoder.decode(message, "busy", out);
+  EXPECT_EQ(decoder.forget_idle_sources(4001), 0u);
+  decoder.set_time(5001);
+  EXPECT_EQ(decoder.forget_idle_sources(4000), 1u);
+  EXPECT_EQ(decoder.template_count("quiet"), 0u);
+  EXPECT_EQ(decoder.template_count("busy"), 2u);
+  EXPECT_EQ(decoder.source_count(), 1u);
+}
+
+// Bare 16-octet headers from many ports must not shut out a real exporter: a newcomer takes the
+// place of the longest silent source that never sent a template or a record; only when every
+// source is a real exporter is it refused, and that is counted.
+TEST(MessageDecoder, ANewSourceReplacesOneThatSentNothing) {
+  DecoderLimits limits;
+  limits.max_sources = 4;
+  MessageDecoder decoder(limits);
+  std::vector<DecodedRecord> out;
+  IpfixEncoder real(1, 65535);
+  EXPECT_EQ(decoder.decode(encode(real, true, {make_record(4, 0)}), "real", out).records, 1u);
+  for (int port = 0; port < 1800; ++port) {
+    const auto s = decoder.decode(Bytes().header(0).message(), "bare:" + std::to_string(port), out);
+    EXPECT_FALSE(s.malformed) << s.reason;
+  }
+  EXPECT_EQ(decoder.source_count(), 4u);
+  EXPECT_EQ(decoder.decode(encode(real, false, {make_record(4, 1)}), "real", out).records, 1u);
+  EXPECT_EQ(decoder.counters().messages_refused, 0u);
+  for (int i = 0; i < 3; ++i) {
+    IpfixEncoder other(1, 65535);
+    EXPECT_EQ(decoder.decode(encode(other, true, {make_record(4, 0)}), "other" + std::to_string(i), out).records, 1u);
+  }
+  const auto refused = decoder.decode(Bytes().header(0).message(), "late", out);
+  EXPECT_TRUE(refused.malformed);
+  EXPECT_NE(refused.reason.find("too many exporters"), std::string::npos) << refused.reason;
+  EXPECT_EQ(decoder.counters().messages_refused, 1u);
+  EXPECT_EQ(decoder.template_count("real"), 2u);
+}
+
+// Issue 13 item 8: one session per observation domain without limit (1 M datagrams with distinct
+// domains: 146 MiB). Domains per source are bounded the same way as sources.
+TEST(MessageDecoder, BoundsObservationDomainsPerSource) {
+  DecoderLimits limits;
+  limits.max_sessions_per_source = 8;
+  MessageDecoder decoder(limits);
+  std::vector<DecodedRecord> out;
+  for (std::uint32_t domain = 0; domain < 100000; ++domain) {
+    decoder.decode(Bytes().header(0, domain).message(), "spray", out);
+  }
+  EXPECT_EQ(decoder.session_count(), 8u);
+  EXPECT_EQ(decoder.counters().messages_refused, 0u);
+  for (std::uint32_t domain = 0; domain < 8; ++domain) {
+    IpfixEncoder e(domain, 65535);
+    EXPECT_EQ(decoder.decode(encode(e, true, {make_record(4, 0)}), "spray", out).records, 1u);
+  }
+  const auto s = decoder.decode(Bytes().header(0, 1234).message(), "spray", out);
+  EXPECT_TRUE(s.malformed);
+  EXPECT_NE(s.reason.find("too many observation domains"), std::string::npos) << s.reason;
+  EXPECT_EQ(decoder.counters().messages_refused, 1u);
+}
+
+// Templates of 16,000 fields cost about 192 KiB each; memory is bounded per source and in total,
+// and each refusal is counted.
+TEST(MessageDecoder, BoundsTemplateMemoryPerSourceAndInTotal) {
+  DecoderLimits limits;
+  limits.max_template_bytes_per_source = std::size_t{1} << 20;
+  limits.max_template_bytes = std::size_t{2} << 20;
+  MessageDecoder decoder(limits);
+  std::vector<DecodedRecord> out;
+  auto huge_template = [](std::uint16_t id) {
+    Bytes b;
+    b.header(0);
+    const std::size_t set = b.mark();
+    b.u16(2).u16(0).u16(id).u16(16000);
+    for (int i = 0; i < 16000; ++i) b.u16(1).u16(8);
+    b.close(set + 2, set);
+    return b.message();
+  };
+  for (const char* source : {"a", "b", "c"}) {
+    for (std::uint16_t id = 256; id < 256 + 64; ++id) decoder.decode(huge_template(id), source, out);
+    EXPECT_LE(decoder.template_bytes(source), limits.max_template_bytes_per_source) << source;
+  }
+  EXPECT_LE(decoder.template_bytes(), limits.max_template_bytes);
+  EXPECT_GT(decoder.template_count("a"), 3u);
+  EXPECT_EQ(decoder.template_count("c"), 0u);  // a and b took the total
+  EXPECT_EQ(decoder.counters().templates_refused, 3u * 64 - decoder.template_count("a") - decoder.template_count("b"));
+  // Redefining a template under its id replaces it within the bound; withdrawing frees it.
+  EXPECT_FALSE(decoder.decode(huge_template(256), "a", out).malformed);
+  Bytes withdraw;
+  withdraw.header(0);
+  const std::size_t set = withdraw.mark();
+  withdraw.u16(2).u16(0).u16(2).u16(0);
+  withdraw.close(set + 2, set);
+  EXPECT_FALSE(decoder.decode(withdraw.message(), "a", out).malformed);
+  EXPECT_EQ(decoder.template_bytes("a"), 0u);
+  EXPECT_EQ(decoder.template_bytes(), decoder.template_bytes("b"));
+  EXPECT_FALSE(decoder.decode(huge_template(256), "c", out).malformed);
+}
+
+// Issue 13 item 9: a template of one variable-length field and data sets of zeros made every
+// octet a record (200 datagrams: 13 M records). A record with no value octet is padding when
+// only zeros follow, else malformed.
+TEST(MessageDecoder, AnEmptyVariableLengthRecordIsNotARecord) {
+  MessageDecoder decoder;
+  std::vector<DecodedRecord> out;
+  auto message = [](std::vector<std::uint8_t> data) {
+    Bytes b;
+    b.header(0);
+    std::size_t set = b.mark();
+    b.u16(2).u16(0).u16(300).u16(1).u16(82).u16(65535);  // interfaceName, variable length
+    b.close(set + 2, set);
+    set = b.mark();
+    b.u16(300).u16(0);
+    for (auto byte : data) b.u8(byte);
+    b.close(set + 2, set);
+    return b.message();
+  };
+  auto s = decoder.decode(message(std::vector<std::uint8_t>(60000, 0)), "z", out);
+  EXPECT_FALSE(s.malformed) << s.reason;
+  EXPECT_EQ(s.records, 0u);
+  s = decoder.decode(message({3, 'e', 't', 'h', 0, 0, 0}), "z", out);
+  EXPECT_FALSE(s.malformed) << s.reason;
+  EXPECT_EQ(s.records, 1u);
+  s = decoder.decode(message({0, 0, 3, 'e', 't', 'h'}), "z", out);
+  EXPECT_TRUE(s.malformed);
+  EXPECT_NE(s.reason.find("no value octet"), std::string::npos) << s.reason;
+  EXPECT_EQ(decoder.counters().empty_records, 1u);
+  EXPECT_EQ(out.size(), 1u);
 }
 
 // Untrusted input: a valid message cut short at every length, and the same with the header
