@@ -15,11 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "probe/log.h"
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 #include "exporter/exporter.h"
 #include "probe/cli.h"
-#include "probe/control_server.h"
-#include "probe/metrics_server.h"
+#include "probe/ops/control_server.h"
+#include "probe/ops/metrics_server.h"
 #include "probe/flow_printer.h"
 #include "probe/pipeline.h"
 #include "probe/runtime/stage.h"
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   // A misspelt name in a configuration file is an error, not a setting silently ignored.
   app.allow_config_extras(CLI::config_extras_mode::error);
 
-  tapflow::exporter::CollectorOptions collect_options;
+  tapflow::probe::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
   collect->add_option("--listen", collect_options.listen,
                       "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT, sctp://ADDR:PORT (IPFIX) or file:PATH")
@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
     tapflow::log::error("bad argument: a value is out of range ({}) (see --help)", e.what());
     return 2;
   }
-  if (collect->parsed()) return tapflow::exporter::run_collector(collect_options);
+  if (collect->parsed()) return tapflow::probe::run_collector(collect_options);
   if (ctl->parsed()) {
     std::string request;
     for (const auto& w : control_words) request += (request.empty() ? "" : " ") + w;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 #include "exporter/decoded_record.h"
 #include "exporter/exporter.h"
 #include "exporter/ipfix/ipfix_file_reader.h"
@@ -353,12 +353,12 @@ TEST(ExportFormats, CollectPrintsSamplingAndStatisticsOnStderr) {
   }
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
-  CollectorOptions c;
+  probe::CollectorOptions c;
   c.listen = "file:" + path;
   c.handle_signals = false;
   c.out = out;
   c.err = err;
-  EXPECT_EQ(run_collector(c), 0);
+  EXPECT_EQ(probe::run_collector(c), 0);
   const auto records = read_all(out);
   const auto reports = read_all(err);
   EXPECT_EQ(std::count(records.begin(), records.end(), '\n'), 4);

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/exporter.h"
 #include "exporter/message_exporter.h"
@@ -422,7 +422,7 @@ TEST(Collector, PrintsRecordsReceivedOverUdp) {
   std::FILE* err = std::tmpfile();
   std::atomic<int> port{0};
   std::atomic<bool> stop{false};
-  CollectorOptions options;
+  probe::CollectorOptions options;
   options.listen = "udp://127.0.0.1:0";
   options.max_records = 50;
   options.idle_timeout_ms = 5000;
@@ -432,7 +432,7 @@ TEST(Collector, PrintsRecordsReceivedOverUdp) {
   options.err = err;
   options.on_listening = [&](std::uint16_t p) { port = p; };
   int status = -1;
-  std::thread collector([&] { status = run_collector(options); });
+  std::thread collector([&] { status = probe::run_collector(options); });
   for (int i = 0; i < 500 && port == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NE(port, 0);
   auto exporter = make_exporter("udp://127.0.0.1:" + std::to_string(port.load()), {});
@@ -454,7 +454,7 @@ TEST(Collector, StopsOnTheCallersFlagAndReportsBadInput) {
   std::FILE* err = std::tmpfile();
   std::atomic<int> port{0};
   std::atomic<bool> stop{false};
-  CollectorOptions options;
+  probe::CollectorOptions options;
   options.listen = "127.0.0.1:0";
   options.stop = &stop;
   options.handle_signals = false;
@@ -462,7 +462,7 @@ TEST(Collector, StopsOnTheCallersFlagAndReportsBadInput) {
   options.err = err;
   options.on_listening = [&](std::uint16_t p) { port = p; };
   int status = -1;
-  std::thread collector([&] { status = run_collector(options); });
+  std::thread collector([&] { status = probe::run_collector(options); });
   for (int i = 0; i < 500 && port == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NE(port, 0);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -493,17 +493,17 @@ TEST(Collector, ReadsAFile) {
   }
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
-  CollectorOptions options;
+  probe::CollectorOptions options;
   options.listen = "file:" + path;
   options.out = out;
   options.err = err;
   options.handle_signals = false;
-  EXPECT_EQ(run_collector(options), 0);
+  EXPECT_EQ(probe::run_collector(options), 0);
   EXPECT_EQ(count_lines(read_stream(out)), 10u);
   options.listen = "file:" + path + ".missing";
-  EXPECT_EQ(run_collector(options), 2);
+  EXPECT_EQ(probe::run_collector(options), 2);
   options.listen = "tcp://x:1";
-  EXPECT_EQ(run_collector(options), 2);
+  EXPECT_EQ(probe::run_collector(options), 2);
   std::filesystem::remove(path);
   std::fclose(out);
   std::fclose(err);

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/exporter.h"
 #include "exporter/message_exporter.h"
@@ -149,11 +149,11 @@ TEST(SctpTransport, KernelWithoutSctpIsAClearStartUpError) {
         << what;
   }
   std::FILE* err = std::tmpfile();
-  CollectorOptions options;
+  probe::CollectorOptions options;
   options.listen = "sctp://127.0.0.1:0";
   options.handle_signals = false;
   options.err = err;
-  EXPECT_EQ(run_collector(options), 2);
+  EXPECT_EQ(probe::run_collector(options), 2);
   std::fflush(err);
   std::rewind(err);
   char text[512] = {};
@@ -288,7 +288,7 @@ void collect_round_trip(const std::string& host) {
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
   std::atomic<int> port{0};
-  CollectorOptions options;
+  probe::CollectorOptions options;
   options.listen = "sctp://" + host + ":0";
   options.max_records = 300;
   options.idle_timeout_ms = 5000;
@@ -297,7 +297,7 @@ void collect_round_trip(const std::string& host) {
   options.err = err;
   options.on_listening = [&](std::uint16_t p) { port = p; };
   int status = -1;
-  std::thread collector([&] { status = run_collector(options); });
+  std::thread collector([&] { status = probe::run_collector(options); });
   for (int i = 0; i < 500 && port == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_NE(port, 0);

@@ -1,4 +1,4 @@
-#include "probe/control_server.h"
+#include "probe/ops/control_server.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -42,13 +42,6 @@ bool someone_listens(const std::string& path) {
   return ok;
 }
 
-std::string flow_endpoint(const cache::FlowKey& k, bool source) {
-  const auto& a = source ? k.source_address : k.destination_address;
-  const auto port = source ? k.source_port : k.destination_port;
-  return k.is_ipv6() ? fmt::format("[{}]:{}", format_address(a, true), port)
-                     : fmt::format("{}:{}", format_address(a, false), port);
-}
-
 nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns) {
   return {{"source", format_address(r.key.source_address, r.key.is_ipv6())},
           {"destination", format_address(r.key.destination_address, r.key.is_ipv6())},
@@ -66,11 +59,11 @@ nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns) {
 }
 
 std::string flows_text(const std::vector<cache::FlowRecord>& flows, std::uint64_t now_ns) {
-  std::string out = fmt::format("{:<5} {:>47} -> {:<47} {:>10} {:>14} {:>9} {:<8}\n", "proto", "source",
+  std::string out = fmt::format("{:<6} {:>47} -> {:<47} {:>10} {:>14} {:>9} {:<8}\n", "proto", "source",
                                 "destination", "packets", "octets", "age s", "flags");
   for (const auto& r : flows) {
-    out += fmt::format("{:<5} {:>47} -> {:<47} {:>10} {:>14} {:>9.1f} {:<8}\n", r.key.protocol,
-                       flow_endpoint(r.key, true), flow_endpoint(r.key, false), r.packets, r.octets,
+    out += fmt::format("{:<6} {:>47} -> {:<47} {:>10} {:>14} {:>9.1f} {:<8}\n", cache::protocol_name(r.key.protocol),
+                       cache::format_endpoint(r.key, true), cache::format_endpoint(r.key, false), r.packets, r.octets,
                        now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0,
                        format_tcp_flags(r.tcp_flags));
   }

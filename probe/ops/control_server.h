@@ -10,7 +10,7 @@
 #include <string>
 
 #include "probe/pipeline.h"
-#include "probe/request_server.h"
+#include "probe/ops/request_server.h"
 
 namespace tapflow::probe {
 

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "probe/pipeline.h"
-#include "probe/request_server.h"
+#include "probe/ops/request_server.h"
 
 namespace tapflow::probe {
 

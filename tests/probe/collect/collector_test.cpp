@@ -2,7 +2,7 @@
 // ends with its connection (a reused source port starts afresh, 1100 exporters in turn are all
 // heard), idle or dripping connections are closed, and a newcomer past a bound takes the place of
 // a connection that never delivered anything.
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -17,10 +17,12 @@
 #include <thread>
 #include <vector>
 
-#include "exporter/ipfix_encoder.h"
+#include "exporter/ipfix/ipfix_encoder.h"
 
-namespace tapflow::exporter {
+namespace tapflow::probe {
 namespace {
+
+using namespace tapflow::exporter;  // NOLINT(google-build-using-namespace)
 
 using std::chrono::milliseconds;
 
@@ -265,4 +267,4 @@ TEST(CollectorTcp, OnePeerCannotTakeEverySlot) {
 }
 
 }  // namespace
-}  // namespace tapflow::exporter
+}  // namespace tapflow::probe

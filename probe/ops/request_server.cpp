@@ -1,4 +1,4 @@
-#include "probe/request_server.h"
+#include "probe/ops/request_server.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -13,7 +13,7 @@
 
 #include "exporter/message_decoder.h"
 
-namespace tapflow::exporter {
+namespace tapflow::probe {
 
 struct CollectorOptions {
   // udp://ADDR:PORT, udp://[V6]:PORT, ADDR:PORT, udp://:PORT (any address), tcp://ADDR:PORT or
@@ -30,7 +30,7 @@ struct CollectorOptions {
 
   // Bounds, so that no exporter or local user can shut the others out or exhaust memory (issue
   // 13); what they refuse is counted in the summary. Fixed in `tapflow collect`; tests shorten them.
-  DecoderLimits limits;  // sources, observation domains per source, template count and memory
+  exporter::DecoderLimits limits;  // sources, observation domains per source, template count and memory
   // UDP has no end of session: a source silent this long is forgotten with its templates and
   // sequence numbers (RFC 7011 §8.4: three template refreshes at tapflow's default of 600 s).
   std::uint32_t udp_source_timeout_ms = 1'800'000;
@@ -48,4 +48,4 @@ struct CollectorOptions {
 // malformed messages; 2 when the listen URL is bad or the socket or file cannot be opened.
 int run_collector(const CollectorOptions& options);
 
-}  // namespace tapflow::exporter
+}  // namespace tapflow::probe

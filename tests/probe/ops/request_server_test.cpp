@@ -2,7 +2,7 @@
 // client that never reads a large answer, one that drips its request, many slow ones, or one
 // with a huge request, never holds up another client or the server's shutdown; and the HTTP
 // answers of the metrics endpoint.
-#include "probe/request_server.h"
+#include "probe/ops/request_server.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "probe/metrics_server.h"
+#include "probe/ops/metrics_server.h"
 
 namespace tapflow::probe {
 namespace {

@@ -1,4 +1,4 @@
-#include "probe/metrics_server.h"
+#include "probe/ops/metrics_server.h"
 
 #include <fmt/format.h>
 #include <netdb.h>

@@ -1,4 +1,4 @@
-#include "exporter/collector.h"
+#include "probe/collect/collector.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -24,7 +24,10 @@
 #include "exporter/message_decoder.h"
 #include "exporter/transport/sctp_transport.h"
 
-namespace tapflow::exporter {
+namespace tapflow::probe {
+
+// The collector reads what the exporter side writes: its decoder, records and transports.
+using namespace tapflow::exporter;  // NOLINT(google-build-using-namespace)
 
 namespace {
 
@@ -519,4 +522,4 @@ int run_collector(const CollectorOptions& options) {
   return collect_udp(options, *url);
 }
 
-}  // namespace tapflow::exporter
+}  // namespace tapflow::probe
