@@ -21,6 +21,7 @@
 #include "probe/ops/control_server.h"
 #include "probe/ops/metrics_server.h"
 #include "probe/flow_printer.h"
+#include "probe/counters.h"
 #include "probe/pipeline.h"
 #include "probe/runtime/stage.h"
 #include "probe/runtime_config.h"

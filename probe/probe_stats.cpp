@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
 
 namespace tapflow::probe {
 
@@ -12,13 +11,6 @@ constexpr cache::FlowEndReason kReasons[] = {
     cache::FlowEndReason::kEndOfFlow, cache::FlowEndReason::kForcedEnd,
     cache::FlowEndReason::kLackOfResources};
 
-std::string reason_key(cache::FlowEndReason reason) {
-  std::string key(cache::to_string(reason));
-  for (char& c : key) {
-    if (c == ' ') c = '_';
-  }
-  return key;
-}
 }  // namespace
 
 std::string format_summary(const ProbeStats& s) {
@@ -72,73 +64,6 @@ std::string format_summary(const ProbeStats& s) {
     }
   }
   return out;
-}
-
-nlohmann::json to_json(const ProbeStats& s) {
-  nlohmann::json rejected = nlohmann::json::object();
-  for (std::size_t v = 1; v < s.verdicts.size(); ++v) {
-    rejected[std::string(to_key(static_cast<DecodeVerdict>(v)))] = s.verdicts[v];
-  }
-  nlohmann::json expired = nlohmann::json::object();
-  for (auto reason : kReasons) expired[reason_key(reason)] = s.cache.expired[static_cast<int>(reason)];
-  nlohmann::json exporters = nlohmann::json::array();
-  for (const auto& e : s.exporters) {
-    exporters.push_back({{"destination", e.destination},
-                         {"records", e.counters.records},
-                         {"messages", e.counters.messages},
-                         {"octets", e.counters.octets},
-                         {"template_sets", e.counters.template_sets},
-                         {"send_errors", e.counters.send_errors},
-                         {"unexportable", e.counters.unexportable},
-                         {"records_unsent", e.counters.records_unsent},
-                         {"options_records", e.counters.options_records},
-                         {"split_flows", e.counters.split_flows},
-                         {"clamped_records", e.counters.clamped_records}});
-  }
-  nlohmann::json capture = nlohmann::json::array();
-  for (const auto& c : s.capture) {
-    capture.push_back({{"interface", c.interface},
-                       {"received", c.received},
-                       {"dropped_kernel", c.dropped_kernel},
-                       {"dropped_interface", c.dropped_interface},
-                       {"went_down", c.went_down},
-                       {"state", c.state}});
-  }
-  return {
-      {"elapsed_s", s.elapsed_s},
-      {"capture", capture},
-      {"files", {{"read", s.files_read}, {"errors", s.file_errors}}},
-      {"packets",
-       {{"read", s.packets_read},
-        {"captured_bytes", s.bytes_read},
-        {"decoded", s.packets_decoded()},
-        {"decoded_octets", s.octets_decoded},
-        {"rejected_octets", s.octets_rejected},
-        {"rejected", s.packets_rejected()},
-        {"rejected_by_reason", rejected}}},
-      {"flows",
-       {{"created", s.cache.flows_created},
-        {"expired", s.cache.expired_total()},
-        {"expired_by_reason", expired},
-        {"active", s.flows_active},
-        {"cache_capacity", s.cache_capacity},
-        {"shards", s.shards},
-        {"packets", s.cache.packets},
-        {"octets", s.cache.octets}}},
-      {"sampling",
-       {{"mode", s.sampling.mode == cache::SamplingMode::kNone            ? "none"
-                 : s.sampling.mode == cache::SamplingMode::kDeterministic ? "deterministic"
-                                                                         : "random"},
-        {"interval", s.sampling.mode == cache::SamplingMode::kNone ? 1 : s.sampling.interval},
-        {"scaled", s.scale_sampled},
-        {"selected", s.packets_sampled()},
-        {"skipped", s.packets_sampled_out},
-        {"skipped_octets", s.octets_sampled_out}}},
-      {"records_printed", s.records_printed},
-      {"records_not_printed", s.records_not_printed},
-      {"interrupted", s.interrupted},
-      {"exporters", exporters},
-  };
 }
 
 }  // namespace tapflow::probe

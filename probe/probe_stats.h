@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "cache/flow_table.h"
 #include "cache/sampler.h"
 #include "exporter/exporter.h"
@@ -60,8 +58,7 @@ struct ProbeStats {
   std::uint64_t packets_sampled() const { return packets_decoded() - packets_sampled_out; }
 };
 
-// Multi-line human summary.
+// Multi-line human summary. The machine outputs (JSON, Prometheus) are in counters.h.
 std::string format_summary(const ProbeStats& stats);
-nlohmann::json to_json(const ProbeStats& stats);
 
 }  // namespace tapflow::probe

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "probe/counters.h"
 #include "probe/flow_printer.h"
 
 namespace tapflow::probe {

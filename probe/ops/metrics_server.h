@@ -17,8 +17,6 @@
 
 namespace tapflow::probe {
 
-// The counters of `stats` in the Prometheus text exposition format.
-std::string format_prometheus(const ProbeStats& stats);
 
 // The HTTP answer to one request head (request line and headers, up to the blank line):
 // `metrics()` for GET or HEAD of /metrics, else 400, 404, 405 or 431 (more than 100 headers).
