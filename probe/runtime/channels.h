@@ -107,10 +107,13 @@ class Channel {
     Batch* b = nullptr;
     return free_.pop(b) ? b : nullptr;
   }
-  // Producer: hands a filled batch over. Never fails: only kDepth batches exist.
-  void submit(Batch* b) {
+  // Producer: hands a filled batch over. Never fails: only kDepth batches exist. The consumer is
+  // woken at once, or, with `batch_wake` set, only once that many batches wait: a consumer whose
+  // work per batch is short (the export thread) then wakes once per several batches, not per
+  // batch, and its own timeout bounds the wait.
+  void submit(Batch* b, std::size_t batch_wake = 1) {
     full_.push(b);
-    bell_->ring();
+    if (batch_wake <= 1 || kDepth - full_.write_available() >= batch_wake) bell_->ring();
   }
   // Consumer: the next filled batch, or nullptr.
   Batch* take() {

@@ -140,8 +140,17 @@ void DispatcherStage::run() {
   for (;;) {
     serve();
     std::size_t kept = 0;
-    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stop_);
-    if (kept != 0 || outcome == drivers::PollOutcome::kIdle) dispatch(kept);
+    drivers::PollOutcome outcome;
+    if (shards_.size() == 1) {
+      // One shard: decode straight into its batch, no copy and no hash.
+      if (pending_[0] == nullptr) pending_[0] = acquire(0);
+      outcome = poller_.poll(pending_[0]->packets, kept, stop_);
+      pending_[0]->count = static_cast<std::uint32_t>(kept);
+      if (kept != 0 || outcome == drivers::PollOutcome::kIdle || ++rounds_ % 64 == 0) submit(0);
+    } else {
+      outcome = poller_.poll(summaries_, kept, stop_);
+      if (kept != 0 || outcome == drivers::PollOutcome::kIdle) dispatch(kept);
+    }
     if (outcome == drivers::PollOutcome::kEndOfInput) {
       end_input();
       break;

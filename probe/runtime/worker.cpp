@@ -73,7 +73,11 @@ void Worker::hand_over(bool now) {
 void Worker::submit(bool last) {
   current_->stamp = stamp_;
   current_->last = last;
-  records_.submit(current_);
+  // Full batches wake the export thread four at a time (it also wakes every 100 ms); a partial,
+  // last or answering batch at once.
+  constexpr std::size_t kFullBatchesPerWake = 4;
+  const bool full = current_->count == kRecordBatchSize;
+  records_.submit(current_, full && !last ? kFullBatchesPerWake : 1);
   current_ = nullptr;
 }
 
