@@ -67,8 +67,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--threads", o.threads,
-                 "Data-path threads: 1 = everything on one thread; N > 1 = a reader plus N-1 "
-                 "flow-cache shards (0 = one per core, at most 8)")
+                 "Data-path threads: 1 = read, decode and cache on one thread; N > 1 = a dispatcher plus "
+                 "N-1 flow-cache shards; an export thread on top (0 = the CPUs tapflow may use, at most 8)")
       ->check(CLI::Range(0u, 64u))
       ->capture_default_str();
   app.add_option("--observation-domain", o.observation_domain_id, "IPFIX observation domain id")

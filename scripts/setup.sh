@@ -11,7 +11,7 @@ packages=(
   build-essential cmake pkg-config git python3
   libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsctp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nfdump tshark libfixbuf-tools pmacct softflowd tcpreplay
+  nfdump tshark libfixbuf-tools pmacct softflowd tcpreplay time
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 if [ "${TAPFLOW_VM_TESTS:-0}" = 1 ]; then
