@@ -1,7 +1,8 @@
-// tapflow: turns packets into flow records and exports them as IPFIX (NetFlow v5/v9 next).
+// tapflow: turns packets into flow records and exports them as NetFlow v5, v9 or IPFIX.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "probe/log.h"
 #include "probe/collect/collector.h"
 #include "exporter/exporter.h"
+#include "exporter/transport/file_transport.h"
 #include "probe/cli.h"
 #include "probe/ops/control_server.h"
 #include "probe/ops/metrics_server.h"
@@ -87,13 +89,37 @@ void drop_privileges(const std::string& user) {
   }
 }
 
+// Writes `text` to `path` (created or truncated; a symbolic link only when its owner is us or
+// root, see exporter::open_output_file). False with errno set on failure.
+bool write_output(const std::string& path, const std::string& text) {
+  const int fd = tapflow::exporter::open_output_file(path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (fd < 0) return false;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      close(fd);
+      errno = error;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return close(fd) == 0;
+}
+
+std::string output_error() {
+  return errno == ELOOP ? "a symbolic link owned by another user (not followed)" : std::strerror(errno);
+}
+
 class PidFile {
  public:
   explicit PidFile(std::string path) : path_(std::move(path)) {
     if (path_.empty()) return;
-    std::ofstream out(path_);
-    out << getpid() << "\n";
-    if (!out) throw std::runtime_error("cannot write pid file '" + path_ + "'");
+    if (!write_output(path_, std::to_string(getpid()) + "\n")) {
+      throw std::runtime_error("cannot write pid file '" + path_ + "': " + output_error());
+    }
   }
   ~PidFile() {
     if (!path_.empty()) std::remove(path_.c_str());
@@ -179,10 +205,8 @@ int run_probe(ProbeOptions& options) {
     if (options.stats_json == "-") {
       fmt::print("{}", text);
     } else {
-      std::ofstream out(options.stats_json);
-      out << text;
-      if (!out) {
-        tapflow::log::error("cannot write statistics to '{}'", options.stats_json);
+      if (!write_output(options.stats_json, text)) {
+        tapflow::log::error("cannot write statistics to '{}': {}", options.stats_json, output_error());
         return 1;
       }
     }

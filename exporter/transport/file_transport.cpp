@@ -2,6 +2,7 @@
 
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,11 +12,25 @@
 
 namespace tapflow::exporter {
 
+int open_output_file(const std::string& path, int flags, unsigned mode) {
+  const int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd >= 0 || errno != ELOOP) return fd;
+  // A link: followed only when its owner is us or root, who alone could have made it point
+  // elsewhere (in a sticky directory nobody else can replace it).
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode) || (st.st_uid != ::geteuid() && st.st_uid != 0)) {
+    errno = ELOOP;
+    return -1;
+  }
+  return ::open(path.c_str(), flags | O_CLOEXEC, mode);
+}
+
 FileTransport::FileTransport(const std::string& path) : path_(path), description_("file:" + path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd_ = open_output_file(path, O_WRONLY | O_CREAT | O_TRUNC);
   if (fd_ < 0) {
     throw std::runtime_error("cannot open IPFIX file '" + path + "' for writing: " +
-                             std::strerror(errno));
+                             (errno == ELOOP ? std::string("a symbolic link owned by another user (not followed)")
+                                             : std::string(std::strerror(errno))));
   }
 }
 
@@ -42,7 +57,7 @@ void FileTransport::flush() {}
 
 bool FileTransport::reopen() {
   if (fd_ >= 0 && ::close(fd_) != 0) report_error_once(errno);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  fd_ = open_output_file(path_, O_WRONLY | O_CREAT | O_APPEND);
   if (fd_ < 0) report_error_once(errno);
   return true;
 }

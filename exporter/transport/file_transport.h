@@ -11,6 +11,13 @@
 
 namespace tapflow::exporter {
 
+// Opens an output file the probe writes as whatever user it runs as (root, often): open(2) with
+// `flags`, but a symbolic link as the last component is followed only when the link belongs to
+// this user (or root), so another user cannot point root's output at a file of their choosing
+// where fs.protected_symlinks is off (/dev/stdout, root's own link, still works). Returns the
+// descriptor, or -1 with errno set (ELOOP for a refused link).
+int open_output_file(const std::string& path, int flags, unsigned mode = 0644);
+
 class FileTransport final : public Transport {
  public:
   // Creates or truncates `path`; throws std::runtime_error with the path and strerror on failure.

@@ -10,7 +10,8 @@
     the last whole record);
   - unreadable files (missing, a directory, not a capture, no permission when not root): one error
     line naming the file, exit 1, and the flows of the files read before it are still exported;
-  - bad arguments: exit 2 with a one-line message.
+  - bad arguments: exit 2 with a one-line message;
+  - a symbolic link another user made is not followed by file: or --stats-json.
 """
 
 import contextlib
@@ -188,6 +189,36 @@ def bad_arguments():
         print(f"bad arguments {' '.join(args) or '(none)'}: exit 2: {lines[0]}")
 
 
+def symlinks_of_other_users(tmp):
+    """file: and --stats-json as root never follow a link another user made (issue 13 #14): with
+    fs.protected_symlinks off, a link in /tmp would make root overwrite any file. Root's own links
+    (/dev/stdout) are still followed."""
+    if os.geteuid() != 0:
+        print("symlinks: skipped (needs root to give a link another owner)")
+        return
+    victim = Path(tmp) / "victim"
+    victim.write_text("precious\n")
+    link = Path(tmp) / "link"
+    os.symlink(victim, link)
+    os.lchown(link, 65534, 65534)  # nobody's link
+    proc, _ = common.run_tapflow(["-r", common.DATA / "ndpi/wechat.pcap", "-n", f"file:{link}"], check=False)
+    if proc.returncode != 2 or "symbolic link owned by another user" not in proc.stderr:
+        common.fail(f"file: through another user's link: exit {proc.returncode}: {proc.stderr}")
+    cmd = [common.tapflow_binary(), "--no-progress", "-r", common.DATA / "ndpi/wechat.pcap", "-n", "file:/dev/null",
+           "--stats-json", link]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if proc.returncode != 1 or "symbolic link owned by another user" not in proc.stderr:
+        common.fail(f"--stats-json through another user's link: exit {proc.returncode}: {proc.stderr}")
+    if victim.read_text() != "precious\n":
+        common.fail("the link's target was overwritten")
+    own = Path(tmp) / "own-link"
+    os.symlink(Path(tmp) / "own-target", own)
+    common.run_tapflow(["-r", common.DATA / "ndpi/wechat.pcap", "-n", f"file:{own}"])
+    if (Path(tmp) / "own-target").stat().st_size == 0:
+        common.fail("root's own link was not followed")
+    print("symlinks: another user's link refused for file: (exit 2) and --stats-json (exit 1); root's own followed")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         collector_absent()
@@ -195,6 +226,7 @@ def main():
         truncated_capture(tmp)
         unreadable_files(tmp)
         bad_arguments()
+        symlinks_of_other_users(tmp)
 
 
 if __name__ == "__main__":
