@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package tapflow's build, tests and benchmarks need (Debian 12), then builds.
-# Usage: sudo scripts/setup.sh [--no-build]
+# Usage: scripts/setup.sh [--no-build]   (as root, or as a user who may sudo: it asks sudo only when not root)
 # TAPFLOW_VM_TESTS=1 also installs what tests/vm needs (qemu and busybox-static) and unpacks Debian's
 # kernel package into build-vm/ (dpkg-deb -x: no install, no initramfs generation; ~10 s), so the
 # SCTP round trip runs under qemu even where the host kernel has no SCTP.
