@@ -138,18 +138,34 @@ void MessageExporter<Encoder>::send_message(bool even_without_records) {
     templates_forced_ = false;
   }
   ++messages_since_templates_;
-  if (transport_->send(message) != SendResult::kSent) {
+  const SendResult result = transport_->send(message);
+  if (result == SendResult::kFailedWithPrevious) count_last_lost();
+  if (result != SendResult::kSent) {
     ++counters_.send_errors;
     counters_.records_unsent += records;
     not_sent_packets_ += message_packets_;
     not_sent_octets_ += message_octets_;
+    last_sent_ = {};
+  } else {
+    last_sent_ = {true, records, message_packets_, message_octets_};
   }
+}
+
+template <typename Encoder>
+void MessageExporter<Encoder>::count_last_lost() {
+  if (!last_sent_.counted) return;
+  ++counters_.send_errors;
+  counters_.records_unsent += last_sent_.records;
+  not_sent_packets_ += last_sent_.packets;
+  not_sent_octets_ += last_sent_.octets;
+  last_sent_ = {};
 }
 
 template <typename Encoder>
 void MessageExporter<Encoder>::flush() {
   if (encoder_.in_message()) send_message();
   transport_->flush();
+  if (transport_->take_last_lost()) count_last_lost();
 }
 
 template <typename Encoder>
@@ -163,7 +179,9 @@ void MessageExporter<Encoder>::close() {
     begin_message(true);
     send_message(true);
   }
+  transport_->settle();
   transport_->flush();
+  if (transport_->take_last_lost()) count_last_lost();
 }
 
 template <typename Encoder>

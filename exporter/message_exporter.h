@@ -58,6 +58,14 @@ class MessageExporter final : public FlowExporter {
   bool templates_forced_ = true;                    // first message, or after a reopen
   std::uint64_t message_packets_ = 0;               // of the flow records in the open message
   std::uint64_t message_octets_ = 0;
+  // The message sent last, while it counts as delivered: the kernel may reveal later that it was
+  // lost (UDP's ICMP refusals), and then it is counted as not sent.
+  struct LastSent {
+    bool counted = false;
+    std::uint32_t records = 0;
+    std::uint64_t packets = 0, octets = 0;
+  } last_sent_;
+  void count_last_lost();
   std::uint64_t not_sent_packets_ = 0;
   std::uint64_t not_sent_octets_ = 0;
   bool closed_ = false;

@@ -36,6 +36,9 @@ namespace {
 using tapflow::probe::ProbeOptions;
 using tapflow::probe::add_probe_options;
 
+// Exit status when every input was read but records did not reach a destination (tapflow(8)).
+constexpr int kExitRecordsLost = 4;
+
 std::atomic<bool> g_stop{false};
 
 std::atomic<bool> g_reopen{false};
@@ -197,6 +200,17 @@ int run_probe(ProbeOptions& options) {
   if (status == tapflow::probe::Pipeline::kExitInterrupted) {
     tapflow::log::notice("stopped by a signal before the end of the input; every flow read was exported");
   }
+  // Records that did not reach a destination change the exit status (4) unless a worse one is
+  // already set: a run that lost records never looks like one that did not.
+  const auto& final_stats = pipeline->stats();
+  bool lost = final_stats.records_not_printed != 0;
+  for (const auto& e : final_stats.exporters) {
+    if (e.counters.records_unsent == 0) continue;
+    lost = true;
+    tapflow::log::error("{} of {} records did not reach {} ({} messages failed; see the summary)",
+                        e.counters.records_unsent, e.counters.records, e.destination, e.counters.send_errors);
+  }
+  if (lost && status == 0) status = kExitRecordsLost;
   if (tapflow::log::enabled(tapflow::log::Level::kNotice)) {
     fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline->stats()));
   }

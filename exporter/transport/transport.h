@@ -14,7 +14,13 @@
 
 namespace tapflow::exporter {
 
-enum class SendResult : std::uint8_t { kSent, kFailed };
+enum class SendResult : std::uint8_t {
+  kSent,
+  kFailed,
+  // Not sent, and the kernel revealed that the message before it was lost too (UDP: an ICMP port
+  // unreachable for the previous datagram, reported as ECONNREFUSED on this send).
+  kFailedWithPrevious,
+};
 
 // Something an operator should hear of once (the first failure of a kind, an outage, its end);
 // the program logs it, the transport only reports it (exporters never log).
@@ -56,6 +62,12 @@ class Transport {
   virtual ~Transport() = default;
   virtual SendResult send(std::span<const std::uint8_t> message) = 0;
   virtual void flush() = 0;
+  // After flush(): true once if the kernel has revealed since the last send that the message
+  // sent last was lost (UDP: a pending ICMP refusal), so the exporter counts it.
+  virtual bool take_last_lost() { return false; }
+  // At the end of the run, before the last flush: waits briefly for the kernel to reveal a late
+  // loss (UDP: up to 50 ms for an ICMP refusal of the last datagram).
+  virtual void settle() {}
   // Largest export message given the configured MTU (headers the transport adds taken off).
   virtual std::size_t max_message_size(std::size_t mtu) const = 0;
   // True for unreliable transports where templates must be re-sent periodically

@@ -2,6 +2,7 @@
 
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,14 +67,28 @@ SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
     const ssize_t n = ::send(fd_, message.data(), message.size(), MSG_NOSIGNAL);
     if (n == static_cast<ssize_t>(message.size())) return SendResult::kSent;
     if (n < 0 && errno == EINTR) continue;
-    // ECONNREFUSED reports an ICMP error for an earlier datagram; this one was not sent either.
+    const int error = n < 0 ? errno : 0;
     if (!error_reported_) {
       error_reported_ = true;
       events_.warning("cannot send to {}: {} (further failures only counted)", description_,
-                   n < 0 ? std::strerror(errno) : "short send");
+                      n < 0 ? std::strerror(error) : "short send");
     }
-    return SendResult::kFailed;
+    // ECONNREFUSED reports the ICMP port unreachable of the datagram before; this one was not
+    // sent either, so both are lost.
+    return error == ECONNREFUSED ? SendResult::kFailedWithPrevious : SendResult::kFailed;
   }
+}
+
+void UdpTransport::settle() {
+  // An ICMP port unreachable takes a round trip to come back; on loopback it is already here.
+  pollfd p{fd_, 0, 0};  // POLLERR is always reported
+  ::poll(&p, 1, 50);
+}
+
+void UdpTransport::flush() {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == ECONNREFUSED) last_lost_ = true;
 }
 
 std::size_t UdpTransport::max_message_size(std::size_t mtu) const {

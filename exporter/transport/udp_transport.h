@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "exporter/transport/transport.h"
 
@@ -19,7 +20,10 @@ class UdpTransport final : public Transport {
   UdpTransport& operator=(const UdpTransport&) = delete;
 
   SendResult send(std::span<const std::uint8_t> message) override;
-  void flush() override {}
+  // Reads a pending ICMP refusal (SO_ERROR): the last datagram went nowhere.
+  void flush() override;
+  bool take_last_lost() override { return std::exchange(last_lost_, false); }
+  void settle() override;
   std::size_t max_message_size(std::size_t mtu) const override;
   bool periodic_templates() const override { return true; }
   const std::string& description() const override { return description_; }
@@ -29,6 +33,7 @@ class UdpTransport final : public Transport {
   int fd_ = -1;
   bool ipv6_ = false;
   bool error_reported_ = false;  // the first failure is logged once, the rest only counted
+  bool last_lost_ = false;
   std::string description_;
 };
 

@@ -94,9 +94,12 @@ def main():
                 common.fail(f"{name}: tshark flags the TCP export: {problems[:5]}")
             print(f"{name:<40} {records:>5} records {packets:>7} packets {octets:>10} octets: collect = tshark = tapflow")
 
-    # Nobody listening: refused, logged once, every record counted unsent, exit 0.
+    # Nobody listening: refused, logged once, every record counted unsent, exit 4 (records lost).
     port = free_tcp_port()
-    proc, stats = common.run_tapflow(["-r", common.DATA / CAPTURES[0], "-n", f"tcp://127.0.0.1:{port}"])
+    proc, stats = common.run_tapflow(["-r", common.DATA / CAPTURES[0], "-n", f"tcp://127.0.0.1:{port}"],
+                                     check=False)
+    if proc.returncode != 4:
+        common.fail(f"collector down: exit {proc.returncode}, not 4: {proc.stderr}")
     exporter = stats["exporters"][0]
     if proc.stderr.count("cannot connect") != 1:
         common.fail(f"expected one 'cannot connect' line, stderr was: {proc.stderr}")
