@@ -1,6 +1,7 @@
 // tapflow: turns packets into flow records and exports them as NetFlow v5, v9 or IPFIX.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <fcntl.h>
 #include <grp.h>
@@ -157,6 +158,14 @@ int run_probe(ProbeOptions& options) {
                                   : "give either -r FILE or -i IFACE, not both");
     return 2;
   }
+  for (const auto& w : options.filter_words) {
+    // An option CLI11 did not know, after -i IFACE, lands among the filter words: it is a
+    // mistake, not BPF (a BPF word never starts with a dash; a lone "-" is subtraction).
+    if (w.size() > 1 && w[0] == '-') {
+      tapflow::log::error("unknown option '{}' (see --help); a capture filter comes last, in tcpdump syntax", w);
+      return 2;
+    }
+  }
   if (!options.filter.empty() && options.interfaces.empty()) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
@@ -188,10 +197,22 @@ int run_probe(ProbeOptions& options) {
       metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, *pipeline);
     }
     const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
+    if (!options.interfaces.empty()) {
+      // One line for the journal: what is captured, with which filter, and where it goes.
+      std::string where;
+      for (const auto& url : options.export_urls) where += (where.empty() ? "" : ", ") + url;
+      tapflow::log::notice("capturing on {}{}; exporting {} to {}", fmt::join(options.interfaces, ", "),
+                           options.filter.empty() ? std::string() : " (filter '" + options.filter + "')",
+                           options.version == 10 ? std::string("IPFIX") : "NetFlow v" + std::to_string(options.version),
+                           where.empty() ? std::string("the table on stdout") : where);
+    }
     PidFile pidfile(options.interfaces.empty() ? std::string() : options.pidfile);
     // Once the capture is open, nothing else needs root.
     if (!options.user.empty()) drop_privileges(options.user);
     status = pipeline->run(*driver, g_stop);
+  } catch (const std::invalid_argument& e) {
+    tapflow::log::error("{}", e.what());  // a bad argument found late (--metrics ADDR:PORT)
+    return 2;
   } catch (const std::exception& e) {
     tapflow::log::error("{}", e.what());
     return 1;
@@ -211,7 +232,10 @@ int run_probe(ProbeOptions& options) {
                         e.counters.records_unsent, e.counters.records, e.destination, e.counters.send_errors);
   }
   if (lost && status == 0) status = kExitRecordsLost;
-  if (tapflow::log::enabled(tapflow::log::Level::kNotice)) {
+  // Nothing read at all (every -r file missing or unreadable): the error lines say it all, a
+  // summary of zeros would only bury them.
+  const bool nothing_read = final_stats.packets_read == 0 && final_stats.files_read == 0 && final_stats.file_errors != 0;
+  if (tapflow::log::enabled(tapflow::log::Level::kNotice) && !nothing_read) {
     fmt::print(stderr, "{}", tapflow::probe::format_summary(pipeline->stats()));
   }
   if (!options.stats_json.empty()) {

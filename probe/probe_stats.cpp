@@ -56,7 +56,8 @@ std::string format_summary(const ProbeStats& s) {
     line("  export to {}: {} records in {} messages ({} octets), {} send errors{}", e.destination,
          e.counters.records, e.counters.messages, e.counters.octets, e.counters.send_errors,
          e.counters.unexportable
-             ? fmt::format(", {} records not exportable in this format", e.counters.unexportable)
+             ? fmt::format(", {} IPv6 records not exportable in NetFlow v5 (use -v 9 or -v 10)",
+                           e.counters.unexportable)
              : "");
     if (e.counters.split_flows != 0 || e.counters.clamped_records != 0) {
       line("    {} flows split over several records (32-bit counters), {} records with a field clamped",

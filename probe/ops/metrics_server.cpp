@@ -108,7 +108,7 @@ RequestLimits MetricsServer::limits() {
 MetricsServer::MetricsServer(const std::string& address, Pipeline& pipeline) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos || colon + 1 == address.size()) {
-    throw std::runtime_error("--metrics '" + address + "': expected ADDR:PORT");
+    throw std::invalid_argument("--metrics '" + address + "': expected ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464");
   }
   std::string host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -116,9 +116,9 @@ MetricsServer::MetricsServer(const std::string& address, Pipeline& pipeline) {
   try {
     port = std::stoi(address.substr(colon + 1));
   } catch (const std::exception&) {
-    throw std::runtime_error("--metrics '" + address + "': bad port");
+    throw std::invalid_argument("--metrics '" + address + "': the port is not a number");
   }
-  if (port < 0 || port > 65535) throw std::runtime_error("--metrics '" + address + "': bad port");
+  if (port < 0 || port > 65535) throw std::invalid_argument("--metrics '" + address + "': the port is past 65535");
   const int fd = listen_tcp(host.empty() ? "0.0.0.0" : host, port);
   if (fd < 0) {
     throw std::runtime_error("--metrics: cannot listen on '" + address + "': " + std::strerror(errno));

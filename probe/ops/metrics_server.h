@@ -24,7 +24,8 @@ std::string answer_http_request(std::string_view head, const std::function<std::
 
 class MetricsServer {
  public:
-  // Listens on "ADDR:PORT" ("[V6]:PORT" for IPv6). Throws std::runtime_error if it cannot.
+  // Listens on "ADDR:PORT" ("[V6]:PORT" for IPv6). Throws std::invalid_argument for an address
+  // that is not of that form, std::runtime_error if it cannot listen.
   MetricsServer(const std::string& address, Pipeline& pipeline);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;

@@ -18,6 +18,7 @@
 import contextlib
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -179,11 +180,35 @@ def unreadable_files(tmp):
         print(f"unreadable file ({label}): exit 1, one line: {errors[0]}")
 
 
+def nothing_readable():
+    """Only missing files: their error lines alone, no summary of zeros burying them."""
+    proc = subprocess.run([common.tapflow_binary(), "-r", "/nonexistent/a.pcap", "-r", "/nonexistent/b.pcap"],
+                          capture_output=True, text=True, timeout=30)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    if proc.returncode != 1 or len(lines) != 2 or any("a.pcap" not in l and "b.pcap" not in l for l in lines):
+        common.fail(f"only missing files: exit {proc.returncode}, stderr {lines}; expected exit 1 and their two lines")
+    print(f"only missing files: exit 1, two lines: {lines[0]}")
+
+
+def v5_names_ipv6():
+    """v5 cannot carry IPv6: the summary says IPv6 and what to use instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        proc, stats = common.run_tapflow(["-r", common.DATA / "ndpi/wechat.pcap", "-v", "5",
+                                          "-n", f"udp://127.0.0.1:{sink.getsockname()[1]}"], check=False)
+    if "IPv6 records not exportable in NetFlow v5 (use -v 9 or -v 10)" not in proc.stderr:
+        common.fail(f"v5 with IPv6: the summary does not name IPv6 and the way out: {proc.stderr}")
+    print(f"v5 with IPv6: {stats['exporters'][0]['unexportable']} records, named as IPv6 with -v 9 / -v 10 suggested")
+
+
 def bad_arguments():
     capture = str(common.DATA / "ndpi/wechat.pcap")
     cases = [["--no-such-option"], ["-r"], ["-r", capture, "--mtu", "100"],
              ["-r", capture, "--cache-size", "many"], ["-r", capture, "--no-progress=99999999999999999999999"], ["-r", capture, "-n", "http://1.2.3.4:5"],
-             ["-r", capture, "-n", "udp://host:99999"], ["-r", capture, "-v", "7"], []]
+             ["-r", capture, "-n", "udp://host:99999"], ["-r", capture, "-v", "7"], [],
+             ["-r", capture, "--metrics", "9464"],  # a bad argument, found late: still 2
+             ["-i", "lo", "-6"]]  # an unknown option after -i, not a capture filter
     for args in cases:
         proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
@@ -230,6 +255,8 @@ def main():
         truncated_capture(tmp)
         unreadable_files(tmp)
         bad_arguments()
+        nothing_readable()
+        v5_names_ipv6()
         symlinks_of_other_users(tmp)
 
 

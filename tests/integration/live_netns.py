@@ -200,6 +200,10 @@ class Tapflow:
         self.stderr.close()
         if status != expect_status:
             common.fail(f"tapflow exited {status}, expected {expect_status}: {self.log()}")
+        # Every live run says in its first line what it captures and where the flows go.
+        first = next((l for l in self.log().splitlines() if l.startswith("tapflow:")), "")
+        if "capturing on " not in first or "exporting " not in first:
+            common.fail(f"no start-up line naming the interfaces and destinations: {first!r}")
         return json.loads(self.stats_path.read_text())
 
     def log(self):
@@ -415,7 +419,7 @@ def interface_loss(env):
         if by_name[c_b]["state"] != "closed" or by_name[c_b]["went_down"] != 1 \
                 or by_name[c_a]["state"] != "capturing" or stats["packets"]["read"] != sent:
             common.fail(f"after deleting {c_b}: {stats['capture']}, read {stats['packets']['read']} of {sent}")
-        lines = [l for l in tf.log().splitlines() if c_b in l]
+        lines = [l for l in tf.log().splitlines() if c_b in l and not l.startswith("tapflow: capturing on ")]
         if len(lines) != 1 or "disappeared" not in lines[0] or "still capturing on 1 other" not in lines[0]:
             common.fail(f"expected one log line about {c_b}, got {lines}")
         print(f"  {c_b} deleted: one line ({lines[0]}); capture goes on on {c_a}", flush=True)
@@ -434,7 +438,7 @@ def interface_loss(env):
         sent += env.replay(s_a, capture, pps=MODEST_PPS)
         stats = tf.wait_captured(sent)
         a = stats["capture"][0]
-        lines = [l for l in tf.log().splitlines() if c_a in l]
+        lines = [l for l in tf.log().splitlines() if c_a in l and not l.startswith("tapflow: capturing on ")]
         if a["state"] != "capturing" or a["went_down"] != 1 or stats["packets"]["read"] != sent \
                 or len(lines) != 2 or "went down" not in lines[0] or "resumed" not in lines[1]:
             common.fail(f"{c_a} down and up: {a}, read {stats['packets']['read']} of {sent}, log {lines}")

@@ -65,11 +65,15 @@ Outcome run(const RuntimeConfig& c, drivers::Driver& driver, const std::atomic<b
   std::size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
   Outcome r;
-  {
+  try {
     FlowPrinter printer(out);
     Pipeline pipeline(c, &printer);
     r.status = pipeline.run(driver, stop);
     r.stats = pipeline.stats();
+  } catch (...) {
+    std::fclose(out);
+    std::free(buffer);
+    throw;
   }
   std::fclose(out);
   std::istringstream lines(std::string(buffer, size));
