@@ -1,4 +1,4 @@
-// libFuzzer target for the packet decoder (probe/decoder.h). The first input byte picks one of the
+// libFuzzer target for the packet decoder (probe/decode/decoder.h). The first input byte picks one of the
 // link types decode_packet supports, the rest is the frame; the decoder must never read past the
 // frame (ASan) nor hit undefined behaviour (UBSan), whatever the bytes.
 #include <cstddef>
