@@ -140,7 +140,7 @@ void visit_counters(const ProbeStats& s, const std::function<void(const CounterS
   }
   for (std::size_t i = 0; i < s.capture.size(); ++i) {
     const auto& c = s.capture[i];
-    const std::pair<std::string_view, std::string> itf{"interface", c.interface};
+    const std::pair<std::string_view, std::string> itf{"interface", c.name};
     visit({"received", "capture_received_total", "Packets the kernel delivered (pcap_stats).", K::kCounter, {itf},
            Group::kCapture, i, c.received});
     visit({"dropped_kernel", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
@@ -183,7 +183,7 @@ nlohmann::json to_json(const ProbeStats& stats) {
   j["exporters"] = nlohmann::json::array();
   j["capture"] = nlohmann::json::array();
   for (const auto& e : stats.exporters) j["exporters"].push_back({{"destination", e.destination}});
-  for (const auto& c : stats.capture) j["capture"].push_back({{"interface", c.interface}});
+  for (const auto& c : stats.capture) j["capture"].push_back({{"interface", c.name}});
   j["packets"]["rejected_by_reason"] = nlohmann::json::object();
   j["flows"]["expired_by_reason"] = nlohmann::json::object();
   visit_counters(stats, [&j](const CounterSample& s) {

@@ -50,4 +50,15 @@ void debug(fmt::format_string<Args...> format, Args&&... args) {
   if (enabled(Level::kDebug)) write(Level::kDebug, fmt::format(format, std::forward<Args>(args)...));
 }
 
+// Logs an event a stage reported (drivers::DriverEvent, exporter::TransportEvent: the stages
+// never log themselves), by its severity.
+template <typename Event>
+void event(const Event& e) {
+  using Severity = decltype(e.severity);
+  const Level level = e.severity == Severity::kError     ? Level::kError
+                      : e.severity == Severity::kWarning ? Level::kWarning
+                                                         : Level::kNotice;
+  if (enabled(level)) write(level, e.message);
+}
+
 }  // namespace tapflow::log

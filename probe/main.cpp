@@ -98,17 +98,11 @@ void drop_privileges(const std::string& user) {
 bool write_output(const std::string& path, const std::string& text) {
   const int fd = tapflow::exporter::open_output_file(path, O_WRONLY | O_CREAT | O_TRUNC);
   if (fd < 0) return false;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
-      close(fd);
-      errno = error;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
+  const std::span bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  if (const int error = tapflow::exporter::write_all(fd, bytes); error != 0) {
+    close(fd);
+    errno = error;
+    return false;
   }
   return close(fd) == 0;
 }

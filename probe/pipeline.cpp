@@ -129,9 +129,7 @@ class Pipeline::Impl {
       decode.add(q.decode);
       s.files_read += q.queue.inputs_read;
       s.file_errors += q.queue.input_errors;
-      for (const auto& c : q.queue.capture) {
-        s.capture.push_back({c.name, c.received, c.dropped_kernel, c.dropped_interface, c.went_down, c.state});
-      }
+      s.capture.insert(s.capture.end(), q.queue.capture.begin(), q.queue.capture.end());
       for (const auto& t : q.tables) {
         s.cache.packets += t.packets;
         s.cache.octets += t.octets;

@@ -46,7 +46,7 @@ std::string format_summary(const ProbeStats& s) {
   if (s.records_not_printed != 0) line("  records NOT printed   {:>14}  (the output failed)", s.records_not_printed);
   if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {
-    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface{}", c.interface,
+    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface{}", c.name,
          c.received, c.dropped_kernel, c.dropped_interface,
          c.went_down != 0 || c.state != "capturing"
              ? fmt::format(" (went down {} time{}, {} now)", c.went_down, c.went_down == 1 ? "" : "s", c.state)

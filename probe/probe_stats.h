@@ -9,6 +9,7 @@
 
 #include "cache/flow_table.h"
 #include "cache/sampler.h"
+#include "drivers/driver.h"
 #include "exporter/exporter.h"
 #include "probe/decode/decoder.h"
 #include "probe/traffic_profile.h"
@@ -20,14 +21,8 @@ struct ExporterStats {
   exporter::ExportCounters counters;
 };
 
-struct CaptureStats {
-  std::string interface;
-  std::uint64_t received = 0;
-  std::uint64_t dropped_kernel = 0;
-  std::uint64_t dropped_interface = 0;
-  std::uint64_t went_down = 0;    // times it went down or disappeared while captured
-  std::string state = "capturing";  // capturing | down | closed (disappeared or failed)
-};
+// Per capture point, as the driver counts it (name, received, drops, times down, state).
+using CaptureStats = drivers::CaptureCounters;
 
 struct ProbeStats {
   std::uint64_t files_read = 0;

@@ -25,6 +25,17 @@ int open_output_file(const std::string& path, int flags, unsigned mode) {
   return ::open(path.c_str(), flags | O_CLOEXEC, mode);
 }
 
+int write_all(int fd, std::span<const std::uint8_t> bytes) {
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : ENOSPC;
+    written += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
 FileTransport::FileTransport(const std::string& path) : path_(path), description_("file:" + path) {
   fd_ = open_output_file(path, O_WRONLY | O_CREAT | O_TRUNC);
   if (fd_ < 0) {
@@ -40,15 +51,9 @@ FileTransport::~FileTransport() {
 
 SendResult FileTransport::send(std::span<const std::uint8_t> message) {
   if (fd_ < 0) return SendResult::kFailed;  // a reopen failed (reported then)
-  std::size_t written = 0;
-  while (written < message.size()) {
-    const ssize_t n = ::write(fd_, message.data() + written, message.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      report_error_once(n < 0 ? errno : ENOSPC);
-      return SendResult::kFailed;
-    }
-    written += static_cast<std::size_t>(n);
+  if (const int error = write_all(fd_, message); error != 0) {
+    report_error_once(error);
+    return SendResult::kFailed;
   }
   return SendResult::kSent;
 }

@@ -17,6 +17,9 @@ namespace tapflow::exporter {
 // where fs.protected_symlinks is off (/dev/stdout, root's own link, still works). Returns the
 // descriptor, or -1 with errno set (ELOOP for a refused link).
 int open_output_file(const std::string& path, int flags, unsigned mode = 0644);
+// Writes all of `bytes` to `fd`, retrying short writes and EINTR. Returns 0, or the errno of the
+// failure (ENOSPC for a write that made no progress).
+int write_all(int fd, std::span<const std::uint8_t> bytes);
 
 class FileTransport final : public Transport {
  public:

@@ -90,7 +90,7 @@ SctpTransport::SctpTransport(const std::string& host, const std::string& port,
                              std::chrono::milliseconds data_lifetime)
     : data_lifetime_(data_lifetime),
       description_("sctp://" + bracketed_host(host) + ":" + port),
-      session_(host, port, IPPROTO_SCTP, resolves_to_ipv6("SCTP", description_, host, port), description_,
+      session_(events_, host, port, IPPROTO_SCTP, resolves_to_ipv6("SCTP", description_, host, port), description_,
                {"associate with", "associated with", "association with", "reassociating"}, io_timeout,
                retry_interval, configure_socket) {
   // Asked for by name, so a kernel without SCTP is the operator's to fix now, not a stream of

@@ -101,10 +101,11 @@ bool resolves_to_ipv6(const char* protocol_name, const std::string& description,
   return family == AF_INET6;
 }
 
-StreamSession::StreamSession(std::string host, std::string port, int protocol, bool ipv6, std::string description,
-                             StreamWording wording, std::chrono::milliseconds io_timeout,
+StreamSession::StreamSession(TransportEvents& events, std::string host, std::string port, int protocol, bool ipv6,
+                             std::string description, StreamWording wording, std::chrono::milliseconds io_timeout,
                              std::chrono::milliseconds retry_interval, std::function<void(int fd)> configure)
-    : host_(std::move(host)),
+    : events_(events),
+      host_(std::move(host)),
       port_(std::move(port)),
       protocol_(protocol),
       ipv6_(ipv6),

@@ -56,7 +56,9 @@ struct StreamWording {
 // went out (mark_used: until then the session needs templates, RFC 7011 §8).
 class StreamSession {
  public:
-  StreamSession(std::string host, std::string port, int protocol, bool ipv6, std::string description,
+  // Outages and recoveries are reported into `events`, the owning transport's.
+  StreamSession(TransportEvents& events, std::string host, std::string port, int protocol, bool ipv6,
+                std::string description,
                 StreamWording wording, std::chrono::milliseconds io_timeout,
                 std::chrono::milliseconds retry_interval, std::function<void(int fd)> configure = {});
   ~StreamSession();
@@ -76,11 +78,9 @@ class StreamSession {
   bool fresh() const { return fresh_; }             // connected, nothing sent yet
   bool ipv6() const { return ipv6_; }               // of the session, else of the resolved name
   std::uint64_t sessions() const { return sessions_; }  // successful connects so far
-  TransportEvents& events() { return events_; }
-  bool has_events() const { return events_.any(); }
 
  private:
-  TransportEvents events_;
+  TransportEvents& events_;
   std::string host_;
   std::string port_;
   int protocol_;

@@ -31,7 +31,7 @@ void configure_socket(int fd) {
 TcpTransport::TcpTransport(const std::string& host, const std::string& port, std::chrono::milliseconds io_timeout,
                            std::chrono::milliseconds retry_interval)
     : description_(describe(host, port)),
-      session_(host, port, IPPROTO_TCP, resolves_to_ipv6("TCP", description_, host, port), description_,
+      session_(events_, host, port, IPPROTO_TCP, resolves_to_ipv6("TCP", description_, host, port), description_,
                {"connect to", "connected to", "connection to", "reconnecting"}, io_timeout, retry_interval,
                configure_socket) {
   session_.connect_now();

@@ -34,11 +34,6 @@ class TcpTransport final : public Transport {
   std::size_t max_message_size(std::size_t mtu) const override;
   bool periodic_templates() const override { return false; }
   bool needs_templates() const override { return !session_.connected() || session_.fresh(); }
-  bool has_events() const override { return events_.any() || session_.has_events(); }
-  void take_events(std::vector<TransportEvent>& out) override {
-    session_.events().take(out);
-    events_.take(out);
-  }
   const std::string& description() const override { return description_; }
 
   bool connected() const { return session_.connected(); }

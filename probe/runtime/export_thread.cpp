@@ -1,10 +1,9 @@
 #include "probe/runtime/export_thread.h"
 
-#include <time.h>
-
 #include <algorithm>
 
 #include "probe/log.h"
+#include "probe/runtime/wall_clock.h"
 #include "probe/runtime/worker.h"
 
 namespace tapflow::probe::runtime {
@@ -19,13 +18,6 @@ constexpr std::uint64_t kSystemStartLeadNs = 1'000'000'000ull;
 constexpr std::uint64_t kLiveFlushIntervalNs = 1'000'000'000ull;
 // The loop wakes at least this often (live flushes, SIGHUP) when no record comes.
 constexpr int kIdleWakeMs = 100;
-
-// The coarse clock costs no system call; read once per loop.
-std::uint64_t coarse_wall_clock_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 }  // namespace
 
 ExportThread::ExportThread(const ExportConfig& config, FlowPrinter* printer)
@@ -106,13 +98,7 @@ void ExportThread::log_events() {
     if (!e->has_events()) continue;
     std::vector<exporter::TransportEvent> events;
     e->take_events(events);
-    for (const auto& event : events) {
-      switch (event.severity) {
-        case exporter::TransportEvent::Severity::kError: log::error("{}", event.message); break;
-        case exporter::TransportEvent::Severity::kWarning: log::warning("{}", event.message); break;
-        case exporter::TransportEvent::Severity::kNotice: log::notice("{}", event.message); break;
-      }
-    }
+    for (const auto& event : events) log::event(event);
   }
 }
 

@@ -1,13 +1,13 @@
 #include "probe/runtime/source_poller.h"
 
 #include <fmt/format.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <string>
 
 #include "probe/log.h"
+#include "probe/runtime/wall_clock.h"
 
 namespace tapflow::probe::runtime {
 
@@ -19,12 +19,6 @@ constexpr int kLivePollTimeoutMs = 100;
 // poll, up to a million frames: a second or so); the rest is counted by the kernel's counters.
 constexpr unsigned kMaxStopPolls = 4096;
 constexpr std::uint64_t kCounterRefreshNs = 1'000'000'000ull;
-
-std::uint64_t coarse_wall_clock_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 }  // namespace
 
 SourcePoller::SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, std::uint64_t seed,
@@ -38,7 +32,12 @@ SourcePoller::SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampli
 }
 
 SourcePoller::~SourcePoller() {
+  clear_progress();
+}
+
+void SourcePoller::clear_progress() {
   if (progress_shown_) fmt::print(stderr, "\r\033[K");
+  progress_shown_ = false;
 }
 
 drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept,
@@ -85,8 +84,7 @@ drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std
   if (outcome == drivers::PollOutcome::kEndOfInput) {
     ended_ = true;
     refresh_counters();
-    if (progress_shown_) fmt::print(stderr, "\r\033[K");
-    progress_shown_ = false;
+    clear_progress();
   }
   return outcome;
 }
@@ -105,15 +103,8 @@ BatchStamp SourcePoller::stamp() const {
 
 void SourcePoller::log_events() {
   for (const auto& event : queue_.take_events()) {
-    if (progress_shown_) {
-      fmt::print(stderr, "\r\033[K");
-      progress_shown_ = false;
-    }
-    switch (event.severity) {
-      case drivers::DriverEvent::Severity::kError: log::error("{}", event.message); break;
-      case drivers::DriverEvent::Severity::kWarning: log::warning("{}", event.message); break;
-      case drivers::DriverEvent::Severity::kNotice: log::notice("{}", event.message); break;
-    }
+    clear_progress();  // a log line never glued onto the bar
+    log::event(event);
   }
 }
 

@@ -38,6 +38,7 @@ class SourcePoller {
  private:
   void log_events();
   void show_progress();
+  void clear_progress();
 
   drivers::RxQueue& queue_;
   DecodeStage decode_;

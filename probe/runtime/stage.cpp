@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <csignal>
 #include <string>
 
@@ -70,6 +69,10 @@ void Stage::linger() {
 
 void Stage::fill_source(StageQuery& q) {
   poller_.refresh_counters();  // a question is rare: ask the kernel now
+  copy_source(q);
+}
+
+void Stage::copy_source(StageQuery& q) const {
   q.decode = poller_.decode_counters();
   q.queue = poller_.queue_counters();
 }
@@ -112,8 +115,7 @@ void QueueStage::answer(StageQuery& query) {
 }
 
 void QueueStage::final_counters(StageQuery& out) const {
-  out.decode = poller_.decode_counters();
-  out.queue = poller_.queue_counters();
+  copy_source(out);
   out.tables = {worker_.table().counters()};
   out.active = worker_.table().size();
 }
@@ -235,26 +237,24 @@ void DispatcherStage::answer(StageQuery& query) {
       query.flows.insert(query.flows.end(), q->flows.begin(), q->flows.end());
     }
   } else {
-    for (const auto& shard : shards_) {
-      query.tables.push_back(shard->worker.table().counters());
-      query.active += shard->worker.table().size();
-    }
+    add_shard_tables(query);
   }
-  // Most recently updated first across shards, as each shard answered.
-  std::sort(query.flows.begin(), query.flows.end(), [](const auto& a, const auto& b) { return a.last_ns > b.last_ns; });
-  if (query.flows.size() > query.flow_limit) query.flows.resize(query.flow_limit);
+  // Each shard gave its most recent flows; the coordinator orders and cuts them across stages.
   query.done.store(true, std::memory_order_release);
   query.done.notify_all();
 }
 
 void DispatcherStage::final_counters(StageQuery& out) const {
-  out.decode = poller_.decode_counters();
-  out.queue = poller_.queue_counters();
+  copy_source(out);
   out.tables.clear();
   out.active = 0;
+  add_shard_tables(out);
+}
+
+void DispatcherStage::add_shard_tables(StageQuery& q) const {
   for (const auto& shard : shards_) {
-    out.tables.push_back(shard->worker.table().counters());
-    out.active += shard->worker.table().size();
+    q.tables.push_back(shard->worker.table().counters());
+    q.active += shard->worker.table().size();
   }
 }
 

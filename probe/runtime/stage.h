@@ -81,7 +81,8 @@ class Stage {
   void mark_ended();
   // After the end: answers questions until told to quit.
   void linger();
-  void fill_source(StageQuery& q);
+  void fill_source(StageQuery& q);        // counters read now (answers)
+  void copy_source(StageQuery& q) const;  // counters as last read (after the end)
   // For the derived destructors (only on an early exit): stop, wait for the end, quit.
   void shutdown();
 
@@ -136,6 +137,8 @@ class DispatcherStage final : public Stage {
   PacketBatch* acquire(std::size_t shard);
   void submit(std::size_t shard);
   void end_input();
+  // After the shards joined: their tables' counters and sizes (read from this thread).
+  void add_shard_tables(StageQuery& q) const;
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<PacketBatch*> pending_;

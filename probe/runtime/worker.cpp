@@ -51,12 +51,16 @@ void Worker::finish(const BatchStamp& stamp) {
   stamp_ = stamp;
   while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) emit();
   emit();
-  if (current_ == nullptr) {
-    Backoff backoff;
-    while ((current_ = records_.acquire()) == nullptr) backoff.wait();
-    current_->count = 0;
-  }
+  if (current_ == nullptr) open_batch();
   submit(true);
+}
+
+void Worker::open_batch() {
+  // Every batch in flight: the export thread is behind; wait for it (nothing is dropped).
+  Backoff backoff;
+  while ((current_ = records_.acquire()) == nullptr) backoff.wait();
+  current_->count = 0;
+  current_opened_ns_ = stamp_.clock_ns;
 }
 
 void Worker::hand_over(bool now) {
@@ -83,13 +87,7 @@ void Worker::submit(bool last) {
 
 void Worker::emit() {
   for (const auto& record : expired_) {
-    if (current_ == nullptr) {
-      // Every batch in flight: the export thread is behind; wait for it (nothing is dropped).
-      Backoff backoff;
-      while ((current_ = records_.acquire()) == nullptr) backoff.wait();
-      current_->count = 0;
-      current_opened_ns_ = stamp_.clock_ns;
-    }
+    if (current_ == nullptr) open_batch();
     current_->records[current_->count++] = record;
     if (current_->count == kRecordBatchSize) submit(false);
   }

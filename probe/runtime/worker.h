@@ -33,6 +33,7 @@ class Worker {
 
  private:
   void emit();
+  void open_batch();  // an empty record batch from the channel's pool, waiting if all are out
   void submit(bool last);
 
   cache::FlowTable table_;

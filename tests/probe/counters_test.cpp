@@ -20,7 +20,7 @@ ProbeStats sample_stats() {
   s.cache.expired[static_cast<int>(cache::FlowEndReason::kIdleTimeout)] = 4;
   s.exporters.push_back({"udp://\"odd\"\\name:1", {}});
   s.exporters[0].counters.records_unsent = 5;
-  s.capture.push_back({"eth1", 100, 2, 1, 0, "down"});
+  s.capture.push_back({.name = "eth1", .received = 100, .dropped_kernel = 2, .dropped_interface = 1, .state = "down"});
   return s;
 }
 
