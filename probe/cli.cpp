@@ -23,6 +23,13 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--rx-queues", o.rx_queues,
+                 "Receive queues per interface, each with its own flow-cache worker: AF_PACKET sockets "
+                 "in one fanout group (flow hash) for -i IFACE, RSS queues for -i dpdk:PORT")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  app.add_option("--dpdk-eal", o.dpdk_eal,
+                 "DPDK EAL arguments for -i dpdk:PORT, as one string (e.g. \"-l 0-2 -a 0000:01:00.0\")");
   app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
   app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");

@@ -18,6 +18,8 @@ struct ProbeOptions {
   bool promiscuous = true;
   int buffer_size_mb = 64;
   bool immediate = false;
+  unsigned rx_queues = 1;                 // --rx-queues: AF_PACKET fanout sockets / DPDK RX queues per port
+  std::string dpdk_eal;                   // --dpdk-eal: EAL arguments for -i dpdk:PORT
   std::string pidfile;
   std::string user;                       // drop privileges to this user after opening capture
   std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout

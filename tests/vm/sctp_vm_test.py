@@ -304,8 +304,9 @@ def check(console, with_unit_tests):
     except (ValueError, KeyError, IndexError):
         fail("no statistics from the run without a collector", console)
     down_err = s.get("down.err", "")
-    if exit_code(console, "down") != 0:
-        problems.append(f"collector down: tapflow exited {exit_code(console, 'down')}")
+    # every record was lost: exit status 4 says so (tapflow(8), EXIT STATUS)
+    if exit_code(console, "down") != 4:
+        problems.append(f"collector down: tapflow exited {exit_code(console, 'down')}, expected 4")
     if down_err.count("cannot associate") != 1:
         problems.append(f"collector down: expected one 'cannot associate' line, got: {down_err!r}")
     if down["records"] == 0 or down["send_errors"] != down["messages"]:
@@ -342,8 +343,11 @@ def check(console, with_unit_tests):
         live = json.loads(s.get("live.json", ""))["exporters"][0]
     except (ValueError, KeyError, IndexError):
         live = None
-    if exit_code(console, "live") != 0 or live is None:
-        problems.append(f"collector killed: live tapflow exited {exit_code(console, 'live')}: {live_err!r}")
+    # records sent while no collector was there are lost: exit 4, or 0 if none was
+    live_expected = 4 if live is not None and live["records_unsent"] > 0 else 0
+    if exit_code(console, "live") != live_expected or live is None:
+        problems.append(f"collector killed: live tapflow exited {exit_code(console, 'live')}, "
+                        f"expected {live_expected}: {live_err!r}")
     elif live["send_errors"] == 0:
         problems.append(f"collector killed: no send error counted while it was away: {live}")
     if live_err.count("lost") != 1 or live_err.count("again") != 1:
