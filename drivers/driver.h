@@ -27,10 +27,12 @@ enum class PollOutcome : std::uint8_t {
 // and lost, beside what the queue delivered.
 struct CaptureCounters {
   std::string name;
+  int queue = -1;                       // the receive queue (AF_PACKET fanout, DPDK); -1 = the interface's only one
   std::uint64_t received = 0;           // seen by the kernel or NIC (pcap_stats ps_recv)
   std::uint64_t dropped_kernel = 0;     // no room in the ring (ps_drop)
   std::uint64_t dropped_interface = 0;  // dropped by the interface or driver (ps_ifdrop)
   std::uint64_t dropped_no_buffer = 0;  // no receive buffer (DPDK rx_nombuf)
+  std::uint64_t ring_freezes = 0;       // times the ring was full and frozen (TPACKET_V3 tp_freeze_q_cnt)
   std::uint64_t went_down = 0;          // times it went down or away while captured
   std::string state = "capturing";      // capturing | down | closed
 };

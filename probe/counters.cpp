@@ -140,18 +140,31 @@ void visit_counters(const ProbeStats& s, const std::function<void(const CounterS
   }
   for (std::size_t i = 0; i < s.capture.size(); ++i) {
     const auto& c = s.capture[i];
-    const std::pair<std::string_view, std::string> itf{"interface", c.name};
-    visit({"received", "capture_received_total", "Packets the kernel delivered (pcap_stats).", K::kCounter, {itf},
+    // One capture point: an interface, or one receive queue of it (fanout, DPDK).
+    std::vector<std::pair<std::string_view, std::string>> point{{"interface", c.name}};
+    if (c.queue >= 0) point.emplace_back("queue", std::to_string(c.queue));
+    auto with = [&point](std::string_view name, std::string value) {
+      auto labels = point;
+      labels.emplace_back(name, std::move(value));
+      return labels;
+    };
+    if (c.queue >= 0) visit({"queue", "", "", K::kGauge, point, Group::kCapture, i, std::uint64_t(c.queue)});
+    visit({"received", "capture_received_total", "Packets the kernel delivered (pcap_stats).", K::kCounter, point,
            Group::kCapture, i, c.received});
     visit({"dropped_kernel", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
-           K::kCounter, {itf, {"where", "kernel"}}, Group::kCapture, i, c.dropped_kernel});
+           K::kCounter, with("where", "kernel"), Group::kCapture, i, c.dropped_kernel});
     visit({"dropped_interface", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
-           K::kCounter, {itf, {"where", "interface"}}, Group::kCapture, i, c.dropped_interface});
+           K::kCounter, with("where", "interface"), Group::kCapture, i, c.dropped_interface});
+    visit({"dropped_no_buffer", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
+           K::kCounter, with("where", "no_buffer"), Group::kCapture, i, c.dropped_no_buffer});
+    visit({"ring_freezes", "capture_ring_freezes_total",
+           "Times the capture ring was full and the kernel froze it (TPACKET_V3).", K::kCounter, point,
+           Group::kCapture, i, c.ring_freezes});
     visit({"went_down", "capture_interface_down_total", "Times a capture interface went down or disappeared.",
-           K::kCounter, {itf}, Group::kCapture, i, c.went_down});
-    visit({"state", "", "", K::kGauge, {itf}, Group::kCapture, i, c.state});
+           K::kCounter, point, Group::kCapture, i, c.went_down});
+    visit({"state", "", "", K::kGauge, point, Group::kCapture, i, c.state});
     visit({"", "capture_interface_up", "1 while capturing on the interface, 0 while down or closed.", K::kGauge,
-           {itf}, Group::kCapture, i, std::uint64_t{c.state == "capturing" ? 1u : 0u}});
+           point, Group::kCapture, i, std::uint64_t{c.state == "capturing" ? 1u : 0u}});
   }
 }
 

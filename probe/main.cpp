@@ -28,6 +28,7 @@
 #include "probe/pipeline.h"
 #include "probe/runtime/stage.h"
 #include "probe/runtime_config.h"
+#include "drivers/af_packet/af_packet_driver.h"
 #include "drivers/pcap_files_driver.h"
 #include "drivers/pcap_live_reader.h"
 #include "probe/probe_options.h"
@@ -131,6 +132,18 @@ class PidFile {
 // std::runtime_error naming an interface that cannot be opened).
 std::unique_ptr<tapflow::drivers::Driver> open_driver(const ProbeOptions& options) {
   if (!options.read_files.empty()) return std::make_unique<tapflow::drivers::PcapFilesDriver>(options.read_files);
+  if (options.rx_queues > 1) {
+    // Several sockets in one fanout group per interface, each with its own worker.
+    tapflow::drivers::AfPacketOptions fanout;
+    for (const auto& spec : options.interfaces) fanout.interfaces.push_back(tapflow::drivers::parse_interface(spec));
+    fanout.queues = options.rx_queues;
+    fanout.filter = options.filter;
+    fanout.snaplen = options.snaplen;
+    fanout.promiscuous = options.promiscuous;
+    fanout.ring_bytes = static_cast<std::size_t>(options.buffer_size_mb) << 20;
+    fanout.immediate = options.immediate;
+    return std::make_unique<tapflow::drivers::AfPacketDriver>(fanout);
+  }
   tapflow::drivers::LiveCaptureOptions capture;
   for (const auto& spec : options.interfaces) capture.interfaces.push_back(tapflow::drivers::parse_interface(spec));
   capture.filter = options.filter;
@@ -159,6 +172,10 @@ int run_probe(ProbeOptions& options) {
       tapflow::log::error("unknown option '{}' (see --help); a capture filter comes last, in tcpdump syntax", w);
       return 2;
     }
+  }
+  if (options.rx_queues > 1 && options.interfaces.empty()) {
+    tapflow::log::error("--rx-queues applies to live capture (-i IFACE); a file is one stream (use --threads)");
+    return 2;
   }
   if (!options.filter.empty() && options.interfaces.empty()) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);

@@ -46,8 +46,10 @@ std::string format_summary(const ProbeStats& s) {
   if (s.records_not_printed != 0) line("  records NOT printed   {:>14}  (the output failed)", s.records_not_printed);
   if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {
-    line("  capture on {}: {} received, {} dropped by the kernel, {} by the interface{}", c.name,
-         c.received, c.dropped_kernel, c.dropped_interface,
+    line("  capture on {}{}: {} received, {} dropped by the kernel, {} by the interface{}{}{}", c.name,
+         c.queue >= 0 ? fmt::format(" queue {}", c.queue) : std::string(), c.received, c.dropped_kernel,
+         c.dropped_interface, c.dropped_no_buffer != 0 ? fmt::format(", {} for lack of a buffer", c.dropped_no_buffer) : "",
+         c.ring_freezes != 0 ? fmt::format(" (ring full {} time{})", c.ring_freezes, c.ring_freezes == 1 ? "" : "s") : "",
          c.went_down != 0 || c.state != "capturing"
              ? fmt::format(" (went down {} time{}, {} now)", c.went_down, c.went_down == 1 ? "" : "s", c.state)
              : "");

@@ -26,6 +26,9 @@ Checks:
     capture goes on on the other interface; when the last one disappears tapflow exports every flow
     and exits 1 with a clear message.
 
+With --rx-queues=N every case runs on AF_PACKET fanout (N sockets per interface in one
+PACKET_FANOUT_HASH group, a worker each), and one more compares its records with --rx-queues 1.
+
 Skips (77) when not root or when network namespaces are unavailable.
 """
 
@@ -97,7 +100,7 @@ def outer():
         run(["ip", "-n", capture, "link", "set", "lo", "up"])
         inner = [sys.executable, __file__, "--inside", f"--sender={sender}",
                  f"--pairs={','.join(s + ':' + c for s, c in pairs)}"] + sys.argv[1:]
-        return subprocess.run(["ip", "netns", "exec", capture] + inner, timeout=110).returncode
+        return subprocess.run(["ip", "netns", "exec", capture] + inner, timeout=140).returncode
     finally:
         for ns in created:
             pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
@@ -127,6 +130,9 @@ class Env:
         self.sender = arg("sender")
         self.pairs = [tuple(p.split(":")) for p in arg("pairs").split(",")]
         self.runs = 0
+        self.rx_queues = int(arg("rx-queues", "1"))
+        # Every run on N fanout sockets per interface (--threads is then one worker per queue).
+        self.extra = ["--rx-queues", str(self.rx_queues)] if self.rx_queues > 1 else []
 
     def replay(self, s_if, capture, pps=None, topspeed=False, loop=1):
         """tcpreplay from the sender namespace; returns the packets it sent successfully."""
@@ -155,7 +161,7 @@ class Tapflow:
             cmd += ["-i", itf]
         for url in exports:
             cmd += ["-n", url]
-        cmd += list(extra)
+        cmd += list(extra) + env.extra
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.wait_ready()
@@ -221,6 +227,22 @@ def collector(env):
     with common.nfcapd(port, directory):
         yield f"udp://127.0.0.1:{port}", box
     box["flows"] = common.nfdump_flows(directory)
+
+
+def by_interface(stats):
+    """The capture points merged per interface (fanout has one per queue): counters summed, the
+    state and the times it went down as every queue sees them (queue 0's)."""
+    out = {}
+    for c in stats["capture"]:
+        if c["interface"] not in out:
+            out[c["interface"]] = dict(c)
+            continue
+        merged = out[c["interface"]]
+        for key in ("received", "dropped_kernel", "dropped_interface"):
+            merged[key] += c[key]
+        if c["state"] != merged["state"] or c["went_down"] != merged["went_down"]:
+            common.fail(f"{c['interface']}: its queues disagree: {stats['capture']}")
+    return out
 
 
 def totals(flows):
@@ -384,7 +406,12 @@ def metrics(env):
     for line in body.splitlines():
         if line and not line.startswith("#"):
             key, value = line.rsplit(" ", 1)
-            values[key] = float(value)
+            # Fanout: one sample per queue; the interface's is their sum (its up gauge, their minimum).
+            key = re.sub(r',?queue="\d+"', "", key).replace("{,", "{")
+            if key.startswith("tapflow_capture_interface_up") and key in values:
+                values[key] = min(values[key], float(value))
+            else:
+                values[key] = values.get(key, 0) + float(value) if key.startswith("tapflow_capture_") else float(value)
     want = {"tapflow_packets_read_total": sent,
             f'tapflow_capture_received_total{{interface="{c_if}"}}': sent,
             f'tapflow_capture_dropped_total{{interface="{c_if}",where="kernel"}}': 0,
@@ -415,7 +442,7 @@ def interface_loss(env):
             common.fail(f"tapflow exited when {c_b} disappeared: {tf.log()}")
         sent += env.replay(s_a, capture, pps=MODEST_PPS)
         stats = tf.wait_captured(sent)
-        by_name = {c["interface"]: c for c in stats["capture"]}
+        by_name = by_interface(stats)
         if by_name[c_b]["state"] != "closed" or by_name[c_b]["went_down"] != 1 \
                 or by_name[c_a]["state"] != "capturing" or stats["packets"]["read"] != sent:
             common.fail(f"after deleting {c_b}: {stats['capture']}, read {stats['packets']['read']} of {sent}")
@@ -426,7 +453,7 @@ def interface_loss(env):
 
         run(["ip", "link", "set", c_a, "down"])
         time.sleep(0.3)
-        if tf.stats_now()["capture"][0]["state"] != "down":
+        if by_interface(tf.stats_now())[c_a]["state"] != "down":
             common.fail(f"{c_a} down: {tf.stats_now()['capture']}")
         run(["ip", "link", "set", c_a, "up"])
         # The sender's end needs the carrier back before it can send.
@@ -437,7 +464,7 @@ def interface_loss(env):
             time.sleep(0.05)
         sent += env.replay(s_a, capture, pps=MODEST_PPS)
         stats = tf.wait_captured(sent)
-        a = stats["capture"][0]
+        a = by_interface(stats)[c_a]
         lines = [l for l in tf.log().splitlines() if c_a in l and not l.startswith("tapflow: capturing on ")]
         if a["state"] != "capturing" or a["went_down"] != 1 or stats["packets"]["read"] != sent \
                 or len(lines) != 2 or "went down" not in lines[0] or "resumed" not in lines[1]:
@@ -459,6 +486,32 @@ def interface_loss(env):
     check_conservation("two interfaces, one lost", final, sent, box["flows"], (packets * 4, octets * 4), True)
 
 
+def same_records_as_one_queue(env, capture):
+    """The same replay with --rx-queues 1 and N: the same flows (key, packets, bytes) at nfcapd."""
+    s_if, c_if = env.pairs[0]
+    keyed = {}
+    for queues in (1, env.rx_queues):
+        saved, env.extra = env.extra, ["--rx-queues", str(queues)]
+        try:
+            with collector(env) as (url, box):
+                tf = Tapflow(env, [c_if], [url])
+                sent = env.replay(s_if, capture, pps=20000)
+                tf.wait_captured(sent)
+                stats = tf.stop()
+        finally:
+            env.extra = saved
+        if sum(c["dropped_kernel"] for c in stats["capture"]) != 0:
+            common.fail(f"--rx-queues {queues}: the kernel dropped packets at 20000 pps")
+        keyed[queues] = sorted((f["pr"], f["sa"], f["sp"], f["da"], f["dp"], int(f["ipkt"]), int(f["ibyt"]))
+                               for f in box["flows"])
+        if queues > 1 and stats["flows"]["shards"] != queues:
+            common.fail(f"--rx-queues {queues}: {stats['flows']['shards']} shards")
+    if keyed[1] != keyed[env.rx_queues]:
+        diff = set(keyed[1]) ^ set(keyed[env.rx_queues])
+        common.fail(f"--rx-queues {env.rx_queues} gives other flows than --rx-queues 1: {sorted(diff)[:10]}")
+    print(f"  --rx-queues {env.rx_queues}: the same {len(keyed[1])} flows as --rx-queues 1", flush=True)
+
+
 def inner():
     with tempfile.TemporaryDirectory(prefix="tapflow-live-") as tmp:
         env = Env(tmp)
@@ -472,6 +525,8 @@ def inner():
         for name in CAPTURES:
             replay_and_check(env, common.DATA / name, loop=1, pps=MODEST_PPS)
         replay_and_check(env, gen, loop=1, pps=20000)
+        if env.rx_queues > 1:
+            same_records_as_one_queue(env, gen)
         for capture, loop in ((common.DATA / "ndpi/wechat.pcap", 10), (gen, 3)):
             replay_and_check(env, capture, loop=loop, topspeed=True)
         replay_and_check(env, gen, loop=1, topspeed=True, frozen=True)

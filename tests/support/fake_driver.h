@@ -65,7 +65,10 @@ class FakeQueue final : public drivers::RxQueue {
   drivers::QueueCounters counters() const override {
     drivers::QueueCounters c;
     c.inputs_read = 1;
-    c.capture.push_back({"fake", 0, dropped_kernel, 0, 0, 0, "capturing"});
+    drivers::CaptureCounters point;
+    point.name = "fake";
+    point.dropped_kernel = dropped_kernel;
+    c.capture.push_back(point);
     return c;
   }
   bool has_events() const override { return false; }
