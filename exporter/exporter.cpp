@@ -54,7 +54,7 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     } else if (endpoint->scheme == EndpointUrl::Scheme::kSctp) {
       transport = std::make_unique<SctpTransport>(endpoint->host, endpoint->port);
     } else {
-      transport = std::make_unique<UdpTransport>(endpoint->host, endpoint->port);
+      transport = std::make_unique<UdpTransport>(endpoint->host, endpoint->port, options.rate);
     }
   }
   try {

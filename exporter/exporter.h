@@ -42,6 +42,8 @@ struct ExportOptions {
   cache::SamplingConfig sampling = {};
   // May be empty (zeros); called at template (re)send and close(), never per record.
   std::function<ProbeTotals()> totals = {};
+  // UDP destinations send at most this fast (pacer.h); unlimited unless set.
+  ExportRate rate = {};
 };
 
 struct ExportCounters {
@@ -88,6 +90,9 @@ class FlowExporter {
   // self-describing); network transports do nothing. Called on the exporting thread between
   // batches.
   virtual void reopen() = 0;
+  // The pace of a UDP destination (others have none), changed on the exporting thread.
+  virtual void set_rate(const ExportRate& rate) = 0;
+  virtual ExportRate rate() const = 0;
   // What the transport reported since the last call (an outage, its end, the first failure of a
   // kind), for the program to log: exporters never log.
   virtual bool has_events() const = 0;

@@ -36,6 +36,8 @@ class MessageExporter final : public FlowExporter {
   void set_system_start(std::uint64_t ns) override { system_start_ns_ = ns; }
   void close() override;
   void reopen() override;
+  void set_rate(const ExportRate& rate) override { transport_->set_rate(rate); }
+  ExportRate rate() const override { return transport_->rate(); }
   bool has_events() const override { return transport_->has_events(); }
   void take_events(std::vector<TransportEvent>& out) override { transport_->take_events(out); }
 

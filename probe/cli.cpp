@@ -39,6 +39,19 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
+  app.add_option_function<std::string>(
+         "--export-rate",
+         [&o](const std::string& text) {
+           std::string error;
+           o.export_rate = *tapflow::exporter::parse_export_rate(text, error);  // validated by check()
+         },
+         "Pace each UDP destination: messages per second (4000), or bytes or bits per second (10MB/s, "
+         "100Mbit/s); 0 = as fast as possible. Default 4000, which a collector with default socket "
+         "buffers on the same host keeps up with")
+      ->check([](const std::string& text) {
+        std::string error;
+        return tapflow::exporter::parse_export_rate(text, error) ? std::string() : error;
+      });
   app.add_option("-v,--version-export", o.version,
                  "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
       ->check(CLI::IsMember({5, 9, 10}))

@@ -84,6 +84,9 @@ const RunRow kRunRows[] = {
      [](const ProbeStats& s) -> CounterValue { return s.records_printed; }},
     {"records_not_printed", "records_not_printed_total", "Flow records the table could not be written with.",
      K::kCounter, [](const ProbeStats& s) -> CounterValue { return s.records_not_printed; }},
+    {"records_dropped", "records_dropped_total",
+     "Flow records dropped because the export could not keep up (live capture; see --export-rate).",
+     K::kCounter, [](const ProbeStats& s) -> CounterValue { return s.records_dropped; }},
     {"interrupted", "", "", K::kGauge, [](const ProbeStats& s) -> CounterValue { return s.interrupted; }},
 };
 

@@ -236,6 +236,11 @@ int run_probe(ProbeOptions& options) {
   // already set: a run that lost records never looks like one that did not.
   const auto& final_stats = pipeline->stats();
   bool lost = final_stats.records_not_printed != 0;
+  if (final_stats.records_dropped != 0) {
+    lost = true;
+    tapflow::log::error("{} records were dropped because the export could not keep up (see --export-rate)",
+                        final_stats.records_dropped);
+  }
   for (const auto& e : final_stats.exporters) {
     if (e.counters.records_unsent == 0) continue;
     lost = true;

@@ -35,6 +35,7 @@ class Pipeline::Impl {
         stop_sent = true;
         stop_at = std::chrono::steady_clock::now();
         for (auto& s : stages_) s->stop();
+        export_.stopping(capacity_);
       }
       // A stage blocked in a read from a pipe with no writer (or in opening a FIFO) would never
       // see the stop: its system call is interrupted, every 200 ms until it ends.
@@ -151,6 +152,7 @@ class Pipeline::Impl {
     s.shards = shards_;
     s.records_printed = exported.records_printed;
     s.records_not_printed = exported.records_not_printed;
+    s.records_dropped = exported.records_dropped;
     s.exporters = exported.exporters;
     s.profile = decode.profile;
     s.profile.protocols = exported.flows.protocols;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cache/sampler.h"
+#include "exporter/transport/pacer.h"
 
 namespace tapflow::probe {
 
@@ -24,6 +25,7 @@ struct ProbeOptions {
   std::string user;                       // drop privileges to this user after opening capture
   std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout
   int version = 10;                       // -v: 5, 9 or 10 (IPFIX)
+  exporter::ExportRate export_rate = exporter::kDefaultExportRate;  // --export-rate, UDP destinations
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

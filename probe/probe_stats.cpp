@@ -44,6 +44,9 @@ std::string format_summary(const ProbeStats& s) {
        s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
   if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
   if (s.records_not_printed != 0) line("  records NOT printed   {:>14}  (the output failed)", s.records_not_printed);
+  if (s.records_dropped != 0) {
+    line("  records DROPPED       {:>14}  (the export could not keep up; see --export-rate)", s.records_dropped);
+  }
   if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {
     line("  capture on {}{}: {} received, {} dropped by the kernel, {} by the interface{}{}{}", c.name,

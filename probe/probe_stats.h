@@ -42,6 +42,7 @@ struct ProbeStats {
   std::uint64_t flows_active = 0;
   std::uint64_t records_printed = 0;
   std::uint64_t records_not_printed = 0;  // the table's output failed (a closed pipe, a full disk)
+  std::uint64_t records_dropped = 0;      // live: the export could not keep up, its queues were full
   bool interrupted = false;               // stopped by a signal before the end of the input
   std::vector<ExporterStats> exporters;
   std::vector<CaptureStats> capture;  // live capture only

@@ -46,7 +46,8 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .mtu = options.mtu,
                              .template_refresh_interval_s = options.template_refresh_s,
                              .template_refresh_packets = options.template_refresh_packets,
-                             .sampling = announced};
+                             .sampling = announced,
+                             .rate = options.export_rate};
   return c;
 }
 

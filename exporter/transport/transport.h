@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/transport/pacer.h"
+
 namespace tapflow::exporter {
 
 enum class SendResult : std::uint8_t {
@@ -79,6 +81,10 @@ class Transport {
   // SIGHUP: a file closes and reopens its path in append mode (log rotation) and returns true,
   // so the exporter sends the templates again; network transports do nothing and return false.
   virtual bool reopen() { return false; }
+  // Pacing (UDP only; streams have flow control and files the disk's pace): the rate messages
+  // leave at, waited for on the calling thread.
+  virtual void set_rate(const ExportRate&) {}
+  virtual ExportRate rate() const { return {}; }
   // The destination, resolved (for messages).
   virtual const std::string& description() const = 0;
   // Events since the last call, for the program to log (cheap when there is none).

@@ -22,7 +22,7 @@ constexpr std::size_t kIpv4UdpOverhead = 28;
 constexpr std::size_t kIpv6UdpOverhead = 48;
 }  // namespace
 
-UdpTransport::UdpTransport(const std::string& host, const std::string& port) {
+UdpTransport::UdpTransport(const std::string& host, const std::string& port, ExportRate rate) : pacer_(rate) {
   const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
   if (host.empty()) throw std::runtime_error("UDP destination '" + where + "' has no host");
   addrinfo hints{};
@@ -63,6 +63,7 @@ UdpTransport::~UdpTransport() {
 }
 
 SendResult UdpTransport::send(std::span<const std::uint8_t> message) {
+  pacer_.wait(message.size());
   for (;;) {
     const ssize_t n = ::send(fd_, message.data(), message.size(), MSG_NOSIGNAL);
     if (n == static_cast<ssize_t>(message.size())) return SendResult::kSent;

@@ -14,7 +14,7 @@ class UdpTransport final : public Transport {
  public:
   // Resolves host and port (getaddrinfo) and connects; throws std::runtime_error naming the
   // destination when that fails.
-  UdpTransport(const std::string& host, const std::string& port);
+  UdpTransport(const std::string& host, const std::string& port, ExportRate rate = {});
   ~UdpTransport() override;
   UdpTransport(const UdpTransport&) = delete;
   UdpTransport& operator=(const UdpTransport&) = delete;
@@ -28,6 +28,8 @@ class UdpTransport final : public Transport {
   bool periodic_templates() const override { return true; }
   const std::string& description() const override { return description_; }
   bool is_ipv6() const { return ipv6_; }
+  void set_rate(const ExportRate& rate) override { pacer_.set_rate(rate); }
+  ExportRate rate() const override { return pacer_.rate(); }
 
  private:
   int fd_ = -1;
@@ -35,6 +37,7 @@ class UdpTransport final : public Transport {
   bool error_reported_ = false;  // the first failure is logged once, the rest only counted
   bool last_lost_ = false;
   std::string description_;
+  Pacer pacer_;
 };
 
 }  // namespace tapflow::exporter

@@ -123,9 +123,16 @@ class Channel {
   // Consumer: gives a batch back to the producer.
   void release(Batch* b) { free_.push(b); }
   Doorbell& bell() { return *bell_; }
+  // Producer: items it dropped because every batch was in flight (a live source's worker never
+  // waits for the consumer: it would stall the capture ring). Read by anyone.
+  void count_dropped(std::uint64_t n) {
+    dropped_.store(dropped_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
   Doorbell* bell_;
+  std::atomic<std::uint64_t> dropped_{0};
   std::vector<std::unique_ptr<Batch>> pool_;
   boost::lockfree::spsc_queue<Batch*, boost::lockfree::capacity<kDepth + 1>> full_;
   boost::lockfree::spsc_queue<Batch*, boost::lockfree::capacity<kDepth + 1>> free_;

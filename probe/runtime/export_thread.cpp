@@ -102,12 +102,59 @@ void ExportThread::log_events() {
   }
 }
 
+std::uint64_t ExportThread::records_dropped() const {
+  std::uint64_t n = 0;
+  for (const auto& c : channels_) n += c->dropped();
+  return n;
+}
+
+void ExportThread::stopping(std::size_t cache_flows) {
+  stopping_flows_.store(std::max<std::size_t>(1, cache_flows), std::memory_order_release);
+  bell_.ring();
+}
+
+void ExportThread::pace_for_stop(std::size_t cache_flows) {
+  for (auto& e : exporters_) {
+    exporter::ExportRate rate = e->rate();
+    if (!rate.limited()) continue;
+    const auto& c = e->counters();
+    // What the flush takes, from what this destination's messages held so far (or a small
+    // message's worth: IPFIX over IPv6 holds about 20 records in 1500 bytes).
+    const double records_per_message = c.messages != 0 && c.records != 0 ? double(c.records) / double(c.messages) : 20;
+    const double bytes_per_record = c.records != 0 ? double(c.octets) / double(c.records) : 75;
+    const double needed = rate.unit == exporter::ExportRate::Unit::kMessages
+                              ? double(cache_flows) / records_per_message / kStopFlushBudgetS
+                              : double(cache_flows) * bytes_per_record / kStopFlushBudgetS;
+    if (needed > rate.per_second) {
+      const exporter::ExportRate before = rate;
+      rate.per_second = needed;
+      e->set_rate(rate);
+      log::notice("stopping: the cache (up to {} flows) goes to {} at {} instead of {}, to end within {:.0f} s",
+                  cache_flows, e->destination(), rate.to_string(), before.to_string(), kStopFlushBudgetS);
+    } else {
+      log::notice("stopping: the cache (up to {} flows) goes to {} at {}: at most {:.0f} s", cache_flows,
+                  e->destination(), rate.to_string(), needed / rate.per_second * kStopFlushBudgetS);
+    }
+  }
+}
+
+void ExportThread::warn_dropped() {
+  const std::uint64_t dropped = records_dropped();
+  if (dropped == dropped_warned_) return;
+  if (dropped_warned_ == 0) {
+    log::warning("the export cannot keep up: records dropped (raise --export-rate if the collectors can take "
+                 "more, or check them); counted in the summary, further drops only counted");
+  }
+  dropped_warned_ = dropped;
+}
+
 void ExportThread::publish() {
   std::lock_guard lock(snapshot_mutex_);
   snapshot_.exporters.clear();
   for (const auto& e : exporters_) snapshot_.exporters.push_back({e->destination(), e->counters()});
   snapshot_.records_printed = printer_ != nullptr ? printer_->records_printed() : 0;
   snapshot_.records_not_printed = printer_ != nullptr ? printer_->records_not_printed() : 0;
+  snapshot_.records_dropped = records_dropped();
   snapshot_.flows = flows_;
 }
 
@@ -117,6 +164,13 @@ void ExportThread::run() {
     const std::uint32_t seen = bell_.seen();
     const bool took = drain();
     log_events();
+    if (!stop_paced_) {
+      if (const std::size_t flows = stopping_flows_.load(std::memory_order_acquire); flows != 0) {
+        stop_paced_ = true;
+        pace_for_stop(flows);
+      }
+    }
+    if (live_) warn_dropped();
     if (live_) {
       now_ns_ = std::max(now_ns_, coarse_wall_clock_ns());
       if (now_ns_ - last_flush_ns_ >= kLiveFlushIntervalNs) {

@@ -33,6 +33,7 @@ struct ExportSnapshot {
   std::vector<ExporterStats> exporters;
   std::uint64_t records_printed = 0;
   std::uint64_t records_not_printed = 0;
+  std::uint64_t records_dropped = 0;  // live: the workers' record queues were full (the export was behind)
   TrafficProfile flows;  // per-protocol flow totals (packet sizes are counted by the decoders)
 };
 
@@ -59,6 +60,13 @@ class ExportThread {
   void finish();
   // After finish().
   ExportSnapshot snapshot() const;
+  // The data path is stopping (a signal): up to `cache_flows` flows are about to come. Paced
+  // destinations are raised, if needed, to flush them all within kStopFlushBudget (systemd waits
+  // 90 s by default), and one line says so. Thread-safe.
+  void stopping(std::size_t cache_flows);
+  static constexpr double kStopFlushBudgetS = 60;
+  // Records the workers dropped because their queue to this thread was full (live only).
+  std::uint64_t records_dropped() const;
 
  private:
   void run();
@@ -67,6 +75,8 @@ class ExportThread {
   void note_stamp(const BatchStamp& stamp);
   void publish();
   void log_events();  // what the transports reported
+  void pace_for_stop(std::size_t cache_flows);
+  void warn_dropped();
 
   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters_;
   FlowPrinter* printer_;
@@ -87,6 +97,9 @@ class ExportThread {
   std::atomic<std::uint64_t> sync_wanted_{0};
   std::atomic<std::uint64_t> sync_done_{0};
   std::atomic<bool> finishing_{false};
+  std::atomic<std::size_t> stopping_flows_{0};
+  bool stop_paced_ = false;
+  std::uint64_t dropped_warned_ = 0;
   mutable std::mutex snapshot_mutex_;
   ExportSnapshot snapshot_;
   std::mutex sync_mutex_;  // one sync() at a time

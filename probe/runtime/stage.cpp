@@ -81,7 +81,7 @@ void Stage::copy_source(StageQuery& q) const {
 
 QueueStage::QueueStage(drivers::RxQueue& queue, const StageConfig& config, RecordChannel& records,
                        std::function<void()> on_ended)
-    : Stage(queue, config, std::move(on_ended)), worker_(config.table, records) {}
+    : Stage(queue, config, std::move(on_ended)), worker_(config.table, records, config.live) {}
 
 void QueueStage::run() {
   for (;;) {
@@ -125,7 +125,7 @@ void QueueStage::final_counters(StageQuery& out) const {
 DispatcherStage::DispatcherStage(drivers::RxQueue& queue, const StageConfig& config,
                                  std::vector<RecordChannel*> records, std::function<void()> on_ended)
     : Stage(queue, config, std::move(on_ended)), shard_seed_(config.seed * 0x9e3779b97f4a7c15ull + 1) {
-  for (RecordChannel* channel : records) shards_.push_back(std::make_unique<Shard>(config.table, *channel));
+  for (RecordChannel* channel : records) shards_.push_back(std::make_unique<Shard>(config.table, *channel, config.live));
   pending_.assign(shards_.size(), nullptr);
 }
 

@@ -125,7 +125,8 @@ class DispatcherStage final : public Stage {
 
  private:
   struct Shard {
-    Shard(const cache::FlowTableConfig& config, RecordChannel& records) : worker(config, records), packets(&bell) {}
+    Shard(const cache::FlowTableConfig& config, RecordChannel& records, bool live)
+        : worker(config, records, live), packets(&bell) {}
     Worker worker;
     Doorbell bell;
     PacketChannel packets;

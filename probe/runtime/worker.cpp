@@ -17,7 +17,8 @@ constexpr std::size_t kExpireChunk = 4096;
 
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), std::string(name).substr(0, 15).c_str()); }
 
-Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records) : table_(config), records_(records) {
+Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records, bool live)
+    : table_(config), records_(records), live_(live) {
   // A batch can end two flows per packet (a full cache evicts one for a new flow whose own RST
   // then ends it), then the sweep adds a chunk: reserved up front, nothing grows on the data path.
   expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);
@@ -34,6 +35,7 @@ void Worker::account(std::span<const cache::PacketSummary> packets, const BatchS
 }
 
 void Worker::answer(ShardQuestion& question) {
+  waiting_ = true;
   if (question.expire_all) {
     while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) emit();
   }
@@ -44,23 +46,30 @@ void Worker::answer(ShardQuestion& question) {
                          question.flow_limit);
   question.counters = table_.counters();
   question.active = table_.size();
+  waiting_ = false;
   question.done.store(true, std::memory_order_release);
 }
 
 void Worker::finish(const BatchStamp& stamp) {
   stamp_ = stamp;
+  waiting_ = true;
   while (table_.expire_all(cache::FlowEndReason::kForcedEnd, expired_, kExpireChunk) != 0) emit();
   emit();
-  if (current_ == nullptr) open_batch();
+  if (current_ == nullptr) open_batch(true);
   submit(true);
 }
 
-void Worker::open_batch() {
-  // Every batch in flight: the export thread is behind; wait for it (nothing is dropped).
+bool Worker::open_batch(bool wait) {
+  // Every batch in flight: the export thread is behind. Files wait for it (nothing is dropped);
+  // a live capture must not stall its ring, so the caller drops and counts.
   Backoff backoff;
-  while ((current_ = records_.acquire()) == nullptr) backoff.wait();
+  while ((current_ = records_.acquire()) == nullptr) {
+    if (!wait) return false;
+    backoff.wait();
+  }
   current_->count = 0;
   current_opened_ns_ = stamp_.clock_ns;
+  return true;
 }
 
 void Worker::hand_over(bool now) {
@@ -87,7 +96,10 @@ void Worker::submit(bool last) {
 
 void Worker::emit() {
   for (const auto& record : expired_) {
-    if (current_ == nullptr) open_batch();
+    if (current_ == nullptr && !open_batch(!live_ || waiting_)) {
+      records_.count_dropped(1);
+      continue;
+    }
     current_->records[current_->count++] = record;
     if (current_->count == kRecordBatchSize) submit(false);
   }

@@ -14,7 +14,10 @@ namespace tapflow::probe::runtime {
 
 class Worker {
  public:
-  Worker(const cache::FlowTableConfig& config, RecordChannel& records);
+  // `live`: when the export thread is behind and every record batch is in flight, records are
+  // dropped and counted (RecordChannel::dropped) rather than waited for, so the capture queue is
+  // never stalled; except at the end of input and for questions, which wait.
+  Worker(const cache::FlowTableConfig& config, RecordChannel& records, bool live = false);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -33,11 +36,15 @@ class Worker {
 
  private:
   void emit();
-  void open_batch();  // an empty record batch from the channel's pool, waiting if all are out
+  // An empty record batch from the channel's pool, waiting if all are out; false (nothing
+  // opened) when live and not waiting.
+  bool open_batch(bool wait);
   void submit(bool last);
 
   cache::FlowTable table_;
   RecordChannel& records_;
+  bool live_ = false;
+  bool waiting_ = false;  // in finish() or answer(): the batch is waited for even when live
   RecordBatch* current_ = nullptr;
   BatchStamp stamp_;
   std::uint64_t current_opened_ns_ = 0;  // the clock when `current_` got its first record

@@ -273,6 +273,54 @@ TEST(ExportThread, RecordsFromEveryChannelAreExportedAndSyncSeesThem) {
   EXPECT_GE(s.exporters[0].counters.options_records, 1u);  // the final reliability statistics
 }
 
+// A live worker never waits for the export thread: once every record batch is in flight, what
+// expires is dropped and counted; at the end of input it waits, so nothing more is dropped.
+TEST(Worker, LiveDropsAndCountsWhatAFullRecordQueueCannotHoldButFinishWaits) {
+  runtime::Doorbell bell;
+  runtime::RecordChannel channel(&bell);
+  cache::FlowTableConfig table{.capacity = 1 << 20, .inactive_timeout_ns = kSecond, .active_timeout_ns = 1800 * kSecond};
+  runtime::Worker worker(table, channel, /*live=*/true);
+  constexpr std::size_t kRecords = 64 * runtime::kRecordBatchSize + 1000;  // more than the queue holds
+  std::vector<cache::PacketSummary> packets(runtime::kPacketBatchSize);
+  std::size_t made = 0;
+  while (made < kRecords) {
+    const std::size_t n = std::min(packets.size(), kRecords - made);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& p = packets[i];
+      p = {};
+      p.key.ip_version = 4;
+      p.key.protocol = 17;
+      p.key.source_address = {10, static_cast<std::uint8_t>((made + i) >> 16), static_cast<std::uint8_t>((made + i) >> 8),
+                              static_cast<std::uint8_t>(made + i)};
+      p.octets = 100;
+      p.timestamp_ns = kStart;
+    }
+    worker.account(std::span(packets).first(n), {.clock_ns = kStart});
+    made += n;
+  }
+  // Every flow idle past its timeout: they all expire at once, and nobody drains the queue.
+  worker.account({}, {.clock_ns = kStart + 10 * kSecond});
+  worker.hand_over(true);
+  EXPECT_EQ(channel.dropped(), kRecords - 64 * runtime::kRecordBatchSize);
+  std::size_t delivered = 0;
+  std::thread drain([&] {
+    for (;;) {
+      runtime::RecordBatch* b = channel.take();
+      if (b == nullptr) {
+        std::this_thread::yield();
+        continue;
+      }
+      delivered += b->count;
+      const bool last = b->last;
+      channel.release(b);
+      if (last) return;
+    }
+  });
+  worker.finish({.clock_ns = kStart + 11 * kSecond});
+  drain.join();
+  EXPECT_EQ(delivered + channel.dropped(), kRecords);
+}
+
 TEST(Doorbell, ARingWakesASleeperAndATimeoutEndsTheWait) {
   runtime::Doorbell bell;
   const auto before = std::chrono::steady_clock::now();
