@@ -1,5 +1,6 @@
 #include "exporter/message_exporter.h"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace tapflow::exporter {
@@ -12,6 +13,9 @@ template <typename Encoder>
 constexpr bool kIsIpfix = std::is_same_v<Encoder, IpfixEncoder>;
 template <typename Encoder>
 constexpr bool kHasTemplates = !std::is_same_v<Encoder, NetflowV5Encoder>;
+// sysUpTime and the records' First/Last are 32-bit milliseconds (v5, v9).
+constexpr std::uint64_t kUptimeWindowNs = (std::uint64_t{1} << 32) * kNsPerMs;
+constexpr std::uint64_t kHalfWindowNs = kUptimeWindowNs / 2;
 
 template <typename Encoder>
 Encoder make_encoder(const ExportOptions& o, std::size_t max_message_size) {
@@ -51,8 +55,31 @@ bool MessageExporter<Encoder>::templates_due(std::uint64_t now_ns) const {
 }
 
 template <typename Encoder>
-void MessageExporter<Encoder>::begin_message(bool with_statistics) {
+bool MessageExporter<Encoder>::fits_uptime(const cache::FlowRecord& r) const {
+  return r.first_ns >= system_start_ns_ && message_export_ns_ >= system_start_ns_ &&
+         message_export_ns_ - system_start_ns_ < kUptimeWindowNs && r.last_ns - system_start_ns_ < kUptimeWindowNs;
+}
+
+// Collectors compute each message's boot time from its own header (export time - sysUpTime), so
+// the system start may move from one message to the next: when a record does not fit, its message
+// starts a window of its own. A long run moves the start forward before sysUpTime wraps; records
+// of a capture file far behind the next one (they expire when its packets come) are dated when
+// they ended, since no export time of now can reach that far back.
+template <typename Encoder>
+void MessageExporter<Encoder>::place_uptime(const cache::FlowRecord& r) {
+  if (fits_uptime(r)) return;
+  if (message_export_ns_ > r.first_ns + kHalfWindowNs) message_export_ns_ = std::max(r.last_ns, r.first_ns);
+  if (fits_uptime(r)) return;
+  system_start_ns_ = message_export_ns_ > kHalfWindowNs ? message_export_ns_ - kHalfWindowNs : 0;
+  system_start_ns_ = std::min(system_start_ns_, r.first_ns);
+}
+
+template <typename Encoder>
+void MessageExporter<Encoder>::begin_message(bool with_statistics, const cache::FlowRecord* first) {
   message_export_ns_ = clock_();
+  if constexpr (!kIsIpfix<Encoder>) {
+    if (first != nullptr) place_uptime(*first);
+  }
   message_packets_ = 0;
   message_octets_ = 0;
   if constexpr (std::is_same_v<Encoder, NetflowV5Encoder>) {
@@ -83,11 +110,15 @@ void MessageExporter<Encoder>::begin_message(bool with_statistics) {
 template <typename Encoder>
 void MessageExporter<Encoder>::export_records(std::span<const cache::FlowRecord> records) {
   for (const auto& record : records) {
-    if (!encoder_.in_message()) begin_message(false);
+    if constexpr (!kIsIpfix<Encoder>) {
+      // Out of the open message's uptime window: the message ends before it.
+      if (encoder_.in_message() && !fits_uptime(record)) send_message();
+    }
+    if (!encoder_.in_message()) begin_message(false, &record);
     auto result = encoder_.add_record(record);
     if (result == Encoder::AddResult::kMessageFull) {
       send_message();
-      begin_message(false);
+      begin_message(false, &record);
       result = encoder_.add_record(record);  // always fits an empty message (checked at start)
     }
     if (result == Encoder::AddResult::kAdded) {

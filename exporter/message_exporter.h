@@ -42,7 +42,13 @@ class MessageExporter final : public FlowExporter {
   void take_events(std::vector<TransportEvent>& out) override { transport_->take_events(out); }
 
  private:
-  void begin_message(bool with_statistics);
+  // `first`: the record the message begins with (v5/v9 place their uptime window around it).
+  void begin_message(bool with_statistics, const cache::FlowRecord* first = nullptr);
+  // v5 and v9 give times as 32-bit milliseconds of sysUpTime, which wraps after 49.7 days: a
+  // record fits the open message if its first and last times are within 2^32 ms after the system
+  // start and the export time too.
+  bool fits_uptime(const cache::FlowRecord& r) const;
+  void place_uptime(const cache::FlowRecord& r);
   // Sends the open message; one with no flow record is dropped (its templates stay due) unless
   // `even_without_records` (the statistics message of close()).
   void send_message(bool even_without_records = false);

@@ -295,24 +295,68 @@ TEST(ExportFormats, NetflowCloseOnlyFlushes) {
   EXPECT_EQ(h.decode().size(), 3u);
 }
 
-TEST(ExportFormats, SystemStartAnchorsV9TimesAndDefaultsToConstruction) {
+TEST(ExportFormats, SystemStartAnchorsV9TimesAndMovesBackForAnEarlierFlow) {
   ExportOptions options;
   options.version = 9;
   RecordingTransport::State state;
   std::uint64_t now_ns = 1'700'000'100 * kSecond;
   NetflowV9Exporter exporter(std::make_unique<RecordingTransport>(state, true), options,
                              [&now_ns] { return now_ns; }, "t");
-  // Never set: the system started when the exporter was built (1700000100 s); a flow from
-  // before then is clamped to uptime 0, never wrapped.
+  // Never set: the system started when the exporter was built (1700000100 s). A flow from before
+  // then cannot be given as uptime from that start: its message starts its own window, half the
+  // 2^32 ms uptime range before the export time, so the flow keeps its time (never clamped to 0).
   exporter.export_records(make_records(1));
   exporter.flush();
   MessageDecoder decoder;
   std::vector<DecodedRecord> out;
   const auto s = decoder.decode(state.messages[0], "t", out);
-  EXPECT_EQ(s.system_uptime_ms, 0u);
+  EXPECT_EQ(s.system_uptime_ms, (std::uint64_t{1} << 31));
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].flow.first_ns, 1'700'000'100 * kSecond);
+  expect_same_flow(out[0], make_records(1)[0]);
 }
+
+// v5 and v9 times are 32-bit milliseconds of uptime (49.7 days): inputs longer than that, or two
+// capture files 100 days apart, still give every flow its own time.
+template <typename Exporter>
+void long_input_keeps_every_time(int version) {
+  ExportOptions options;
+  options.version = version;
+  Harness<Exporter> h(options);
+  h.exporter->set_system_start(1'700'000'000 * kSecond - kSecond);
+  std::vector<cache::FlowRecord> want;
+  // A file on day 0, a second one 100 days later (its packets' clock expires the first file's
+  // flows), then a long run: a flow every 10 days up to day 160.
+  auto flow = [](std::uint32_t n, std::uint64_t at) {
+    auto r = make_record(4, n);
+    r.first_ns = at + 123 * kMs;
+    r.last_ns = r.first_ns + 5 * kSecond;
+    return r;
+  };
+  constexpr std::uint64_t kDay = 86'400 * kSecond;
+  const std::uint64_t day0 = 1'700'000'000 * kSecond;
+  h.now_ns = day0 + 10 * kSecond;
+  want.push_back(flow(1, day0));
+  h.send({want.back()});
+  h.now_ns = day0 + 100 * kDay;  // the first file's last flow expires when the second file starts
+  want.push_back(flow(2, day0 + 20 * kSecond));
+  want.push_back(flow(3, day0 + 100 * kDay));
+  h.send({want[1], want[2]});
+  for (std::uint32_t d = 110; d <= 160; d += 10) {
+    h.now_ns = day0 + d * kDay + 30 * kSecond;
+    want.push_back(flow(d, day0 + d * kDay));
+    h.send({want.back()});
+  }
+  const auto got = h.decode();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].flow.first_ns, want[i].first_ns / kMs * kMs);
+    EXPECT_EQ(got[i].flow.last_ns, want[i].last_ns / kMs * kMs);
+  }
+}
+
+TEST(ExportFormats, NetflowV5TimesStayRightPastTheUptimeWrap) { long_input_keeps_every_time<NetflowV5Exporter>(5); }
+TEST(ExportFormats, NetflowV9TimesStayRightPastTheUptimeWrap) { long_input_keeps_every_time<NetflowV9Exporter>(9); }
 
 TEST(ExportFormats, IpfixFileReopenAppendsAndResendsTemplates) {
   const auto path = (std::filesystem::temp_directory_path() /
