@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "exporter/group_exporter.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/transport/file_transport.h"
 #include "exporter/message_exporter.h"
@@ -21,6 +22,25 @@ std::uint64_t system_clock_ns() {
 
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock) {
+  for (const auto& [prefix, mode] : {std::pair{std::string_view("failover:"), GroupExporter::Mode::kFailover},
+                                     std::pair{std::string_view("balance:"), GroupExporter::Mode::kBalance}}) {
+    if (!url.starts_with(prefix)) continue;
+    std::vector<std::unique_ptr<FlowExporter>> members;
+    std::string_view rest = url.substr(prefix.size());
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const std::string_view member = rest.substr(0, comma);
+      if (member.starts_with("failover:") || member.starts_with("balance:")) {
+        throw std::runtime_error("export group '" + std::string(url) + "': groups do not nest");
+      }
+      if (member.starts_with("file:")) {
+        throw std::runtime_error("export group '" + std::string(url) + "': its members are collectors (udp://, tcp://, sctp://), not files");
+      }
+      members.push_back(make_exporter(member, options, clock));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    return std::make_unique<GroupExporter>(mode, std::move(members), std::string(url));
+  }
   const auto endpoint = parse_endpoint_url(url);
   if (!endpoint) {
     throw std::runtime_error("unsupported export URL '" + std::string(url) +
@@ -54,7 +74,8 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     } else if (endpoint->scheme == EndpointUrl::Scheme::kSctp) {
       transport = std::make_unique<SctpTransport>(endpoint->host, endpoint->port);
     } else {
-      transport = std::make_unique<UdpTransport>(endpoint->host, endpoint->port, options.rate);
+      transport = std::make_unique<UdpTransport>(endpoint->host, endpoint->port, options.rate,
+                                                 UdpOptions{options.multicast_ttl, options.source_address});
     }
   }
   try {

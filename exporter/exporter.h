@@ -44,6 +44,10 @@ struct ExportOptions {
   std::function<ProbeTotals()> totals = {};
   // UDP destinations send at most this fast (pacer.h); unlimited unless set.
   ExportRate rate = {};
+  // UDP to a multicast group: its TTL (IPv4) or hop limit (IPv6).
+  int multicast_ttl = 1;
+  // Source address of UDP and TCP exports (bound before connecting); empty = the kernel's choice.
+  std::string source_address;
 };
 
 struct ExportCounters {
@@ -93,6 +97,8 @@ class FlowExporter {
   // The pace of a UDP destination (others have none), changed on the exporting thread.
   virtual void set_rate(const ExportRate& rate) = 0;
   virtual ExportRate rate() const = 0;
+  // The next message carries the templates (a failover group's member taking over).
+  virtual void force_templates() {}
   // What the transport reported since the last call (an outage, its end, the first failure of a
   // kind), for the program to log: exporters never log.
   virtual bool has_events() const = 0;
@@ -100,7 +106,8 @@ class FlowExporter {
 };
 
 // Parses `url` (udp://HOST:PORT, udp://[V6]:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT,
-// file:PATH) and opens the transport. options.version 5 (NetFlow v5), 9 (NetFlow v9, RFC 3954)
+// file:PATH, or a group: failover:URL,URL... / balance:URL,URL..., see group_exporter.h) and
+// opens the transport. options.version 5 (NetFlow v5), 9 (NetFlow v9, RFC 3954)
 // or 10 (IPFIX, RFC 7011); files, TCP and SCTP are IPFIX only (RFC 5655, RFC 7011 §10: NetFlow
 // v5/v9 are datagram formats with no stream framing). Throws std::runtime_error with a message a
 // user can act on when the URL, destination, version or sampling cannot be honoured.

@@ -38,6 +38,7 @@ class MessageExporter final : public FlowExporter {
   void reopen() override;
   void set_rate(const ExportRate& rate) override { transport_->set_rate(rate); }
   ExportRate rate() const override { return transport_->rate(); }
+  void force_templates() override { templates_forced_ = true; }
   bool has_events() const override { return transport_->has_events(); }
   void take_events(std::vector<TransportEvent>& out) override { transport_->take_events(out); }
 

@@ -35,7 +35,9 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
-                 "TCP, reconnects by itself), sctp://HOST:PORT (IPFIX over SCTP, needs the kernel's sctp module) "
+                 "TCP, reconnects by itself), sctp://HOST:PORT (IPFIX over SCTP, needs the kernel's sctp module), "
+                 "failover:URL,URL... (the next collector takes over when one fails), balance:URL,URL... (records "
+                 "shared in turn) "
                  "or file:PATH (IPFIX file); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
@@ -45,13 +47,18 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
            std::string error;
            o.export_rate = *tapflow::exporter::parse_export_rate(text, error);  // validated by check()
          },
-         "Pace each UDP destination: messages per second (4000), or bytes or bits per second (10MB/s, "
-         "100Mbit/s); 0 = as fast as possible. Default 4000, which a collector with default socket "
+         "Pace each UDP destination: messages per second (2000), or bytes or bits per second (10MB/s, "
+         "100Mbit/s); 0 = as fast as possible. Default 2000, which a collector with default socket "
          "buffers on the same host keeps up with")
       ->check([](const std::string& text) {
         std::string error;
         return tapflow::exporter::parse_export_rate(text, error) ? std::string() : error;
       });
+  app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
+      ->check(CLI::Range(1, 255))
+      ->capture_default_str();
+  app.add_option("--export-source", o.export_source,
+                 "Source address of UDP exports (numeric; for IPv4 multicast it also picks the interface)");
   app.add_option("-v,--version-export", o.version,
                  "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
       ->check(CLI::IsMember({5, 9, 10}))

@@ -26,6 +26,8 @@ struct ProbeOptions {
   std::vector<std::string> export_urls;   // -n; none = print flows as a table on stdout
   int version = 10;                       // -v: 5, 9 or 10 (IPFIX)
   exporter::ExportRate export_rate = exporter::kDefaultExportRate;  // --export-rate, UDP destinations
+  int export_ttl = 1;                     // --export-ttl: multicast TTL / hop limit
+  std::string export_source;              // --export-source ADDR (UDP)
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

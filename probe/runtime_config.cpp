@@ -47,7 +47,9 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .template_refresh_interval_s = options.template_refresh_s,
                              .template_refresh_packets = options.template_refresh_packets,
                              .sampling = announced,
-                             .rate = options.export_rate};
+                             .rate = options.export_rate,
+                             .multicast_ttl = options.export_ttl,
+                             .source_address = options.export_source};
   return c;
 }
 

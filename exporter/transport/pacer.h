@@ -26,7 +26,7 @@ struct ExportRate {
 
 // The default: what nfcapd and nfacctd with default socket buffers on the same host keep up with
 // while tapflow converts a file at full speed on the other core (measured: bench/README.md).
-inline constexpr ExportRate kDefaultExportRate{ExportRate::Unit::kMessages, 4000};
+inline constexpr ExportRate kDefaultExportRate{ExportRate::Unit::kMessages, 2000};
 
 // "2000", "2000/s", "5k", "2000msg/s" (messages per second); "10MB/s", "800kB/s", "100Mbit/s",
 // "1Gbps" (bytes or bits per second, 1000-based prefixes); "0", "none" or "unlimited": no pacing.

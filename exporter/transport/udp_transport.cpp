@@ -2,6 +2,7 @@
 
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,7 +23,35 @@ constexpr std::size_t kIpv4UdpOverhead = 28;
 constexpr std::size_t kIpv6UdpOverhead = 48;
 }  // namespace
 
-UdpTransport::UdpTransport(const std::string& host, const std::string& port, ExportRate rate) : pacer_(rate) {
+namespace {
+bool is_multicast(const sockaddr* a) {
+  if (a->sa_family == AF_INET) {
+    return IN_MULTICAST(ntohl(reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr));
+  }
+  return a->sa_family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
+}
+
+// Binds fd to `source` (a numeric address of the destination's family); returns errno or 0.
+int bind_source(int fd, int family, const std::string& source) {
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(source.c_str(), nullptr, &hints, &found) != 0) return EAFNOSUPPORT;
+  const int rc = bind(fd, found->ai_addr, found->ai_addrlen) == 0 ? 0 : errno;
+  if (rc == 0 && family == AF_INET) {
+    // A multicast datagram leaves by the interface that has this address.
+    const in_addr itf = reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr;
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &itf, sizeof itf);
+  }
+  freeaddrinfo(found);
+  return rc;
+}
+}  // namespace
+
+UdpTransport::UdpTransport(const std::string& host, const std::string& port, ExportRate rate, const UdpOptions& options)
+    : pacer_(rate) {
   const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
   if (host.empty()) throw std::runtime_error("UDP destination '" + where + "' has no host");
   addrinfo hints{};
@@ -39,6 +68,23 @@ UdpTransport::UdpTransport(const std::string& host, const std::string& port, Exp
     if (fd < 0) {
       last_errno = errno;
       continue;
+    }
+    if (!options.source_address.empty()) {
+      if (const int rc = bind_source(fd, a->ai_family, options.source_address); rc != 0) {
+        close(fd);
+        freeaddrinfo(results);
+        throw std::runtime_error("cannot send to '" + where + "' from --export-source " + options.source_address +
+                                 ": " + (rc == EAFNOSUPPORT ? std::string("not a numeric address of the destination's family")
+                                                            : std::strerror(rc)));
+      }
+    }
+    if (is_multicast(a->ai_addr)) {
+      const int ttl = options.multicast_ttl;
+      if (a->ai_family == AF_INET) {
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+      } else {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl);
+      }
     }
     if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
       last_errno = errno;

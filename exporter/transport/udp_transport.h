@@ -10,11 +10,17 @@
 
 namespace tapflow::exporter {
 
+struct UdpOptions {
+  int multicast_ttl = 1;       // to a multicast group: IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS
+  std::string source_address;  // bound before connecting (also picks the multicast interface)
+};
+
 class UdpTransport final : public Transport {
  public:
   // Resolves host and port (getaddrinfo) and connects; throws std::runtime_error naming the
   // destination when that fails.
-  UdpTransport(const std::string& host, const std::string& port, ExportRate rate = {});
+  UdpTransport(const std::string& host, const std::string& port, ExportRate rate = {},
+               const UdpOptions& options = UdpOptions());
   ~UdpTransport() override;
   UdpTransport(const UdpTransport&) = delete;
   UdpTransport& operator=(const UdpTransport&) = delete;

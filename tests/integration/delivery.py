@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Delivery with the default pacing (--export-rate 4000 messages/s) to collectors left at their
+"""Delivery with the default pacing (--export-rate 2000 messages/s) to collectors left at their
 default socket buffers (net.core.rmem_default, 208 KiB): a 1 M-packet capture of 100 k flows
 converted at full speed, in NetFlow v5, v9 and IPFIX, to nfcapd without -B and to nfacctd without
 nfacctd_pipe_size. Every record must arrive: nfcapd's files hold as many flows, packets and
