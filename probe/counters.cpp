@@ -147,6 +147,8 @@ void visit_counters(const ProbeStats& s, const std::function<void(const CounterS
            K::kCounter, {itf, {"where", "kernel"}}, Group::kCapture, i, c.dropped_kernel});
     visit({"dropped_interface", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
            K::kCounter, {itf, {"where", "interface"}}, Group::kCapture, i, c.dropped_interface});
+    visit({"dropped_no_buffer", "capture_dropped_total", "Packets dropped before tapflow saw them (pcap_stats).",
+           K::kCounter, {itf, {"where", "no_buffer"}}, Group::kCapture, i, c.dropped_no_buffer});
     visit({"went_down", "capture_interface_down_total", "Times a capture interface went down or disappeared.",
            K::kCounter, {itf}, Group::kCapture, i, c.went_down});
     visit({"state", "", "", K::kGauge, {itf}, Group::kCapture, i, c.state});

@@ -253,6 +253,9 @@ def main():
             want_packets = dict(ref_stats["packets"], captured_bytes=sum(min(len(f), MBUF_DATA_ROOM) for _, f in frames))
             if stats["packets"] != want_packets:
                 common.fail(f"{name}: packet counters {stats['packets']} with DPDK, expected {want_packets}")
+            summary = f"capture on dpdk:0: {packets} received, 0 missed (RX ring full), 0 errors, 0 without an mbuf"
+            if summary not in stderr or "dropped_no_buffer" not in capture_lines[0]:
+                common.fail(f"{name}: no '{summary}' in the summary, or no dropped_no_buffer in the JSON: {stderr}")
             print(f"{name}: {len(want)} flows, {packets} packets: DPDK net_pcap = -r")
 
         # One file, two queues asked: the port has one, and says so.
