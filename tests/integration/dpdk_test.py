@@ -265,6 +265,18 @@ def main():
             common.fail(f"--rx-queues 2 on a one-queue port: shards {stats['flows']['shards']}, stderr {stderr}")
         print("--rx-queues 2 on a one-file net_pcap: one queue, and a warning saying so")
 
+        # A PMD with RSS: net_null (an endless stream of zeroed 64-byte frames on every queue)
+        # takes the symmetric-key RSS configuration for 2 queues, and each queue delivers.
+        _, stderr, stats = run_dpdk(tmp, "--vdev=net_null0", 10000, ["--rx-queues", "2"])
+        lines = {c["interface"]: c["received"] for c in stats["capture"]}
+        read = stats["packets"]["read"]
+        if (stats["flows"]["shards"] != 2 or set(lines) != {"dpdk:0/q0", "dpdk:0/q1"} or min(lines.values()) == 0
+                or sum(lines.values()) < read or stats["packets"]["rejected_by_reason"]["not_ip"] != read
+                or "warning" in stderr):
+            common.fail(f"net_null with --rx-queues 2: shards {stats['flows']['shards']}, queues {lines}, read {read}, "
+                        f"stderr {stderr}")
+        print(f"net_null (RSS) with --rx-queues 2: {read} frames read over 2 queues {lines}, no warning")
+
         for name in SPLIT_CAPTURES:
             capture = common.DATA / name
             want, _ = reference(capture)
