@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -29,6 +30,7 @@
 #include "probe/runtime/stage.h"
 #include "probe/runtime_config.h"
 #include "drivers/af_packet/af_packet_driver.h"
+#include "drivers/dpdk/dpdk_driver.h"
 #include "drivers/pcap_files_driver.h"
 #include "drivers/pcap_live_reader.h"
 #include "probe/probe_options.h"
@@ -132,6 +134,14 @@ class PidFile {
 // std::runtime_error naming an interface that cannot be opened).
 std::unique_ptr<tapflow::drivers::Driver> open_driver(const ProbeOptions& options) {
   if (!options.read_files.empty()) return std::make_unique<tapflow::drivers::PcapFilesDriver>(options.read_files);
+  if (tapflow::drivers::is_dpdk_interface(options.interfaces.front())) {
+    tapflow::drivers::DpdkOptions dpdk;
+    dpdk.eal_arguments = tapflow::drivers::split_eal_arguments(options.dpdk_eal);
+    for (const auto& spec : options.interfaces) dpdk.ports.push_back(tapflow::drivers::parse_dpdk_port(spec));
+    dpdk.rx_queues = options.rx_queues;
+    dpdk.promiscuous = options.promiscuous;
+    return tapflow::drivers::open_dpdk_driver(dpdk);
+  }
   if (options.rx_queues > 1) {
     // Several sockets in one fanout group per interface, each with its own worker.
     tapflow::drivers::AfPacketOptions fanout;
@@ -152,6 +162,39 @@ std::unique_ptr<tapflow::drivers::Driver> open_driver(const ProbeOptions& option
   capture.buffer_size = options.buffer_size_mb << 20;
   capture.immediate = options.immediate;
   return std::make_unique<tapflow::drivers::PcapLiveReader>(capture);
+}
+
+// -i dpdk:PORT: all interfaces or none, no BPF filter (the ports are read by DPDK, not the
+// kernel), a build with DPDK. 0 if fine, else the exit status after one line.
+int check_dpdk_options(const ProbeOptions& options) {
+  const auto dpdk = std::count_if(options.interfaces.begin(), options.interfaces.end(),
+                                  [](const std::string& s) { return tapflow::drivers::is_dpdk_interface(s); });
+  if (dpdk == 0) {
+    if (options.dpdk_eal.empty()) return 0;
+    tapflow::log::error("--dpdk-eal needs -i dpdk:PORT");
+    return 2;
+  }
+  if (!tapflow::drivers::dpdk_built_in()) {
+    tapflow::log::error("{}", tapflow::drivers::DpdkUnavailable().what());
+    return 2;
+  }
+  if (static_cast<std::size_t>(dpdk) != options.interfaces.size()) {
+    tapflow::log::error("-i dpdk:PORT cannot be mixed with other interfaces");
+    return 2;
+  }
+  if (!options.filter.empty()) {
+    tapflow::log::error("a capture filter ('{}') cannot apply to -i dpdk:PORT (DPDK ports have no BPF)", options.filter);
+    return 2;
+  }
+  for (const auto& spec : options.interfaces) {
+    try {
+      tapflow::drivers::parse_dpdk_port(spec);
+    } catch (const std::invalid_argument& e) {
+      tapflow::log::error("{}", e.what());
+      return 2;
+    }
+  }
+  return 0;
 }
 
 int run_probe(ProbeOptions& options) {
@@ -181,6 +224,7 @@ int run_probe(ProbeOptions& options) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
+  if (const int status = check_dpdk_options(options); status != 0) return status;
   // SIGINT/SIGTERM stop reading (a conversion as well as a live capture) and every flow is still
   // exported; SIGHUP reopens file outputs; SIGPIPE (a ctl client or a file: FIFO reader that went
   // away) is an error on that descriptor, never the end of the run.
@@ -197,6 +241,9 @@ int run_probe(ProbeOptions& options) {
   pipeline->watch_reopen(&g_reopen);
   int status = 0;
   try {
+    // The capture first: a ctl question asked while the pipeline never runs (the capture could
+    // not open) would wait for ever, and the control server's end with it.
+    const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     std::string control_path = options.control_path;
     if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
     std::unique_ptr<tapflow::probe::ControlServer> control;
@@ -207,7 +254,6 @@ int run_probe(ProbeOptions& options) {
     if (!options.metrics_address.empty()) {
       metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, *pipeline);
     }
-    const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     if (!options.interfaces.empty()) {
       // One line for the journal: what is captured, with which filter, and where it goes.
       std::string where;

@@ -49,13 +49,20 @@ std::string format_summary(const ProbeStats& s) {
   }
   if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {
-    line("  capture on {}{}: {} received, {} dropped by the kernel, {} by the interface{}{}{}", c.name,
-         c.queue >= 0 ? fmt::format(" queue {}", c.queue) : std::string(), c.received, c.dropped_kernel,
-         c.dropped_interface, c.dropped_no_buffer != 0 ? fmt::format(", {} for lack of a buffer", c.dropped_no_buffer) : "",
-         c.ring_freezes != 0 ? fmt::format(" (ring full {} time{})", c.ring_freezes, c.ring_freezes == 1 ? "" : "s") : "",
-         c.went_down != 0 || c.state != "capturing"
-             ? fmt::format(" (went down {} time{}, {} now)", c.went_down, c.went_down == 1 ? "" : "s", c.state)
-             : "");
+    const std::string down = c.went_down != 0 || c.state != "capturing"
+                                 ? fmt::format(" (went down {} time{}, {} now)", c.went_down, c.went_down == 1 ? "" : "s", c.state)
+                                 : std::string();
+    if (c.name.starts_with("dpdk:")) {
+      // A DPDK port's losses in DPDK's words (rte_eth_stats imissed, ierrors, rx_nombuf).
+      line("  capture on {}: {} received, {} missed (RX ring full), {} errors, {} without an mbuf{}", c.name,
+           c.received, c.dropped_kernel, c.dropped_interface, c.dropped_no_buffer, down);
+    } else {
+      line("  capture on {}{}: {} received, {} dropped by the kernel, {} by the interface{}{}{}", c.name,
+           c.queue >= 0 ? fmt::format(" queue {}", c.queue) : std::string(), c.received, c.dropped_kernel,
+           c.dropped_interface, c.dropped_no_buffer != 0 ? fmt::format(", {} for lack of a buffer", c.dropped_no_buffer) : "",
+           c.ring_freezes != 0 ? fmt::format(" (ring full {} time{})", c.ring_freezes, c.ring_freezes == 1 ? "" : "s") : "",
+           down);
+    }
   }
   for (const auto& e : s.exporters) {
     line("  export to {}: {} records in {} messages ({} octets), {} send errors{}", e.destination,
