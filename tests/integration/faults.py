@@ -216,6 +216,20 @@ def bad_arguments():
             common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}, stdout "
                         f"{proc.stdout[:200]!r}; expected exit 2 and one line")
         print(f"bad arguments {' '.join(args) or '(none)'}: exit 2: {lines[0]}")
+    # The message says what is wrong (issue 16), one line, exit 2.
+    said = [(["-n", "::1:2055"], "an IPv6 address needs brackets: udp://[::1]:2055"),
+            (["-n", "udp://host"], "missing port: expected HOST:PORT"),
+            (["-n", "udp://host:70000"], "port 70000 is out of range (0-65535)"),
+            (["-n", "quic://host:1"], "unknown scheme 'quic://'"),
+            (["-n", "host:no-such-service"], "unknown service 'no-such-service' for udp")]
+    for args, expected in said:
+        args = ["-r", capture, *args]
+        proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        if proc.returncode != 2 or len(lines) != 1 or expected not in lines[0]:
+            common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}; expected exit 2 "
+                        f"and one line saying {expected!r}")
+        print(f"bad argument {' '.join(args[2:])}: exit 2: {lines[0]}")
 
 
 def symlinks_of_other_users(tmp):
