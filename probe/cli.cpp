@@ -3,8 +3,39 @@
 #include <string>
 
 #include "cache/sampler.h"
+#include "probe/duration.h"
 
 namespace tapflow::probe {
+
+namespace {
+
+std::string duration_text(std::uint32_t seconds) {
+  if (seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
+  if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
+
+// An option in seconds that also takes units (probe/duration.h), within [min_s, max_s].
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::uint32_t& seconds,
+                                 std::uint32_t min_s, std::uint32_t max_s, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name, [&seconds](const std::string& text) { seconds = *parse_duration(text); },  // validated by check()
+          help + " (seconds, or a duration like 90s, 15m, 1h30m, 2d)")
+      ->check([min_s, max_s](const std::string& text) {
+        const auto value = parse_duration(text);
+        if (!value) return "'" + text + "': " + std::string(kDurationFormat);
+        if (*value < min_s || *value > max_s) {
+          return "'" + text + "' is out of range: " + duration_text(min_s) + " to " + duration_text(max_s);
+        }
+        return std::string();
+      })
+      ->type_name("DURATION")
+      ->default_str(std::to_string(seconds));
+}
+
+}  // namespace
 
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
@@ -64,12 +95,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--engine-id", o.engine_id, "NetFlow v5 header engine_id")
       ->check(CLI::Range(0u, 255u))
       ->capture_default_str();
-  app.add_option("--active-timeout", o.active_timeout_s, "Active timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
-  app.add_option("--inactive-timeout", o.inactive_timeout_s, "Inactive timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
+  add_duration_option(app, "--active-timeout", o.active_timeout_s, 1, 7u * 24 * 3600, "Active timeout");
+  add_duration_option(app, "--inactive-timeout", o.inactive_timeout_s, 1, 7u * 24 * 3600, "Inactive timeout");
   app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
@@ -83,10 +110,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--mtu", o.mtu, "Largest export datagram, IP and UDP headers included")
       ->check(CLI::Range(std::size_t{576}, std::size_t{65535}))
       ->capture_default_str();
-  app.add_option("--template-refresh", o.template_refresh_s,
-                 "Resend templates over UDP every this many seconds")
-      ->check(CLI::Range(1u, 86400u))
-      ->capture_default_str();
+  add_duration_option(app, "--template-refresh", o.template_refresh_s, 1, 86400,
+                      "Resend templates over UDP every this long");
   app.add_option("--template-refresh-packets", o.template_refresh_packets,
                  "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
                  "(0 = by time only)")

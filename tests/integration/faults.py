@@ -221,7 +221,10 @@ def bad_arguments():
             (["-n", "udp://host"], "missing port: expected HOST:PORT"),
             (["-n", "udp://host:70000"], "port 70000 is out of range (0-65535)"),
             (["-n", "quic://host:1"], "unknown scheme 'quic://'"),
-            (["-n", "host:no-such-service"], "unknown service 'no-such-service' for udp")]
+            (["-n", "host:no-such-service"], "unknown service 'no-such-service' for udp"),
+            (["--inactive-timeout", "1x"], "'1x': expected seconds or a duration like 90s, 15m, 1h30m"),
+            (["--active-timeout", "1m30"], "expected seconds or a duration like 90s, 15m, 1h30m"),
+            (["--template-refresh", "2d"], "'2d' is out of range: 1s to 1d")]
     for args, expected in said:
         args = ["-r", capture, *args]
         proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
@@ -230,6 +233,12 @@ def bad_arguments():
             common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}; expected exit 2 "
                         f"and one line saying {expected!r}")
         print(f"bad argument {' '.join(args[2:])}: exit 2: {lines[0]}")
+    # Durations with units are accepted wherever seconds are.
+    proc = subprocess.run([common.tapflow_binary(), "-r", capture, "-n", "file:/dev/null", "--no-progress",
+                           "--inactive-timeout", "1m", "--active-timeout", "1h30m", "--template-refresh", "90s"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        common.fail(f"durations with units: exit {proc.returncode}: {proc.stderr}")
 
 
 def symlinks_of_other_users(tmp):
