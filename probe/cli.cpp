@@ -129,4 +129,33 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       ->capture_default_str();
 }
 
+std::vector<std::string> options_without_effect(const CLI::App& app, const ProbeOptions& o) {
+  std::vector<std::string> warnings;
+  auto given = [&app](const char* name) { return app.count(name) != 0; };
+  const std::string format = o.version == 10 ? "IPFIX (-v 10)" : "NetFlow v" + std::to_string(o.version) + " (-v " +
+                                                                     std::to_string(o.version) + ")";
+  if (o.version != 5) {
+    for (const char* name : {"--engine-type", "--engine-id"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " sets a NetFlow v5 header field; ignored with " + format);
+    }
+  } else {
+    if (given("--observation-domain")) {
+      warnings.push_back("--observation-domain is a NetFlow v9/IPFIX header field; ignored with " + format +
+                         " (its header has --engine-type and --engine-id)");
+    }
+    for (const char* name : {"--template-refresh", "--template-refresh-packets"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " does nothing with " + format + ", which has no templates; ignored");
+    }
+  }
+  if (!o.read_files.empty()) {
+    for (const char* name : {"--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--dpdk-eal", "--pidfile"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " applies to live capture (-i); ignored with -r");
+    }
+  }
+  if (given("--scale-sampled") && o.sampling.mode == cache::SamplingMode::kNone) {
+    warnings.push_back("--scale-sampled does nothing without sampling (-s N); ignored");
+  }
+  return warnings;
+}
+
 }  // namespace tapflow::probe

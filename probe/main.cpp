@@ -21,6 +21,7 @@
 #include "exporter/exporter.h"
 #include "exporter/transport/file_transport.h"
 #include "probe/cli.h"
+#include "probe/ops/control_request.h"
 #include "probe/ops/control_server.h"
 #include "probe/ops/metrics_server.h"
 #include "probe/flow_printer.h"
@@ -154,7 +155,7 @@ std::unique_ptr<tapflow::drivers::Driver> open_driver(const ProbeOptions& option
   return std::make_unique<tapflow::drivers::PcapLiveReader>(capture);
 }
 
-int run_probe(ProbeOptions& options) {
+int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
   if (tapflow::log::Level level; tapflow::log::parse_level(options.log_level, level)) {
     tapflow::log::set_threshold(level);
   }
@@ -181,6 +182,7 @@ int run_probe(ProbeOptions& options) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
+  for (const auto& w : warnings) tapflow::log::warning("{}", w);
   // SIGINT/SIGTERM stop reading (a conversion as well as a live capture) and every flow is still
   // exported; SIGHUP reopens file outputs; SIGPIPE (a ctl client or a file: FIFO reader that went
   // away) is an error on that descriptor, never the end of the run.
@@ -291,7 +293,7 @@ int main(int argc, char** argv) {
   ctl->add_option("-s,--socket", control_path, "Control socket path")->capture_default_str();
   ctl->add_flag("--json", control_json, "Answer as JSON");
   ctl->add_option("request", control_words,
-                  "stats | flows [N] | top N [bytes|packets|flows] | expire")
+                  std::string(tapflow::probe::kControlUsage.substr(0, tapflow::probe::kControlUsage.find("  ("))))
       ->required();
 
   app.require_subcommand(0, 1);
@@ -315,7 +317,13 @@ int main(int argc, char** argv) {
     std::string request;
     for (const auto& w : control_words) request += (request.empty() ? "" : " ") + w;
     if (control_json) request += " --json";
+    // A malformed request is refused here, before connecting: exit 2 as for any bad argument.
+    if (std::string error; !tapflow::probe::parse_control_request(request, error)) {
+      fmt::print(stderr, "tapflow ctl: {}\nusage: tapflow ctl [-s PATH] [--json] {}\n", error,
+                 tapflow::probe::kControlUsage.substr(0, tapflow::probe::kControlUsage.find("  (")));
+      return 2;
+    }
     return tapflow::probe::run_control_client(control_path, request);
   }
-  return run_probe(options);
+  return run_probe(options, tapflow::probe::options_without_effect(app, options));
 }

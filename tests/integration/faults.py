@@ -241,6 +241,44 @@ def bad_arguments():
         common.fail(f"durations with units: exit {proc.returncode}: {proc.stderr}")
 
 
+def options_without_effect():
+    """An option that does nothing in the chosen mode gives one warning line each (issue 16) and the
+    run goes on; a malformed ctl request is refused before connecting, exit 2 with the usage."""
+    capture = str(common.DATA / "ndpi/wechat.pcap")
+    cases = [(["--engine-id", "3", "--engine-type", "1"],
+              ["--engine-type sets a NetFlow v5 header field; ignored with IPFIX (-v 10)",
+               "--engine-id sets a NetFlow v5 header field; ignored with IPFIX (-v 10)"]),
+             (["-v", "9", "--engine-id", "3"], ["--engine-id sets a NetFlow v5 header field; ignored with NetFlow v9 (-v 9)"]),
+             (["--snaplen", "100", "--no-promisc", "--buffer-size", "8", "--immediate", "--pidfile", "/nonexistent/pid"],
+              [f"{o} applies to live capture (-i); ignored with -r" for o in
+               ("--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--pidfile")]),
+             (["--scale-sampled"], ["--scale-sampled does nothing without sampling (-s N); ignored"]),
+             (["-s", "10", "--scale-sampled"], [])]
+    for args, expected in cases:
+        proc = subprocess.run([common.tapflow_binary(), "-r", capture, "--no-progress",  # the table: any -v
+                               "--log-level", "warning", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+        warnings = [l.removeprefix("tapflow: warning: ") for l in proc.stderr.splitlines()]
+        if proc.returncode != 0 or warnings != expected:
+            common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, warnings {warnings}, expected {expected}")
+    v5 = subprocess.run([common.tapflow_binary(), "-r", capture, "-v", "5", "--no-progress", "--log-level", "warning",
+                         "--observation-domain", "4", "--template-refresh", "1m", "--template-refresh-packets", "5"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
+    for option in ("--observation-domain is a NetFlow v9/IPFIX header field; ignored with NetFlow v5 (-v 5)",
+                   "--template-refresh does nothing with NetFlow v5 (-v 5), which has no templates; ignored",
+                   "--template-refresh-packets does nothing with NetFlow v5 (-v 5), which has no templates"):
+        if option not in v5.stderr:
+            common.fail(f"-v 5: no warning {option!r}: {v5.stderr}")
+    for words, expected in [(["flows", "-1"], "'flows -1': N is a whole number from 1"),
+                            (["stats", "extra"], "'stats' takes no argument, got 'extra'")]:
+        proc = subprocess.run([common.tapflow_binary(), "ctl", "-s", "/nonexistent/ctl", *words],
+                              capture_output=True, text=True, timeout=30)
+        lines = proc.stderr.splitlines()
+        if proc.returncode != 2 or len(lines) != 2 or expected not in lines[0] or not lines[1].startswith("usage: tapflow ctl"):
+            common.fail(f"tapflow ctl {' '.join(words)}: exit {proc.returncode}, {lines}; expected exit 2, the error and the usage")
+    print("options without effect: one warning each; ctl flows -1 and ctl stats extra refused (exit 2, usage)")
+
+
 def symlinks_of_other_users(tmp):
     """file: and --stats-json as root never follow a link another user made (issue 13 #14): with
     fs.protected_symlinks off, a link in /tmp would make root overwrite any file. Root's own links
@@ -280,6 +318,7 @@ def main():
         bad_arguments()
         nothing_readable()
         v5_names_ipv6()
+        options_without_effect()
         symlinks_of_other_users(tmp)
 
 
