@@ -1,6 +1,6 @@
 // The probe's command line: every option of a probe run, with its checks and help text, added to
 // a CLI11 app. Shared by main() and the configuration-file fuzz target, so what is fuzzed is what
-// runs. `--config FILE` gives the same options from a TOML/INI file.
+// runs. `--config FILE` gives the same options from a TOML file (probe/toml_config.h).
 #pragma once
 
 #include <CLI/CLI.hpp>

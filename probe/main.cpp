@@ -21,6 +21,7 @@
 #include "exporter/exporter.h"
 #include "exporter/transport/file_transport.h"
 #include "probe/cli.h"
+#include "probe/toml_config.h"
 #include "probe/ops/control_request.h"
 #include "probe/ops/control_server.h"
 #include "probe/ops/metrics_server.h"
@@ -272,10 +273,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tapflow 0.1.0");
   ProbeOptions options;
   add_probe_options(app, options);
-  // Every long option can also come from an INI/TOML file (CLI11): `interface = ["eth0"]`.
-  app.set_config("--config", "", "Read options from this file (TOML/INI; command line wins)");
+  // Every long option can also come from a TOML file: `interface = ["eth0"]` (probe/toml_config.h
+  // checks it with line numbers, CLI11 then applies each option's own checks).
+  app.set_config("--config", "", "Read options from this TOML file (command line wins)");
   // A misspelt name in a configuration file is an error, not a setting silently ignored.
   app.allow_config_extras(CLI::config_extras_mode::error);
+  const auto toml_config = std::make_shared<tapflow::probe::TomlConfig>(app);
+  app.config_formatter(toml_config);
 
   tapflow::probe::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
@@ -303,7 +307,7 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     // Bad arguments: exit 2 with one line (CLI11_PARSE would exit 105-ish with two lines).
-    tapflow::log::error("{} (see --help)", e.what());
+    tapflow::log::error("{} (see --help)", toml_config->locate(e.what()));
     return 2;
   }
   catch (const std::exception& e) {

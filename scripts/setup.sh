@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config git python3
-  libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsctp-dev
+  libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsctp-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nfdump tshark libfixbuf-tools pmacct softflowd tcpreplay time
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
