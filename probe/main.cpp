@@ -200,6 +200,10 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
   pipeline->watch_reopen(&g_reopen);
   int status = 0;
   try {
+    // The capture first: as a user who may not capture, its error (run as root or give
+    // CAP_NET_RAW) is the one to see, not the control socket's EACCES on /run. A second instance
+    // on the same control socket still stops at the socket, before reading anything.
+    const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     std::string control_path = options.control_path;
     if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
     std::unique_ptr<tapflow::probe::ControlServer> control;
@@ -210,7 +214,6 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
     if (!options.metrics_address.empty()) {
       metrics = std::make_unique<tapflow::probe::MetricsServer>(options.metrics_address, *pipeline);
     }
-    const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     if (!options.interfaces.empty()) {
       // One line for the journal: what is captured, with which filter, and where it goes.
       std::string where;

@@ -279,6 +279,24 @@ def options_without_effect():
     print("options without effect: one warning each; ctl flows -1 and ctl stats extra refused (exit 2, usage)")
 
 
+def capture_permission_first():
+    """As a user who may not capture, -i says so first (run as root or give CAP_NET_RAW), not the
+    control socket's EACCES on /run (issue 16)."""
+    if os.geteuid() != 0:
+        print("capture permission: skipped (needs root to become nobody)")
+        return
+    def become_nobody():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    proc = subprocess.run([common.tapflow_binary(), "-i", "lo", "-n", "127.0.0.1:9"], capture_output=True, text=True,
+                          timeout=30, preexec_fn=become_nobody)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    if proc.returncode != 1 or not lines or "CAP_NET_RAW" not in lines[0] or "control socket" in proc.stderr:
+        common.fail(f"-i lo as nobody: exit {proc.returncode}, {lines}; expected exit 1 and the capture permission first")
+    print(f"capture permission: {lines[0]}")
+
+
 def symlinks_of_other_users(tmp):
     """file: and --stats-json as root never follow a link another user made (issue 13 #14): with
     fs.protected_symlinks off, a link in /tmp would make root overwrite any file. Root's own links
@@ -319,6 +337,7 @@ def main():
         nothing_readable()
         v5_names_ipv6()
         options_without_effect()
+        capture_permission_first()
         symlinks_of_other_users(tmp)
 
 
