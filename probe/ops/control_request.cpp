@@ -58,8 +58,19 @@ std::optional<ControlRequest> parse_control_request(std::string_view line, std::
         request.rank = ControlRequest::Rank::kPackets;
       } else if (by == "flows") {
         request.rank = ControlRequest::Rank::kFlows;
+      } else if (by == "hosts") {
+        request.rank = ControlRequest::Rank::kHosts;
+        if (words.size() > next + 1) {
+          if (words[next + 1] == "packets" || words[next + 1] == "bytes") {
+            request.hosts_by_packets = words[next + 1] == "packets";
+            ++next;
+          } else {
+            error = "'top ... hosts " + words[next + 1] + "': rank hosts by bytes or packets";
+            return std::nullopt;
+          }
+        }
       } else {
-        error = "'top ... " + by + "': rank by bytes, packets or flows";
+        error = "'top ... " + by + "': rank by bytes, packets, flows or hosts";
         return std::nullopt;
       }
       ++next;

@@ -12,15 +12,17 @@
 namespace tapflow::probe {
 
 inline constexpr std::string_view kControlUsage =
-    "stats | flows [N] | top [N] [bytes|packets|flows] | expire  (add --json)";
+    "stats | flows [N] | top [N] [bytes|packets|flows | hosts [bytes|packets]] | expire  (add --json)";
 
 struct ControlRequest {
   enum class Command : unsigned char { kStats, kFlows, kTop, kExpire };
-  // What `top` ranks: flows by their bytes or packets, or sources by their active flows.
-  enum class Rank : unsigned char { kBytes, kPackets, kFlows };
+  // What `top` ranks: flows by their bytes or packets, sources by their active flows, or hosts
+  // (either end) by the bytes or packets of their flows.
+  enum class Rank : unsigned char { kBytes, kPackets, kFlows, kHosts };
   Command command = Command::kStats;
   std::size_t count = 0;  // flows N (default 20), top N (default 10); at least 1
   Rank rank = Rank::kBytes;
+  bool hosts_by_packets = false;  // top N hosts packets
   bool json = false;
 };
 

@@ -19,6 +19,7 @@
 
 #include "probe/counters.h"
 #include "probe/ops/control_request.h"
+#include "probe/ops/top_hosts.h"
 #include "probe/flow_printer.h"
 
 namespace tapflow::probe {
@@ -123,8 +124,25 @@ std::string handle_control_request(const std::string& line, Pipeline& pipeline) 
         for (const auto& [source, flows] : ranked) j.push_back({{"source", source}, {"flows", flows}});
         return j.dump(2) + "\n";
       }
-      std::string out = fmt::format("{:<40} {:>10}\n", "source", "flows");
+      std::string out = fmt::format("top {} sources by active flows\n{:<40} {:>10}\n", n, "source", "flows");
       for (const auto& [source, flows] : ranked) out += fmt::format("{:<40} {:>10}\n", source, flows);
+      return out;
+    }
+    if (request->rank == Rank::kHosts) {
+      const auto ranked = rank_hosts(s.flows, n, request->hosts_by_packets);
+      if (json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& h : ranked) {
+          j.push_back({{"host", h.address}, {"octets", h.octets}, {"packets", h.packets}, {"flows", h.flows}});
+        }
+        return j.dump(2) + "\n";
+      }
+      std::string out = fmt::format("top {} hosts by {}, as source or destination (each flow counts for both ends)\n",
+                                    n, request->hosts_by_packets ? "packets" : "bytes");
+      out += fmt::format("{:<39} {:>14} {:>12} {:>8}\n", "host", "octets", "packets", "flows");
+      for (const auto& h : ranked) {
+        out += fmt::format("{:<39} {:>14} {:>12} {:>8}\n", h.address, h.octets, h.packets, h.flows);
+      }
       return out;
     }
     const bool bytes = request->rank == Rank::kBytes;
@@ -138,7 +156,7 @@ std::string handle_control_request(const std::string& line, Pipeline& pipeline) 
       for (const auto& f : s.flows) j.push_back(flow_json(f, now));
       return j.dump(2) + "\n";
     }
-    return flows_text(s.flows, now);
+    return fmt::format("top {} flows by {}\n", n, bytes ? "bytes" : "packets") + flows_text(s.flows, now);
   }
   Pipeline::Snapshot s;
   if (!pipeline.request(true, 0, s)) return "error: tapflow is shutting down\n";

@@ -36,6 +36,16 @@ TEST(ControlRequest, ParsesEveryForm) {
   r = parse_control_request("top flows", error);
   ASSERT_TRUE(r) << error;
   EXPECT_EQ(r->rank, Rank::kFlows);
+  r = parse_control_request("top 5 hosts", error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_EQ(r->rank, Rank::kHosts);
+  EXPECT_FALSE(r->hosts_by_packets);
+  r = parse_control_request("top hosts packets --json", error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_EQ(r->count, 10u);
+  EXPECT_EQ(r->rank, Rank::kHosts);
+  EXPECT_TRUE(r->hosts_by_packets);
+  EXPECT_TRUE(r->json);
   r = parse_control_request("expire", error);
   ASSERT_TRUE(r) << error;
   EXPECT_EQ(r->command, Command::kExpire);
@@ -51,7 +61,9 @@ TEST(ControlRequest, RefusesWhatWouldBeIgnoredOrMisread) {
       {"stats extra", "'stats' takes no argument, got 'extra'"},
       {"expire now", "'expire' takes no argument, got 'now'"},
       {"top -3", "'top -3': N is a whole number from 1"},
-      {"top 5 octets", "'top ... octets': rank by bytes, packets or flows"},
+      {"top 5 octets", "'top ... octets': rank by bytes, packets, flows or hosts"},
+      {"top 5 hosts flows", "'top ... hosts flows': rank hosts by bytes or packets"},
+      {"top 5 hosts bytes x", "'top' takes fewer arguments, got 'x'"},
       {"top 5 bytes more", "'top' takes fewer arguments, got 'more'"},
       {"frobnicate", "unknown request 'frobnicate'"},
       {"", "no request"},
