@@ -1,6 +1,8 @@
 #include "probe/cli.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cache/sampler.h"
 #include "probe/duration.h"
@@ -35,6 +37,62 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::ui
       ->default_str(std::to_string(seconds));
 }
 
+[[noreturn]] void refuse(const std::string& message) { throw CLI::ValidationError(message); }
+
+// softflowd's `-t name=time`: maxlife is the active timeout, general the inactive one; the
+// per-protocol idle timeouts have no tapflow counterpart (one inactive timeout for every flow).
+void apply_softflowd_timeouts(const std::vector<std::string>& settings, ProbeOptions& o) {
+  for (const auto& setting : settings) {
+    const auto equals = setting.find('=');
+    const std::string name = setting.substr(0, equals);
+    const std::string value = equals == std::string::npos ? std::string() : setting.substr(equals + 1);
+    std::uint32_t* target = name == "maxlife" ? &o.active_timeout_s : name == "general" ? &o.inactive_timeout_s : nullptr;
+    if (target == nullptr) {
+      refuse("-t " + setting + ": tapflow has one inactive timeout for every protocol (--inactive-timeout, "
+             "or -t general=TIME) and an active timeout (--active-timeout, or -t maxlife=TIME)");
+    }
+    const auto seconds = parse_duration(value);
+    if (!seconds || *seconds == 0 || *seconds > 7u * 24 * 3600) {
+      refuse("-t " + setting + ": " + std::string(kDurationFormat) + ", 1s to 7d");
+    }
+    *target = *seconds;
+  }
+}
+
+// softflowd's letters (tapflow(8), SOFTFLOWD SPELLINGS): -C, -N, -p, -m, -c, -d and -t mean what
+// they mean there (and -n a:1,b:2, split in main.cpp); the others answer with tapflow's way of saying it. The
+// refusals are hidden from --help.
+void add_softflowd_spellings(CLI::App& app, ProbeOptions& o) {
+  app.add_flag_function("-d", [](std::int64_t) {}, "Accepted for softflowd: tapflow always runs in the foreground");
+  app.add_option_function<std::vector<std::string>>(
+         "-t", [&o](const std::vector<std::string>& settings) { apply_softflowd_timeouts(settings, o); },
+         "softflowd's timeouts: -t maxlife=TIME (--active-timeout), -t general=TIME (--inactive-timeout)")
+      ->allow_extra_args(false)
+      ->type_name("NAME=TIME")
+      ->configurable(false);
+  const std::pair<const char*, const char*> valued[] = {
+      {"-T", "tapflow has no -T; flows are tracked by the full 5-tuple plus ToS and interface"},
+      {"-P", "tapflow has no -P; the transport is in the export URL: -n udp://HOST:PORT, tcp://HOST:PORT or "
+             "sctp://HOST:PORT"},
+      {"-B", "tapflow has no -B; the capture buffer is --buffer-size MIB (mebibytes, not bytes)"},
+  };
+  for (const auto& [name, message] : valued) {
+    app.add_option_function<std::string>(name, [message = std::string(message)](const std::string&) { refuse(message); })
+        ->group("")
+        ->configurable(false);
+  }
+  const std::pair<const char*, const char*> flags[] = {
+      {"-D", "tapflow has no -D; it always runs in the foreground: use --log-level debug for more detail"},
+      {"-6", "tapflow has no -6; IPv6 flows are always tracked (NetFlow v5 cannot carry them: use -v 9 or -v 10)"},
+      {"-b", "tapflow has no -b; flows are unidirectional (RFC 7011), one record per direction"},
+  };
+  for (const auto& [name, message] : flags) {
+    app.add_flag_function(name, [message = std::string(message)](std::int64_t) { refuse(message); })
+        ->group("")
+        ->configurable(false);
+  }
+}
+
 }  // namespace
 
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
@@ -47,10 +105,10 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "ingressInterface (default: the kernel's)")
       ->allow_extra_args(false);
   app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
-  app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
+  app.add_option("-C,--snaplen", o.snaplen, "Bytes captured per packet (live; -C as softflowd)")
       ->check(CLI::Range(64, 65535))
       ->capture_default_str();
-  app.add_flag("!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode");
+  app.add_flag("!-N,!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode (-N as softflowd)");
   app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
@@ -62,7 +120,7 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--dpdk-eal", o.dpdk_eal,
                  "DPDK EAL arguments for -i dpdk:PORT, as one string (e.g. \"-l 0-2 -a 0000:01:00.0\")");
   app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
-  app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
+  app.add_option("-p,--pidfile", o.pidfile, "Write the process id to this file (-p as softflowd)");
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
@@ -97,7 +155,7 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       ->capture_default_str();
   add_duration_option(app, "--active-timeout", o.active_timeout_s, 1, 7u * 24 * 3600, "Active timeout");
   add_duration_option(app, "--inactive-timeout", o.inactive_timeout_s, 1, 7u * 24 * 3600, "Inactive timeout");
-  app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
+  app.add_option("-m,--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once (-m as softflowd)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--threads", o.threads,
@@ -116,12 +174,13 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
                  "(0 = by time only)")
       ->capture_default_str();
-  app.add_option("--control", o.control_path,
+  app.add_option("-c,--control", o.control_path,
                  "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
                  "/run/tapflow.ctl; 'none' disables it)");
   app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
   app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
   app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
+  add_softflowd_spellings(app, o);
   app.add_option("--log-level", o.log_level,
                  "Log messages of this level and above on stderr (with <N> priorities for journald "
                  "under systemd)")

@@ -161,6 +161,19 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
     tapflow::log::set_threshold(level);
   }
   for (const auto& w : options.filter_words) options.filter += (options.filter.empty() ? "" : " ") + w;
+  // softflowd's `-n host1:port1,host2:port2`: one destination each (a file: path keeps its commas).
+  std::vector<std::string> urls;
+  for (const auto& url : options.export_urls) {
+    if (url.starts_with("file:") || url.find(',') == std::string::npos) {
+      urls.push_back(url);
+      continue;
+    }
+    for (std::size_t begin = 0, end; begin <= url.size(); begin = end + 1) {
+      end = std::min(url.find(',', begin), url.size());
+      urls.push_back(url.substr(begin, end - begin));
+    }
+  }
+  options.export_urls = std::move(urls);
   if (options.read_files.empty() == options.interfaces.empty()) {
     tapflow::log::error("{}", options.read_files.empty()
                                   ? "nothing to read: give -r FILE or -i IFACE (see --help)"

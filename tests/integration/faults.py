@@ -16,6 +16,7 @@
 """
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -224,7 +225,11 @@ def bad_arguments():
             (["-n", "host:no-such-service"], "unknown service 'no-such-service' for udp"),
             (["--inactive-timeout", "1x"], "'1x': expected seconds or a duration like 90s, 15m, 1h30m"),
             (["--active-timeout", "1m30"], "expected seconds or a duration like 90s, 15m, 1h30m"),
-            (["--template-refresh", "2d"], "'2d' is out of range: 1s to 1d")]
+            (["--template-refresh", "2d"], "'2d' is out of range: 1s to 1d"),
+            # softflowd's letters that do not map answer with tapflow's spelling.
+            (["-T", "full"], "tapflow has no -T; flows are tracked by the full 5-tuple plus ToS and interface"),
+            (["-t", "tcp=300"], "tapflow has one inactive timeout for every protocol (--inactive-timeout"),
+            (["-P", "tcp"], "the transport is in the export URL")]
     for args, expected in said:
         args = ["-r", capture, *args]
         proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
@@ -233,6 +238,12 @@ def bad_arguments():
             common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}; expected exit 2 "
                         f"and one line saying {expected!r}")
         print(f"bad argument {' '.join(args[2:])}: exit 2: {lines[0]}")
+    # softflowd's letters that map onto tapflow options, and -n with a comma list.
+    proc = subprocess.run([common.tapflow_binary(), "-r", capture, "-d", "-m", "5000", "-t", "maxlife=10m",
+                           "-t", "general=30", "-n", "file:/dev/null", "--no-progress", "--stats-json", "-"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 or json.loads(proc.stdout)["flows"]["cache_capacity"] != 5000:
+        common.fail(f"softflowd letters -d -m -t: exit {proc.returncode}: {proc.stderr}")
     # Durations with units are accepted wherever seconds are.
     proc = subprocess.run([common.tapflow_binary(), "-r", capture, "-n", "file:/dev/null", "--no-progress",
                            "--inactive-timeout", "1m", "--active-timeout", "1h30m", "--template-refresh", "90s"],
