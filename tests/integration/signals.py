@@ -149,8 +149,9 @@ def ctl_top_views(tmp):
         print("ctl top views: skipped (live capture on lo needs root)")
         return
     control = Path(tmp) / "top.ctl"
+    # Only our datagrams: other tests send on lo meanwhile.
     proc = subprocess.Popen(tapflow("-i", "lo", "-n", "file:/dev/null", "--control", control, "udp", "and",
-                                    "net", "127.0.0.0/29"),
+                                    "src", "host", "127.0.0.2"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     def ctl(*words):
         out = subprocess.run([common.tapflow_binary(), "ctl", "-s", str(control), *words], capture_output=True,
