@@ -136,11 +136,13 @@ void SourcePoller::refresh_counters() { queue_counters_ = queue_.counters(); }
 void SourcePoller::show_progress() {
   const auto now = std::chrono::steady_clock::now();
   if (now - progress_at_ < std::chrono::milliseconds(200)) return;
+  const auto previous_draw = progress_at_;
   progress_at_ = now;
   const auto p = queue_.progress();
   if (!p) return;
   if (p->file_index != progress_file_) {
-    if (progress_file_ != 0) file_started_at_ = now;  // the first file started with the run
+    // The first file started with the run; a later one since the bar was last drawn.
+    if (progress_file_ != 0) file_started_at_ = previous_draw;
     progress_file_ = p->file_index;
   }
   const std::chrono::duration<double> elapsed = now - started_at_;
