@@ -57,6 +57,8 @@ struct Progress {
   std::string name;
   std::uint64_t position = 0;
   std::uint64_t size = 0;
+  std::size_t file_index = 1;  // 1-based, among file_count inputs
+  std::size_t file_count = 1;
 };
 
 class RxQueue {

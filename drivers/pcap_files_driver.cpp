@@ -47,7 +47,7 @@ QueueCounters PcapFilesDriver::counters() const { return counters_; }
 
 std::optional<Progress> PcapFilesDriver::progress() const {
   if (!reader_) return std::nullopt;
-  return Progress{reader_->path(), reader_->position(), reader_->file_size()};
+  return Progress{reader_->path(), reader_->position(), reader_->file_size(), next_path_, paths_.size()};
 }
 
 }  // namespace tapflow::drivers

@@ -41,10 +41,10 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     }
     return std::make_unique<GroupExporter>(mode, std::move(members), std::string(url));
   }
-  const auto endpoint = parse_endpoint_url(url);
+  std::string error;
+  const auto endpoint = parse_endpoint_url(url, error);
   if (!endpoint) {
-    throw std::runtime_error("unsupported export URL '" + std::string(url) +
-                             "': expected udp://HOST:PORT, HOST:PORT, tcp://HOST:PORT, sctp://HOST:PORT or file:PATH");
+    throw std::runtime_error("bad export URL '" + std::string(url) + "': " + error);
   }
   if (options.version != 5 && options.version != 9 && options.version != 10) {
     throw std::runtime_error("unsupported export version " + std::to_string(options.version) +
@@ -67,7 +67,7 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
     transport = std::make_unique<FileTransport>(endpoint->path);
   } else {
     if (endpoint->port == "0" || endpoint->port.empty()) {
-      throw std::runtime_error("unsupported export URL '" + std::string(url) + "': port 0");
+      throw std::runtime_error("bad export URL '" + std::string(url) + "': port 0 (a collector listens on a port of its own)");
     }
     if (endpoint->scheme == EndpointUrl::Scheme::kTcp) {
       transport = std::make_unique<TcpTransport>(endpoint->host, endpoint->port);

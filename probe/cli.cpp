@@ -1,10 +1,99 @@
 #include "probe/cli.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cache/sampler.h"
+#include "probe/duration.h"
 
 namespace tapflow::probe {
+
+namespace {
+
+std::string duration_text(std::uint32_t seconds) {
+  if (seconds % 86400 == 0) return std::to_string(seconds / 86400) + "d";
+  if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
+
+// An option in seconds that also takes units (probe/duration.h), within [min_s, max_s].
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name, std::uint32_t& seconds,
+                                 std::uint32_t min_s, std::uint32_t max_s, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name, [&seconds](const std::string& text) { seconds = *parse_duration(text); },  // validated by check()
+          help + " (seconds, or a duration like 90s, 15m, 1h30m, 2d)")
+      ->check([min_s, max_s](const std::string& text) {
+        const auto value = parse_duration(text);
+        if (!value) return "'" + text + "': " + std::string(kDurationFormat);
+        if (*value < min_s || *value > max_s) {
+          return "'" + text + "' is out of range: " + duration_text(min_s) + " to " + duration_text(max_s);
+        }
+        return std::string();
+      })
+      ->type_name("DURATION")
+      ->default_str(std::to_string(seconds));
+}
+
+[[noreturn]] void refuse(const std::string& message) { throw CLI::ValidationError(message); }
+
+// softflowd's `-t name=time`: maxlife is the active timeout, general the inactive one; the
+// per-protocol idle timeouts have no tapflow counterpart (one inactive timeout for every flow).
+void apply_softflowd_timeouts(const std::vector<std::string>& settings, ProbeOptions& o) {
+  for (const auto& setting : settings) {
+    const auto equals = setting.find('=');
+    const std::string name = setting.substr(0, equals);
+    const std::string value = equals == std::string::npos ? std::string() : setting.substr(equals + 1);
+    std::uint32_t* target = name == "maxlife" ? &o.active_timeout_s : name == "general" ? &o.inactive_timeout_s : nullptr;
+    if (target == nullptr) {
+      refuse("-t " + setting + ": tapflow has one inactive timeout for every protocol (--inactive-timeout, "
+             "or -t general=TIME) and an active timeout (--active-timeout, or -t maxlife=TIME)");
+    }
+    const auto seconds = parse_duration(value);
+    if (!seconds || *seconds == 0 || *seconds > 7u * 24 * 3600) {
+      refuse("-t " + setting + ": " + std::string(kDurationFormat) + ", 1s to 7d");
+    }
+    *target = *seconds;
+  }
+}
+
+// softflowd's letters (tapflow(8), SOFTFLOWD SPELLINGS): -C, -N, -p, -m, -c, -d and -t mean what
+// they mean there (and -n a:1,b:2, split in main.cpp); the others answer with tapflow's way of saying it. The
+// refusals are hidden from --help.
+void add_softflowd_spellings(CLI::App& app, ProbeOptions& o) {
+  app.add_flag_function("-d", [](std::int64_t) {}, "Accepted for softflowd: tapflow always runs in the foreground");
+  app.add_option_function<std::vector<std::string>>(
+         "-t", [&o](const std::vector<std::string>& settings) { apply_softflowd_timeouts(settings, o); },
+         "softflowd's timeouts: -t maxlife=TIME (--active-timeout), -t general=TIME (--inactive-timeout)")
+      ->allow_extra_args(false)
+      ->type_name("NAME=TIME")
+      ->configurable(false);
+  const std::pair<const char*, const char*> valued[] = {
+      {"-T", "tapflow has no -T; flows are tracked by the full 5-tuple plus ToS and interface"},
+      {"-P", "tapflow has no -P; the transport is in the export URL: -n udp://HOST:PORT, tcp://HOST:PORT or "
+             "sctp://HOST:PORT"},
+      {"-B", "tapflow has no -B; the capture buffer is --buffer-size MIB (mebibytes, not bytes)"},
+  };
+  for (const auto& [name, message] : valued) {
+    app.add_option_function<std::string>(name, [message = std::string(message)](const std::string&) { refuse(message); })
+        ->group("")
+        ->configurable(false);
+  }
+  const std::pair<const char*, const char*> flags[] = {
+      {"-D", "tapflow has no -D; it always runs in the foreground: use --log-level debug for more detail"},
+      {"-6", "tapflow has no -6; IPv6 flows are always tracked (NetFlow v5 cannot carry them: use -v 9 or -v 10)"},
+      {"-b", "tapflow has no -b; flows are unidirectional (RFC 7011), one record per direction"},
+  };
+  for (const auto& [name, message] : flags) {
+    app.add_flag_function(name, [message = std::string(message)](std::int64_t) { refuse(message); })
+        ->group("")
+        ->configurable(false);
+  }
+}
+
+}  // namespace
 
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
@@ -16,10 +105,10 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "ingressInterface (default: the kernel's)")
       ->allow_extra_args(false);
   app.add_option("filter", o.filter_words, "BPF capture filter, as tcpdump takes it (live capture)");
-  app.add_option("--snaplen", o.snaplen, "Bytes captured per packet (live)")
+  app.add_option("-C,--snaplen", o.snaplen, "Bytes captured per packet (live; -C as softflowd)")
       ->check(CLI::Range(64, 65535))
       ->capture_default_str();
-  app.add_flag("!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode");
+  app.add_flag("!-N,!--no-promisc", o.promiscuous, "Do not put the interfaces in promiscuous mode (-N as softflowd)");
   app.add_option("--buffer-size", o.buffer_size_mb, "Kernel capture buffer per interface, MiB")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
@@ -31,7 +120,7 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--dpdk-eal", o.dpdk_eal,
                  "DPDK EAL arguments for -i dpdk:PORT, as one string (e.g. \"-l 0-2 -a 0000:01:00.0\")");
   app.add_flag("--immediate", o.immediate, "Deliver packets at once rather than per ring block (lower latency, more CPU)");
-  app.add_option("--pidfile", o.pidfile, "Write the process id to this file");
+  app.add_option("-p,--pidfile", o.pidfile, "Write the process id to this file (-p as softflowd)");
   app.add_option("--user", o.user, "Drop privileges to this user once the capture is open");
   app.add_option("-n,--export", o.export_urls,
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
@@ -84,13 +173,9 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--engine-id", o.engine_id, "NetFlow v5 header engine_id")
       ->check(CLI::Range(0u, 255u))
       ->capture_default_str();
-  app.add_option("--active-timeout", o.active_timeout_s, "Active timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
-  app.add_option("--inactive-timeout", o.inactive_timeout_s, "Inactive timeout in seconds")
-      ->check(CLI::Range(1u, 7u * 24 * 3600))
-      ->capture_default_str();
-  app.add_option("--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once")
+  add_duration_option(app, "--active-timeout", o.active_timeout_s, 1, 7u * 24 * 3600, "Active timeout");
+  add_duration_option(app, "--inactive-timeout", o.inactive_timeout_s, 1, 7u * 24 * 3600, "Inactive timeout");
+  app.add_option("-m,--cache-size", o.cache_size, "Flow cache capacity (flows), allocated once (-m as softflowd)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--threads", o.threads,
@@ -103,25 +188,53 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   app.add_option("--mtu", o.mtu, "Largest export datagram, IP and UDP headers included")
       ->check(CLI::Range(std::size_t{576}, std::size_t{65535}))
       ->capture_default_str();
-  app.add_option("--template-refresh", o.template_refresh_s,
-                 "Resend templates over UDP every this many seconds")
-      ->check(CLI::Range(1u, 86400u))
-      ->capture_default_str();
+  add_duration_option(app, "--template-refresh", o.template_refresh_s, 1, 86400,
+                      "Resend templates over UDP every this long");
   app.add_option("--template-refresh-packets", o.template_refresh_packets,
                  "NetFlow v9 and IPFIX over UDP: also resend templates every this many messages "
                  "(0 = by time only)")
       ->capture_default_str();
-  app.add_option("--control", o.control_path,
+  app.add_option("-c,--control", o.control_path,
                  "Control socket for 'tapflow ctl' (mode 0600; live capture default: "
                  "/run/tapflow.ctl; 'none' disables it)");
   app.add_option("--metrics", o.metrics_address, "Serve Prometheus metrics on ADDR:PORT (GET /metrics)");
   app.add_option("--stats-json", o.stats_json, "Write the run's statistics as JSON to PATH ('-' = stdout)");
   app.add_flag("!--no-progress", o.progress, "Do not show a progress bar on a terminal");
+  add_softflowd_spellings(app, o);
   app.add_option("--log-level", o.log_level,
                  "Log messages of this level and above on stderr (with <N> priorities for journald "
                  "under systemd)")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
+}
+
+std::vector<std::string> options_without_effect(const CLI::App& app, const ProbeOptions& o) {
+  std::vector<std::string> warnings;
+  auto given = [&app](const char* name) { return app.count(name) != 0; };
+  const std::string format = o.version == 10 ? "IPFIX (-v 10)" : "NetFlow v" + std::to_string(o.version) + " (-v " +
+                                                                     std::to_string(o.version) + ")";
+  if (o.version != 5) {
+    for (const char* name : {"--engine-type", "--engine-id"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " sets a NetFlow v5 header field; ignored with " + format);
+    }
+  } else {
+    if (given("--observation-domain")) {
+      warnings.push_back("--observation-domain is a NetFlow v9/IPFIX header field; ignored with " + format +
+                         " (its header has --engine-type and --engine-id)");
+    }
+    for (const char* name : {"--template-refresh", "--template-refresh-packets"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " does nothing with " + format + ", which has no templates; ignored");
+    }
+  }
+  if (!o.read_files.empty()) {
+    for (const char* name : {"--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--dpdk-eal", "--pidfile"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " applies to live capture (-i); ignored with -r");
+    }
+  }
+  if (given("--scale-sampled") && o.sampling.mode == cache::SamplingMode::kNone) {
+    warnings.push_back("--scale-sampled does nothing without sampling (-s N); ignored");
+  }
+  return warnings;
 }
 
 }  // namespace tapflow::probe

@@ -32,18 +32,25 @@ void FlowPrinter::print(std::span<const cache::FlowRecord> records) {
   }
 }
 
+// 140 columns for IPv4 (the longest end reason included): endpoint columns sized for
+// 255.255.255.255:65535, counters for 10^7 packets and 10^10 octets (a larger one widens its own
+// row only). IPv6 rows take 47-column endpoints ([v6]:port), aligned among themselves. The width
+// of a row never depends on the rows before it, so the table is the same for every --threads.
 void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
+  constexpr int kIpv4Endpoint = 21;
+  constexpr int kIpv6Endpoint = 47;
   if (!header_printed_) {
-    fmt::print(out_, "{:<23} {:>9} {:<5} {:>45}    {:<45} {:>9} {:>12} {:<8} {:>3} {:>3} {}\n",
-               "first seen (UTC)", "duration", "proto", "source", "destination", "packets",
-               "octets", "flags", "tos", "if", "end reason");
+    fmt::print(out_, "{:<23} {:>8} {:<6} {:>{}}    {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {}\n", "first seen (UTC)",
+               "duration", "proto", "source", kIpv4Endpoint, "destination", kIpv4Endpoint, "packets", "octets",
+               "flags", "tos", "if", "end reason");
     header_printed_ = true;
   }
   for (const auto& r : records) {
-    fmt::print(out_, "{:<23} {:>9.3f} {:<5} {:>45} -> {:<45} {:>9} {:>12} {:<8} {:>3} {:>3} {}\n",
+    const int endpoint = r.key.is_ipv6() ? kIpv6Endpoint : kIpv4Endpoint;
+    fmt::print(out_, "{:<23} {:>8.3f} {:<6} {:>{}} -> {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {}\n",
                cache::format_time_utc(r.first_ns), static_cast<double>(r.last_ns - r.first_ns) / 1e9,
-               protocol_name(r.key.protocol), format_endpoint(r.key, true), format_endpoint(r.key, false), r.packets,
-               r.octets, format_tcp_flags(r.tcp_flags), r.key.tos, r.key.ingress_interface,
+               protocol_name(r.key.protocol), format_endpoint(r.key, true), endpoint, format_endpoint(r.key, false),
+               endpoint, r.packets, r.octets, format_tcp_flags(r.tcp_flags), r.key.tos, r.key.ingress_interface,
                cache::to_string(r.end_reason));
     ++printed_;
   }

@@ -25,7 +25,10 @@ bool stderr_is_journal() {
 }
 
 std::atomic<bool> g_journal{stderr_is_journal()};
+std::atomic<bool> g_status_line{false};
 }  // namespace
+
+void set_status_line(bool shown) { g_status_line.store(shown, std::memory_order_relaxed); }
 
 void set_threshold(Level level) { g_threshold.store(static_cast<int>(level), std::memory_order_relaxed); }
 Level threshold() { return static_cast<Level>(g_threshold.load(std::memory_order_relaxed)); }
@@ -56,6 +59,7 @@ bool parse_level(std::string_view text, Level& level) {
 void write(Level level, std::string_view message) {
   std::string line;
   line.reserve(message.size() + 32);
+  if (g_status_line.exchange(false, std::memory_order_relaxed)) line += "\r\033[K";
   if (g_journal.load(std::memory_order_relaxed)) {
     line += '<';
     line += static_cast<char>('0' + static_cast<int>(level));

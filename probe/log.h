@@ -29,6 +29,11 @@ void detect_journal();
 
 void write(Level level, std::string_view message);
 
+// Says that a status line (the progress bar, without its newline) ends stderr: every log line
+// then first clears it ("\r\033[K"), so no message is glued onto the bar, which its owner draws
+// again later. The bar's owner sets it when drawing and clears it when erasing.
+void set_status_line(bool shown);
+
 template <typename... Args>
 void error(fmt::format_string<Args...> format, Args&&... args) {
   if (enabled(Level::kError)) write(Level::kError, fmt::format(format, std::forward<Args>(args)...));

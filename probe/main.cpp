@@ -22,6 +22,8 @@
 #include "exporter/exporter.h"
 #include "exporter/transport/file_transport.h"
 #include "probe/cli.h"
+#include "probe/toml_config.h"
+#include "probe/ops/control_request.h"
 #include "probe/ops/control_server.h"
 #include "probe/ops/metrics_server.h"
 #include "probe/flow_printer.h"
@@ -197,11 +199,26 @@ int check_dpdk_options(const ProbeOptions& options) {
   return 0;
 }
 
-int run_probe(ProbeOptions& options) {
+int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
   if (tapflow::log::Level level; tapflow::log::parse_level(options.log_level, level)) {
     tapflow::log::set_threshold(level);
   }
   for (const auto& w : options.filter_words) options.filter += (options.filter.empty() ? "" : " ") + w;
+  // softflowd's `-n host1:port1,host2:port2`: one destination each (a file: path keeps its commas,
+  // a failover: or balance: group is one destination made of its members).
+  std::vector<std::string> urls;
+  for (const auto& url : options.export_urls) {
+    if (url.starts_with("file:") || url.starts_with("failover:") || url.starts_with("balance:") ||
+        url.find(',') == std::string::npos) {
+      urls.push_back(url);
+      continue;
+    }
+    for (std::size_t begin = 0, end; begin <= url.size(); begin = end + 1) {
+      end = std::min(url.find(',', begin), url.size());
+      urls.push_back(url.substr(begin, end - begin));
+    }
+  }
+  options.export_urls = std::move(urls);
   if (options.read_files.empty() == options.interfaces.empty()) {
     tapflow::log::error("{}", options.read_files.empty()
                                   ? "nothing to read: give -r FILE or -i IFACE (see --help)"
@@ -224,6 +241,7 @@ int run_probe(ProbeOptions& options) {
     tapflow::log::error("unexpected argument '{}' (a capture filter needs -i)", options.filter);
     return 2;
   }
+  for (const auto& w : warnings) tapflow::log::warning("{}", w);
   if (const int status = check_dpdk_options(options); status != 0) return status;
   // SIGINT/SIGTERM stop reading (a conversion as well as a live capture) and every flow is still
   // exported; SIGHUP reopens file outputs; SIGPIPE (a ctl client or a file: FIFO reader that went
@@ -241,8 +259,10 @@ int run_probe(ProbeOptions& options) {
   pipeline->watch_reopen(&g_reopen);
   int status = 0;
   try {
-    // The capture first: a ctl question asked while the pipeline never runs (the capture could
-    // not open) would wait for ever, and the control server's end with it.
+    // The capture first: as a user who may not capture, its error (run as root or give
+    // CAP_NET_RAW) is the one to see, not the control socket's EACCES on /run; and a ctl question
+    // asked while the pipeline never runs would wait for ever. A second instance on the same
+    // control socket still stops at the socket, before reading anything.
     const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     std::string control_path = options.control_path;
     if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
@@ -321,10 +341,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tapflow 0.1.0");
   ProbeOptions options;
   add_probe_options(app, options);
-  // Every long option can also come from an INI/TOML file (CLI11): `interface = ["eth0"]`.
-  app.set_config("--config", "", "Read options from this file (TOML/INI; command line wins)");
+  // Every long option can also come from a TOML file: `interface = ["eth0"]` (probe/toml_config.h
+  // checks it with line numbers, CLI11 then applies each option's own checks).
+  app.set_config("--config", "", "Read options from this TOML file (command line wins)");
   // A misspelt name in a configuration file is an error, not a setting silently ignored.
   app.allow_config_extras(CLI::config_extras_mode::error);
+  const auto toml_config = std::make_shared<tapflow::probe::TomlConfig>(app);
+  app.config_formatter(toml_config);
 
   tapflow::probe::CollectorOptions collect_options;
   CLI::App* collect = app.add_subcommand("collect", "Receive NetFlow/IPFIX and print the records as text");
@@ -342,7 +365,7 @@ int main(int argc, char** argv) {
   ctl->add_option("-s,--socket", control_path, "Control socket path")->capture_default_str();
   ctl->add_flag("--json", control_json, "Answer as JSON");
   ctl->add_option("request", control_words,
-                  "stats | flows [N] | top N [bytes|packets|flows] | expire")
+                  std::string(tapflow::probe::kControlUsage.substr(0, tapflow::probe::kControlUsage.find("  ("))))
       ->required();
 
   app.require_subcommand(0, 1);
@@ -352,7 +375,7 @@ int main(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     // Bad arguments: exit 2 with one line (CLI11_PARSE would exit 105-ish with two lines).
-    tapflow::log::error("{} (see --help)", e.what());
+    tapflow::log::error("{} (see --help)", toml_config->locate(e.what()));
     return 2;
   }
   catch (const std::exception& e) {
@@ -366,7 +389,13 @@ int main(int argc, char** argv) {
     std::string request;
     for (const auto& w : control_words) request += (request.empty() ? "" : " ") + w;
     if (control_json) request += " --json";
+    // A malformed request is refused here, before connecting: exit 2 as for any bad argument.
+    if (std::string error; !tapflow::probe::parse_control_request(request, error)) {
+      fmt::print(stderr, "tapflow ctl: {}\nusage: tapflow ctl [-s PATH] [--json] {}\n", error,
+                 tapflow::probe::kControlUsage.substr(0, tapflow::probe::kControlUsage.find("  (")));
+      return 2;
+    }
     return tapflow::probe::run_control_client(control_path, request);
   }
-  return run_probe(options);
+  return run_probe(options, tapflow::probe::options_without_effect(app, options));
 }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <string>
+#include <string_view>
 
 namespace tapflow::probe {
 
@@ -19,33 +21,44 @@ std::string format_summary(const ProbeStats& s) {
     out += fmt::format(format, std::forward<Args>(args)...);
     out += '\n';
   };
+  // Every count ends in one column, top-level and nested rows alike; a label longer than its
+  // room pushes only its own count right.
+  auto row = [&out](int indent, std::string_view label, std::uint64_t value, std::string_view note = {}) {
+    constexpr std::size_t kRightEdge = 56;
+    const std::string text = std::string(static_cast<std::size_t>(indent), ' ') + std::string(label);
+    const std::string number = fmt::format("{}", value);
+    const std::size_t pad = text.size() + number.size() < kRightEdge ? kRightEdge - text.size() - number.size() : 1;
+    out += text + std::string(pad, ' ') + number;
+    if (!note.empty()) out += "  " + std::string(note);
+    out += '\n';
+  };
   const double mpps = s.elapsed_s > 0 ? static_cast<double>(s.packets_read) / s.elapsed_s / 1e6 : 0;
   line("tapflow summary ({:.3f} s, {:.2f} Mpps)", s.elapsed_s, mpps);
-  line("  files read            {:>14}{}", s.files_read,
-       s.file_errors ? fmt::format("  ({} with errors)", s.file_errors) : "");
-  line("  packets read          {:>14}", s.packets_read);
-  line("  packets decoded       {:>14}  ({} layer-3 octets)", s.packets_decoded(), s.octets_decoded);
+  row(2, "files read", s.files_read, s.file_errors ? fmt::format("({} with errors)", s.file_errors) : "");
+  row(2, "packets read", s.packets_read);
+  row(2, "packets decoded", s.packets_decoded(), fmt::format("({} layer-3 octets)", s.octets_decoded));
   if (s.sampling.mode != cache::SamplingMode::kNone) {
-    line("  packets sampled       {:>14}  ({}; {} skipped{})", s.packets_sampled(), to_string(s.sampling),
-         s.packets_sampled_out, s.scale_sampled ? "; counts scaled" : "");
+    row(2, "packets sampled", s.packets_sampled(),
+        fmt::format("({}; {} skipped{})", to_string(s.sampling), s.packets_sampled_out,
+                    s.scale_sampled ? "; counts scaled" : ""));
   }
-  line("  packets rejected      {:>14}", s.packets_rejected());
+  row(2, "packets rejected", s.packets_rejected());
   for (std::size_t v = 1; v < s.verdicts.size(); ++v) {
     if (s.verdicts[v] == 0) continue;
-    line("    {:<36}{:>10}", to_string(static_cast<DecodeVerdict>(v)), s.verdicts[v]);
+    row(4, to_string(static_cast<DecodeVerdict>(v)), s.verdicts[v]);
   }
-  line("  flows created         {:>14}", s.cache.flows_created);
-  line("  flows expired         {:>14}", s.cache.expired_total());
+  row(2, "flows created", s.cache.flows_created);
+  row(2, "flows expired", s.cache.expired_total());
   for (auto reason : kReasons) {
     const auto n = s.cache.expired[static_cast<int>(reason)];
-    if (n != 0) line("    {:<36}{:>10}", cache::to_string(reason), n);
+    if (n != 0) row(4, cache::to_string(reason), n);
   }
-  line("  flows still in cache  {:>14}  (capacity {} in {} shard{})", s.flows_active,
-       s.cache_capacity, s.shards, s.shards == 1 ? "" : "s");
-  if (s.records_printed != 0) line("  records printed       {:>14}", s.records_printed);
-  if (s.records_not_printed != 0) line("  records NOT printed   {:>14}  (the output failed)", s.records_not_printed);
+  row(2, "flows still in cache", s.flows_active,
+      fmt::format("(capacity {} in {} shard{})", s.cache_capacity, s.shards, s.shards == 1 ? "" : "s"));
+  if (s.records_printed != 0) row(2, "records printed", s.records_printed);
+  if (s.records_not_printed != 0) row(2, "records NOT printed", s.records_not_printed, "(the output failed)");
   if (s.records_dropped != 0) {
-    line("  records DROPPED       {:>14}  (the export could not keep up; see --export-rate)", s.records_dropped);
+    row(2, "records DROPPED", s.records_dropped, "(the export could not keep up; see --export-rate)");
   }
   if (s.interrupted) line("  input                 stopped by a signal before its end");
   for (const auto& c : s.capture) {

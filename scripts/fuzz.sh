@@ -11,7 +11,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_decoder fuzz_url fuzz_message_decoder fuzz_config fuzz_flow_table fuzz_pcap_reader)
 cxx="${TAPFLOW_FUZZ_CXX:-clang++-14}"
-command -v "$cxx" >/dev/null || { echo "fuzz: $cxx missing (scripts/setup.sh installs it)" >&2; exit 2; }
+command -v "$cxx" >/dev/null || { echo "fuzz: $cxx missing (scripts/setup.sh --test installs it)" >&2; exit 2; }
 
 # The fuzz targets need no DPDK: this build also compiles the drivers without it (the stand-in).
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

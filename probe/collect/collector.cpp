@@ -506,12 +506,12 @@ int collect_stream(const CollectorOptions& options, const EndpointUrl& url) {
 }  // namespace
 
 int run_collector(const CollectorOptions& options) {
-  const auto url = parse_endpoint_url(options.listen);
+  std::string error;
+  const auto url = parse_endpoint_url(options.listen, error);
   if (!url) {
     fmt::print(options.err,
-               "collect: unsupported listen URL '{}': expected udp://ADDR:PORT, ADDR:PORT, "
-               "tcp://ADDR:PORT, sctp://ADDR:PORT or file:PATH\n",
-               options.listen);
+               "collect: bad listen URL '{}': {}\n",
+               options.listen, error);
     return 2;
   }
   SignalGuard signals(options.handle_signals);

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "probe/counters.h"
+#include "probe/ops/control_request.h"
+#include "probe/ops/top_hosts.h"
 #include "probe/flow_printer.h"
 
 namespace tapflow::probe {
@@ -80,90 +82,86 @@ std::uint64_t latest_packet_ns(const Pipeline::Snapshot& s) {
 }  // namespace
 
 std::string handle_control_request(const std::string& line, Pipeline& pipeline) {
-  std::istringstream in(line);
-  std::vector<std::string> words;
-  bool json = false;
-  for (std::string w; in >> w;) {
-    if (w == "--json" || w == "json") json = true; else words.push_back(w);
+  std::string error;
+  const auto request = parse_control_request(line, error);
+  if (!request) return fmt::format("error: {}; use {}\n", error, kControlUsage);
+  const bool json = request->json;
+  const std::size_t n = request->count;
+  using Command = ControlRequest::Command;
+  using Rank = ControlRequest::Rank;
+  if (request->command == Command::kStats) {
+    Pipeline::Snapshot s;
+    if (!pipeline.request(false, 0, s)) return "error: tapflow is shutting down\n";
+    if (json) {
+      auto j = to_json(s.stats);
+      return j.dump(2) + "\n";
+    }
+    return format_summary(s.stats) + "\n" + format_profile(s.stats.profile);
   }
-  const std::string command = words.empty() ? "" : words[0];
-  auto number = [&words](std::size_t i, std::size_t fallback) -> std::size_t {
-    if (words.size() <= i) return fallback;
-    try {
-      return static_cast<std::size_t>(std::stoul(words[i]));
-    } catch (const std::exception&) {
-      throw std::invalid_argument("'" + words[i] + "' is not a number");
+  if (request->command == Command::kFlows) {
+    Pipeline::Snapshot s;
+    if (!pipeline.request(false, n, s)) return "error: tapflow is shutting down\n";
+    const auto now = latest_packet_ns(s);
+    if (json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+      return j.dump(2) + "\n";
     }
-  };
-  try {
-    if (command == "stats") {
-      Pipeline::Snapshot s;
-      if (!pipeline.request(false, 0, s)) return "error: tapflow is shutting down\n";
-      if (json) {
-        auto j = to_json(s.stats);
-        return j.dump(2) + "\n";
-      }
-      return format_summary(s.stats) + "\n" + format_profile(s.stats.profile);
-    }
-    if (command == "flows") {
-      Pipeline::Snapshot s;
-      if (!pipeline.request(false, number(1, 20), s)) return "error: tapflow is shutting down\n";
-      const auto now = latest_packet_ns(s);
+    return flows_text(s.flows, now) + fmt::format("{} of {} active flows\n", s.flows.size(), s.stats.flows_active);
+  }
+  if (request->command == Command::kTop) {
+    Pipeline::Snapshot s;
+    if (!pipeline.request(false, SIZE_MAX, s)) return "error: tapflow is shutting down\n";
+    if (request->rank == Rank::kFlows) {
+      // Sources with the most active flows.
+      std::map<std::string, std::uint64_t> per_source;
+      for (const auto& f : s.flows) ++per_source[format_address(f.key.source_address, f.key.is_ipv6())];
+      std::vector<std::pair<std::string, std::uint64_t>> ranked(per_source.begin(), per_source.end());
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+      if (ranked.size() > n) ranked.resize(n);
       if (json) {
         nlohmann::json j = nlohmann::json::array();
-        for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+        for (const auto& [source, flows] : ranked) j.push_back({{"source", source}, {"flows", flows}});
         return j.dump(2) + "\n";
       }
-      return flows_text(s.flows, now) + fmt::format("{} of {} active flows\n", s.flows.size(), s.stats.flows_active);
+      std::string out = fmt::format("top {} sources by active flows\n{:<40} {:>10}\n", n, "source", "flows");
+      for (const auto& [source, flows] : ranked) out += fmt::format("{:<40} {:>10}\n", source, flows);
+      return out;
     }
-    if (command == "top") {
-      const std::size_t n = number(1, 10);
-      const std::string by = words.size() > 2 ? words[2] : "bytes";
-      if (by != "bytes" && by != "packets" && by != "flows") {
-        return "error: top N [bytes|packets|flows]\n";
-      }
-      Pipeline::Snapshot s;
-      if (!pipeline.request(false, SIZE_MAX, s)) return "error: tapflow is shutting down\n";
-      if (by == "flows") {
-        // Sources with the most active flows.
-        std::map<std::string, std::uint64_t> per_source;
-        for (const auto& f : s.flows) ++per_source[format_address(f.key.source_address, f.key.is_ipv6())];
-        std::vector<std::pair<std::string, std::uint64_t>> ranked(per_source.begin(), per_source.end());
-        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-        if (ranked.size() > n) ranked.resize(n);
-        if (json) {
-          nlohmann::json j = nlohmann::json::array();
-          for (const auto& [source, flows] : ranked) j.push_back({{"source", source}, {"flows", flows}});
-          return j.dump(2) + "\n";
+    if (request->rank == Rank::kHosts) {
+      const auto ranked = rank_hosts(s.flows, n, request->hosts_by_packets);
+      if (json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& h : ranked) {
+          j.push_back({{"host", h.address}, {"octets", h.octets}, {"packets", h.packets}, {"flows", h.flows}});
         }
-        std::string out = fmt::format("{:<40} {:>10}\n", "source", "flows");
-        for (const auto& [source, flows] : ranked) out += fmt::format("{:<40} {:>10}\n", source, flows);
-        return out;
-      }
-      const bool bytes = by == "bytes";
-      const std::size_t keep = std::min(n, s.flows.size());
-      std::partial_sort(s.flows.begin(), s.flows.begin() + static_cast<std::ptrdiff_t>(keep), s.flows.end(),
-                        [bytes](const auto& a, const auto& b) { return bytes ? a.octets > b.octets : a.packets > b.packets; });
-      s.flows.resize(keep);
-      const auto now = latest_packet_ns(s);
-      if (json) {
-        nlohmann::json j = nlohmann::json::array();
-        for (const auto& f : s.flows) j.push_back(flow_json(f, now));
         return j.dump(2) + "\n";
       }
-      return flows_text(s.flows, now);
+      std::string out = fmt::format("top {} hosts by {}, as source or destination (each flow counts for both ends)\n",
+                                    n, request->hosts_by_packets ? "packets" : "bytes");
+      out += fmt::format("{:<39} {:>14} {:>12} {:>8}\n", "host", "octets", "packets", "flows");
+      for (const auto& h : ranked) {
+        out += fmt::format("{:<39} {:>14} {:>12} {:>8}\n", h.address, h.octets, h.packets, h.flows);
+      }
+      return out;
     }
-    if (command == "expire") {
-      Pipeline::Snapshot s;
-      const auto before = 0;
-      if (!pipeline.request(true, 0, s)) return "error: tapflow is shutting down\n";
-      if (json) return nlohmann::json{{"expired", true}, {"flows_active", s.stats.flows_active}}.dump() + "\n";
-      return fmt::format("every active flow exported (forced end); {} flows active now\n", s.stats.flows_active + before);
+    const bool bytes = request->rank == Rank::kBytes;
+    const std::size_t keep = std::min(n, s.flows.size());
+    std::partial_sort(s.flows.begin(), s.flows.begin() + static_cast<std::ptrdiff_t>(keep), s.flows.end(),
+                      [bytes](const auto& a, const auto& b) { return bytes ? a.octets > b.octets : a.packets > b.packets; });
+    s.flows.resize(keep);
+    const auto now = latest_packet_ns(s);
+    if (json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+      return j.dump(2) + "\n";
     }
-  } catch (const std::invalid_argument& e) {
-    return fmt::format("error: {}\n", e.what());
+    return fmt::format("top {} flows by {}\n", n, bytes ? "bytes" : "packets") + flows_text(s.flows, now);
   }
-  return "error: unknown command; use stats | flows [N] | top N [bytes|packets|flows] | expire  (add --json)\n";
+  Pipeline::Snapshot s;
+  if (!pipeline.request(true, 0, s)) return "error: tapflow is shutting down\n";
+  if (json) return nlohmann::json{{"expired", true}, {"flows_active", s.stats.flows_active}}.dump() + "\n";
+  return fmt::format("every active flow exported (forced end); {} flows active now\n", s.stats.flows_active);
 }
 
 ControlServer::ControlServer(std::string path, Pipeline& pipeline) : path_(std::move(path)) {

@@ -36,8 +36,31 @@ SourcePoller::~SourcePoller() {
 }
 
 void SourcePoller::clear_progress() {
-  if (progress_shown_) fmt::print(stderr, "\r\033[K");
+  if (progress_shown_) {
+    log::set_status_line(false);
+    fmt::print(stderr, "\r\033[K");
+  }
   progress_shown_ = false;
+}
+
+std::string format_progress(const drivers::Progress& p, std::uint64_t packets, double elapsed_s,
+                            double file_elapsed_s) {
+  const double fraction =
+      p.size ? std::clamp(static_cast<double>(p.position) / static_cast<double>(p.size), 0.0, 1.0) : 0;
+  constexpr int kWidth = 30;
+  const int filled = std::clamp(static_cast<int>(fraction * kWidth), 0, kWidth);
+  std::string out = p.name;
+  if (p.file_count > 1) out += fmt::format(" (file {}/{})", p.file_index, p.file_count);
+  out += fmt::format(" [{}{}] {:3.0f}%  {} packets", std::string(static_cast<std::size_t>(filled), '='),
+                     std::string(static_cast<std::size_t>(kWidth - filled), ' '), fraction * 100, packets);
+  if (elapsed_s > 0) out += fmt::format("  {:.2f} Mpps", static_cast<double>(packets) / elapsed_s / 1e6);
+  if (p.size != 0 && fraction > 0 && file_elapsed_s > 0) {
+    const auto left = static_cast<std::uint64_t>(file_elapsed_s * (1 - fraction) / fraction + 0.5);
+    out += left >= 3600 ? fmt::format("  {}:{:02}:{:02} left", left / 3600, left / 60 % 60, left % 60)
+                        : fmt::format("  {}:{:02} left", left / 60, left % 60);
+    if (p.file_count > 1) out += " in this file";
+  }
+  return out;
 }
 
 drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept,
@@ -113,16 +136,21 @@ void SourcePoller::refresh_counters() { queue_counters_ = queue_.counters(); }
 void SourcePoller::show_progress() {
   const auto now = std::chrono::steady_clock::now();
   if (now - progress_at_ < std::chrono::milliseconds(200)) return;
+  const auto previous_draw = progress_at_;
   progress_at_ = now;
   const auto p = queue_.progress();
   if (!p) return;
-  const double fraction = p->size ? static_cast<double>(p->position) / static_cast<double>(p->size) : 0;
-  constexpr int kWidth = 30;
-  const int filled = std::clamp(static_cast<int>(fraction * kWidth), 0, kWidth);
-  fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {} packets", p->name, std::string(static_cast<std::size_t>(filled), '='),
-             std::string(static_cast<std::size_t>(kWidth - filled), ' '), fraction * 100,
-             decode_.counters().packets_read);
+  if (p->file_index != progress_file_) {
+    // The first file started with the run; a later one since the bar was last drawn.
+    if (progress_file_ != 0) file_started_at_ = previous_draw;
+    progress_file_ = p->file_index;
+  }
+  const std::chrono::duration<double> elapsed = now - started_at_;
+  const std::chrono::duration<double> file_elapsed = now - file_started_at_;
+  fmt::print(stderr, "\r{}\033[K", format_progress(*p, decode_.counters().packets_read, elapsed.count(),
+                                                    file_elapsed.count()));
   progress_shown_ = true;
+  log::set_status_line(true);
 }
 
 }  // namespace tapflow::probe::runtime

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "drivers/driver.h"
 #include "probe/runtime/channels.h"
@@ -52,8 +53,16 @@ class SourcePoller {
   std::uint64_t polls_ = 0;
   std::uint64_t counters_refreshed_ns_ = 0;
   std::chrono::steady_clock::time_point progress_at_{};
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point file_started_at_ = started_at_;
+  std::size_t progress_file_ = 0;  // the file the bar last showed
   drivers::QueueCounters queue_counters_;
   std::array<drivers::Frame, kPacketBatchSize> frames_;
 };
+
+// The bar for a file source: "gen.pcap (file 2/5) [=====     ]  45%  1.2M packets  0.84 Mpps
+// 0:12 left" (the time left is this file's, at its pace so far; with several files it says so).
+std::string format_progress(const drivers::Progress& progress, std::uint64_t packets, double elapsed_s,
+                            double file_elapsed_s);
 
 }  // namespace tapflow::probe::runtime

@@ -2,6 +2,7 @@
 // URL parsing, and the real transports: UDP over 127.0.0.1 and ::1, and RFC 5655 files read back.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -242,14 +243,66 @@ TEST(EndpointUrl, ParsesTheAcceptedForms) {
   }
 }
 
+// Each malformed URL says what is wrong with it (issue 16), not one generic line.
+TEST(EndpointUrl, SaysWhichPartIsWrong) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"udp://h", "missing port: expected HOST:PORT"},
+      {"collector", "missing port: expected HOST:PORT"},
+      {"udp://h:", "missing port after ':'"},
+      {"udp://h:65536", "port 65536 is out of range (0-65535)"},
+      {"h:99999999999999999999", "port 99999999999999999999 is out of range (0-65535)"},
+      {"udp://h:1x", "port '1x' is not a number or a service name"},
+      {"::1:2055", "an IPv6 address needs brackets: udp://[::1]:2055"},
+      {"tcp://fe80::1:4739", "an IPv6 address needs brackets: tcp://[fe80::1]:4739"},
+      {"udp://[::1]4739", "missing port: expected [::1]:PORT"},
+      {"udp://[::1:4739", "missing ']' after the IPv6 address"},
+      {"quic://h:1", "unknown scheme 'quic://' (expected udp://, tcp://, sctp:// or file:)"},
+      {"h:no-such-service-here", "unknown service 'no-such-service-here' for udp (see /etc/services)"},
+      {"file:", "missing path after 'file:'"},
+      {"", "empty URL"},
+  };
+  for (const auto& [url, expected] : cases) {
+    std::string error;
+    EXPECT_FALSE(parse_endpoint_url(url, error)) << url;
+    EXPECT_EQ(error, expected) << url;
+  }
+}
+
+// A services(5) name stands for its port, looked up for the scheme's protocol (as softflowd's -n).
+// Debian 12's netbase lists snmp (161, udp and tcp) and ntp (123, udp only) but not ipfix.
+TEST(EndpointUrl, AcceptsServiceNames) {
+  if (getservbyname("snmp", "udp") == nullptr || getservbyname("ntp", "udp") == nullptr) {
+    GTEST_SKIP() << "no snmp/ntp entries in /etc/services";
+  }
+  std::string error;
+  auto u = parse_endpoint_url("localhost:snmp", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->host, "localhost");
+  EXPECT_EQ(u->port, "161");
+  u = parse_endpoint_url("tcp://[::1]:snmp", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->scheme, EndpointUrl::Scheme::kTcp);
+  EXPECT_EQ(u->port, "161");
+  u = parse_endpoint_url("sctp://h:snmp", error);  // no SCTP entry: the TCP one
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->port, "161");
+  u = parse_endpoint_url("udp://h:ntp", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->port, "123");
+  if (getservbyname("ntp", "tcp") == nullptr) {
+    EXPECT_FALSE(parse_endpoint_url("tcp://h:ntp", error));
+    EXPECT_EQ(error, "unknown service 'ntp' for tcp (see /etc/services)");
+  }
+}
+
 TEST(MakeExporter, RejectsUnsupportedUrlsAndVersions) {
   try {
     make_exporter("quic://h:1", {});
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(),
-                 "unsupported export URL 'quic://h:1': expected udp://HOST:PORT, HOST:PORT, "
-                 "tcp://HOST:PORT, sctp://HOST:PORT or file:PATH");
+                 "bad export URL 'quic://h:1': unknown scheme 'quic://' (expected udp://, tcp://, sctp:// or "
+                 "file:)");
   }
   for (const int version : {1, 7, 8, 11}) {
     ExportOptions unsupported;

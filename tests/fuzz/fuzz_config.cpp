@@ -1,5 +1,5 @@
 // libFuzzer target for the configuration-file parser: the probe's whole command line
-// (probe/cli.h) fed any text as a `--config` file (CLI11's TOML/INI reader), plus the sampling
+// (probe/cli.h) fed any text as a `--config` file (probe/toml_config.h, tomlplusplus), plus the sampling
 // option's own parser. No crash, no sanitizer report, no exception other than CLI11's parse
 // errors (and std::stoll's, which CLI11 2.1 lets through; main() catches them); an accepted sampling value is within its documented range.
 #include <CLI/CLI.hpp>
@@ -12,6 +12,7 @@
 
 #include "cache/sampler.h"
 #include "probe/cli.h"
+#include "probe/toml_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -19,6 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CLI::App app;
     tapflow::probe::ProbeOptions options;
     tapflow::probe::add_probe_options(app, options);
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    app.config_formatter(std::make_shared<tapflow::probe::TomlConfig>(app));
     std::istringstream in(text);
     try {
       app.parse_from_stream(in);

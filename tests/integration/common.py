@@ -46,7 +46,7 @@ def fail(message):
 def require_tools(*tools):
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        print(f"SKIP: missing {', '.join(missing)} (scripts/setup.sh installs them)")
+        print(f"SKIP: missing {', '.join(missing)} (scripts/setup.sh --test installs them)")
         sys.exit(SKIP)
 
 

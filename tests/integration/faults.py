@@ -16,6 +16,7 @@
 """
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -216,6 +217,95 @@ def bad_arguments():
             common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}, stdout "
                         f"{proc.stdout[:200]!r}; expected exit 2 and one line")
         print(f"bad arguments {' '.join(args) or '(none)'}: exit 2: {lines[0]}")
+    # The message says what is wrong (issue 16), one line, exit 2.
+    said = [(["-n", "::1:2055"], "an IPv6 address needs brackets: udp://[::1]:2055"),
+            (["-n", "udp://host"], "missing port: expected HOST:PORT"),
+            (["-n", "udp://host:70000"], "port 70000 is out of range (0-65535)"),
+            (["-n", "quic://host:1"], "unknown scheme 'quic://'"),
+            (["-n", "host:no-such-service"], "unknown service 'no-such-service' for udp"),
+            (["--inactive-timeout", "1x"], "'1x': expected seconds or a duration like 90s, 15m, 1h30m"),
+            (["--active-timeout", "1m30"], "expected seconds or a duration like 90s, 15m, 1h30m"),
+            (["--template-refresh", "2d"], "'2d' is out of range: 1s to 1d"),
+            # softflowd's letters that do not map answer with tapflow's spelling.
+            (["-T", "full"], "tapflow has no -T; flows are tracked by the full 5-tuple plus ToS and interface"),
+            (["-t", "tcp=300"], "tapflow has one inactive timeout for every protocol (--inactive-timeout"),
+            (["-P", "tcp"], "the transport is in the export URL")]
+    for args, expected in said:
+        args = ["-r", capture, *args]
+        proc = subprocess.run([common.tapflow_binary(), *args], capture_output=True, text=True, timeout=30)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        if proc.returncode != 2 or len(lines) != 1 or expected not in lines[0]:
+            common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, stderr {lines}; expected exit 2 "
+                        f"and one line saying {expected!r}")
+        print(f"bad argument {' '.join(args[2:])}: exit 2: {lines[0]}")
+    # softflowd's letters that map onto tapflow options, and -n with a comma list.
+    proc = subprocess.run([common.tapflow_binary(), "-r", capture, "-d", "-m", "5000", "-t", "maxlife=10m",
+                           "-t", "general=30", "-n", "file:/dev/null", "--no-progress", "--stats-json", "-"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 or json.loads(proc.stdout)["flows"]["cache_capacity"] != 5000:
+        common.fail(f"softflowd letters -d -m -t: exit {proc.returncode}: {proc.stderr}")
+    # Durations with units are accepted wherever seconds are.
+    proc = subprocess.run([common.tapflow_binary(), "-r", capture, "-n", "file:/dev/null", "--no-progress",
+                           "--inactive-timeout", "1m", "--active-timeout", "1h30m", "--template-refresh", "90s"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        common.fail(f"durations with units: exit {proc.returncode}: {proc.stderr}")
+
+
+def options_without_effect():
+    """An option that does nothing in the chosen mode gives one warning line each (issue 16) and the
+    run goes on; a malformed ctl request is refused before connecting, exit 2 with the usage."""
+    capture = str(common.DATA / "ndpi/wechat.pcap")
+    cases = [(["--engine-id", "3", "--engine-type", "1"],
+              ["--engine-type sets a NetFlow v5 header field; ignored with IPFIX (-v 10)",
+               "--engine-id sets a NetFlow v5 header field; ignored with IPFIX (-v 10)"]),
+             (["-v", "9", "--engine-id", "3"], ["--engine-id sets a NetFlow v5 header field; ignored with NetFlow v9 (-v 9)"]),
+             (["--snaplen", "100", "--no-promisc", "--buffer-size", "8", "--immediate", "--pidfile", "/nonexistent/pid"],
+              [f"{o} applies to live capture (-i); ignored with -r" for o in
+               ("--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--pidfile")]),
+             (["--scale-sampled"], ["--scale-sampled does nothing without sampling (-s N); ignored"]),
+             (["-s", "10", "--scale-sampled"], [])]
+    for args, expected in cases:
+        proc = subprocess.run([common.tapflow_binary(), "-r", capture, "--no-progress",  # the table: any -v
+                               "--log-level", "warning", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+        warnings = [l.removeprefix("tapflow: warning: ") for l in proc.stderr.splitlines()]
+        if proc.returncode != 0 or warnings != expected:
+            common.fail(f"tapflow {' '.join(args)}: exit {proc.returncode}, warnings {warnings}, expected {expected}")
+    v5 = subprocess.run([common.tapflow_binary(), "-r", capture, "-v", "5", "--no-progress", "--log-level", "warning",
+                         "--observation-domain", "4", "--template-refresh", "1m", "--template-refresh-packets", "5"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
+    for option in ("--observation-domain is a NetFlow v9/IPFIX header field; ignored with NetFlow v5 (-v 5)",
+                   "--template-refresh does nothing with NetFlow v5 (-v 5), which has no templates; ignored",
+                   "--template-refresh-packets does nothing with NetFlow v5 (-v 5), which has no templates"):
+        if option not in v5.stderr:
+            common.fail(f"-v 5: no warning {option!r}: {v5.stderr}")
+    for words, expected in [(["flows", "-1"], "'flows -1': N is a whole number from 1"),
+                            (["stats", "extra"], "'stats' takes no argument, got 'extra'")]:
+        proc = subprocess.run([common.tapflow_binary(), "ctl", "-s", "/nonexistent/ctl", *words],
+                              capture_output=True, text=True, timeout=30)
+        lines = proc.stderr.splitlines()
+        if proc.returncode != 2 or len(lines) != 2 or expected not in lines[0] or not lines[1].startswith("usage: tapflow ctl"):
+            common.fail(f"tapflow ctl {' '.join(words)}: exit {proc.returncode}, {lines}; expected exit 2, the error and the usage")
+    print("options without effect: one warning each; ctl flows -1 and ctl stats extra refused (exit 2, usage)")
+
+
+def capture_permission_first():
+    """As a user who may not capture, -i says so first (run as root or give CAP_NET_RAW), not the
+    control socket's EACCES on /run (issue 16)."""
+    if os.geteuid() != 0:
+        print("capture permission: skipped (needs root to become nobody)")
+        return
+    def become_nobody():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    proc = subprocess.run([common.tapflow_binary(), "-i", "lo", "-n", "127.0.0.1:9"], capture_output=True, text=True,
+                          timeout=30, preexec_fn=become_nobody)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    if proc.returncode != 1 or not lines or "CAP_NET_RAW" not in lines[0] or "control socket" in proc.stderr:
+        common.fail(f"-i lo as nobody: exit {proc.returncode}, {lines}; expected exit 1 and the capture permission first")
+    print(f"capture permission: {lines[0]}")
 
 
 def symlinks_of_other_users(tmp):
@@ -257,6 +347,8 @@ def main():
         bad_arguments()
         nothing_readable()
         v5_names_ipv6()
+        options_without_effect()
+        capture_permission_first()
         symlinks_of_other_users(tmp)
 
 

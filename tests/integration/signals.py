@@ -141,6 +141,59 @@ def ctl_client_hangs_up(tmp):
     print(f"ok: ctl clients that hang up: the conversion exits 0 with {FLOWS} flows")
 
 
+def ctl_top_views(tmp):
+    """ctl top N bytes ranks flows and ctl top N hosts ranks hosts, each flow counting for both its
+    ends; each says so in its header (issue 16). Live on lo (a conversion answers between batches,
+    not while blocked on its input): datagrams from 127.0.0.2 to .3 and .4."""
+    if os.geteuid() != 0:
+        print("ctl top views: skipped (live capture on lo needs root)")
+        return
+    control = Path(tmp) / "top.ctl"
+    # Only our datagrams: other tests send on lo meanwhile.
+    proc = subprocess.Popen(tapflow("-i", "lo", "-n", "file:/dev/null", "--control", control, "udp", "and",
+                                    "src", "host", "127.0.0.2"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def ctl(*words):
+        out = subprocess.run([common.tapflow_binary(), "ctl", "-s", str(control), *words], capture_output=True,
+                             text=True, timeout=10)
+        if out.returncode != 0:
+            common.fail(f"ctl {' '.join(words)}: exit {out.returncode}: {out.stdout}{out.stderr}")
+        return out.stdout
+    try:
+        for _ in range(100):
+            if control.exists():
+                break
+            time.sleep(0.05)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.2", 0))
+            for i in range(30):
+                s.sendto(b"x" * 100, ("127.0.0.3", 9))
+                s.sendto(b"y" * 10, ("127.0.0.4", 9 + i % 3))
+        flows = []
+        for _ in range(50):
+            flows = json.loads(ctl("flows", "100000", "--json"))
+            if sum(f["packets"] for f in flows) >= 60:
+                break
+            time.sleep(0.1)
+        hosts = json.loads(ctl("top", "100000", "hosts", "--json"))
+        if len(flows) != 4 or [h["host"] for h in hosts] != ["127.0.0.2", "127.0.0.3", "127.0.0.4"] \
+                or sum(h["octets"] for h in hosts) != 2 * sum(f["octets"] for f in flows) \
+                or [h["flows"] for h in hosts] != [4, 1, 3]:
+            common.fail(f"ctl top hosts: {hosts} over flows {flows}")
+        text = ctl("top", "2", "hosts")
+        if not text.startswith("top 2 hosts by bytes, as source or destination") or len(text.splitlines()) != 4:
+            common.fail(f"ctl top 2 hosts: {text}")
+        text = ctl("top", "3", "bytes")
+        if not text.startswith("top 3 flows by bytes\n") or len(text.splitlines()) != 5 or "127.0.0.3" not in text.splitlines()[2]:
+            common.fail(f"ctl top 3 bytes: {text}")
+        if not ctl("top", "2", "hosts", "packets").startswith("top 2 hosts by packets"):
+            common.fail("ctl top 2 hosts packets: header")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    print(f"ok: ctl top hosts ranks {len(hosts)} hosts over both ends of {len(flows)} flows; top bytes ranks flows")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         stop_while_reading_a_pipe(tmp, 1, signal.SIGINT)
@@ -148,6 +201,7 @@ def main():
         stop_while_waiting_for_a_fifo_writer(tmp)
         stdin_reads_as_the_file()
         reader_of_the_table_goes_away(tmp)
+        ctl_top_views(tmp)
         ctl_client_hangs_up(tmp)
 
 

@@ -40,6 +40,16 @@ TEST_F(LogTest, ThresholdFiltersAndLinesCarryTheLevel) {
   EXPECT_EQ(out, "tapflow: warning: cache is full\ntapflow: error: cannot open 'x.pcap'\n");
 }
 
+// Issue 16: a line logged while the progress bar is drawn clears the bar first, once.
+TEST_F(LogTest, ALineClearsTheStatusLineFirst) {
+  testing::internal::CaptureStderr();
+  set_status_line(true);
+  warning("cannot send to {}", "udp://h:1");
+  warning("again");
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out, "\r\033[Ktapflow: warning: cannot send to udp://h:1\ntapflow: warning: again\n");
+}
+
 TEST_F(LogTest, JournalGetsPriorityPrefixes) {
   testing::internal::CaptureStderr();
   struct stat st {};
