@@ -227,7 +227,7 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
     }
   }
   if (!o.read_files.empty()) {
-    for (const char* name : {"--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--dpdk-eal", "--pidfile"}) {
+    for (const char* name : {"--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--pidfile"}) {
       if (given(name)) warnings.push_back(std::string(name) + " applies to live capture (-i); ignored with -r");
     }
   }
