@@ -5,7 +5,9 @@ converted at full speed, in NetFlow v5, v9 and IPFIX, to nfcapd without -B and t
 nfacctd_pipe_size. Every record must arrive: nfcapd's files hold as many flows, packets and
 bytes as tapflow exported, nfacctd's table as many packets and bytes, and neither socket counted a
 drop (/proc/net/udp). The same conversion unpaced (--export-rate 0) is run once for the record:
-its losses are printed, not checked (they depend on the machine).
+its losses are printed, not checked (they depend on the machine). And a collector that comes up in
+the middle of a run (UDP to nfcapd, TCP to tapflow collect): what it stored plus what tapflow
+counted lost is every record exported, exactly, and the exit status is 4.
 
 Skips (77) without nfcapd, nfdump or nfacctd.
 """
@@ -15,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -116,6 +119,65 @@ aggregate: src_host,dst_host,src_port,dst_port,proto,tos
     return sent, (sum(int(r["PACKETS"]) for r in rows), sum(int(r["BYTES"]) for r in rows)), drops
 
 
+def slow_conversion(capture, url, tmp, extra=(), seconds=4.0):
+    """tapflow -r - fed `capture` over `seconds` (a live-like pace from a file); returns the
+    process and its stats path."""
+    stats = Path(tmp) / f"stats-slow-{time.monotonic_ns()}.json"
+    proc = subprocess.Popen([str(common.tapflow_binary()), "-r", "-", "-n", url, "--no-progress", "--stats-json",
+                             str(stats), *extra], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    data = Path(capture).read_bytes()
+    chunk = max(1, len(data) // 100)
+
+    def feed():
+        for i in range(0, len(data), chunk):
+            proc.stdin.write(data[i:i + chunk])
+            time.sleep(seconds / 100)
+        proc.stdin.close()
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    return proc, feeder, stats
+
+
+def absent_then_started(capture, tmp):
+    """The collector comes up in the middle of the run: what it stored plus what tapflow counted
+    lost is every record it exported, exactly (UDP: nfcapd, NetFlow v5; TCP: tapflow collect, IPFIX)."""
+    results = []
+    for scheme in ("udp", "tcp"):
+        port = im.unique_port()  # free for UDP; TCP: bound by collect once it starts, so any free one
+        directory = Path(tmp) / f"mid-{scheme}-{port}"
+        directory.mkdir()
+        # UDP in NetFlow v5: a v9 or IPFIX collector that comes up mid-run cannot read the data
+        # until the next template refresh, a loss of its own that the exporter cannot see.
+        proc, feeder, stats = slow_conversion(capture, f"{scheme}://127.0.0.1:{port}", tmp,
+                                              ["-v", "5"] if scheme == "udp" else [])
+        time.sleep(1.5)
+        if scheme == "udp":
+            collector = im.PROCS.start(["nfcapd", "-b", "127.0.0.1", "-p", port, "-w", directory, "-t", "3600"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            out = open(directory / "records.txt", "w")
+            collector = im.PROCS.start([common.tapflow_binary(), "collect", "--listen", f"tcp://127.0.0.1:{port}",
+                                        "--idle-timeout", "3000"], stdout=out, stderr=subprocess.DEVNULL)
+        feeder.join()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+        s = json.loads(stats.read_text())["exporters"][0]
+        if scheme == "udp":
+            wait_drained(port)
+            im.stop(collector, im.Nfcapd.STOP, "nfcapd")
+            stored = len(common.nfdump_flows(directory))
+        else:
+            collector.wait(timeout=30)
+            out.close()
+            stored = sum(1 for l in (directory / "records.txt").read_text().splitlines() if l.strip())
+        print(f"  {scheme} collector started 1.5 s into a 4 s run: tapflow exported {s['records']}, counted "
+              f"{s['records_unsent']} lost; the collector stored {stored}; exit {proc.returncode}", flush=True)
+        if s["records_unsent"] == 0 or stored == 0 or stored + s["records_unsent"] != s["records"] or proc.returncode != 4:
+            results.append(f"{scheme} collector started mid-run: exported {s['records']}, counted lost "
+                           f"{s['records_unsent']}, stored {stored}, exit {proc.returncode}: {err.decode()[-300:]}")
+    return results
+
+
 def main():
     common.require_tools("nfcapd", "nfdump", "nfacctd")
     problems = []
@@ -144,6 +206,10 @@ def main():
                       f"socket drops {drops}", flush=True)
                 if got != want or drops != 0:
                     problems.append(f"v{version} to nfacctd: sent {want}, table {got}, {drops} dropped")
+            spread = Path(tmp) / "spread.pcap"
+            subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "200000",
+                            "--shape", "spread", "--seed", "6", "-o", spread], check=True, capture_output=True)
+            problems += absent_then_started(spread, tmp)
             sent, got, drops = to_nfcapd(capture, 10, tmp, rate="0")
             print(f"  for the record, unpaced (--export-rate 0) IPFIX -> nfcapd: {sent['records']} records sent "
                   f"in {sent['wall']:.2f} s, {got[0]} stored, {drops} dropped by its socket", flush=True)
