@@ -47,6 +47,16 @@ PcapLiveReader::PcapLiveReader(const LiveCaptureOptions& options) : interfaces_(
   if (interfaces_.size() > kMaxInterfaces) {
     throw std::runtime_error(fmt::format("at most {} interfaces can be captured at once", kMaxInterfaces));
   }
+  try {
+    open(options);
+  } catch (...) {
+    // No destructor runs for a constructor that throws: close what was opened.
+    for (pcap_t* p : handles_) pcap_close(p);
+    throw;
+  }
+}
+
+void PcapLiveReader::open(const LiveCaptureOptions& options) {
   for (const auto& itf : interfaces_) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_create(itf.name.c_str(), errbuf);

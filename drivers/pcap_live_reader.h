@@ -69,6 +69,7 @@ class PcapLiveReader final : public Driver, public RxQueue {
   bool failed() const override { return open_ == 0; }
 
  private:
+  void open(const LiveCaptureOptions& options);
   bool wait(int timeout_ms);
   bool next(std::size_t i, Frame& frame);
   void went_down(std::size_t i);
