@@ -55,6 +55,11 @@ std::string checked_port(std::string_view port, EndpointUrl::Scheme scheme, std:
     // /etc/services seldom lists SCTP: take the TCP entry then.
     if (entry == nullptr && scheme == EndpointUrl::Scheme::kSctp) entry = getservbyname(name.c_str(), "tcp");
     if (entry != nullptr) return std::to_string(ntohs(static_cast<std::uint16_t>(entry->s_port)));
+    // The flow-export ports themselves, which Debian 12's /etc/services lacks: IANA's IPFIX port
+    // (RFC 7011 §10) and NetFlow's customary one.
+    if (name == "ipfix") return "4739";
+    if (name == "ipfixs") return "4740";
+    if (name == "netflow") return "2055";
     error = "unknown service '" + name + "' for " + scheme_protocol(scheme) + " (see /etc/services)";
     return {};
   }

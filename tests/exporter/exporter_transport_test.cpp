@@ -268,6 +268,20 @@ TEST(EndpointUrl, SaysWhichPartIsWrong) {
   }
 }
 
+// The export ports by name even where /etc/services lacks them (Debian 12 has no ipfix entry).
+TEST(EndpointUrl, KnowsTheFlowExportPortsByName) {
+  std::string error;
+  auto u = parse_endpoint_url("localhost:ipfix", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->port, "4739");
+  u = parse_endpoint_url("sctp://h:ipfix", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->port, "4739");
+  u = parse_endpoint_url("udp://h:netflow", error);
+  ASSERT_TRUE(u) << error;
+  EXPECT_EQ(u->port, "2055");
+}
+
 // A services(5) name stands for its port, looked up for the scheme's protocol (as softflowd's -n).
 // Debian 12's netbase lists snmp (161, udp and tcp) and ntp (123, udp only) but not ipfix.
 TEST(EndpointUrl, AcceptsServiceNames) {
