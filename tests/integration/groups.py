@@ -2,6 +2,8 @@
 """Collector groups and multicast, against nfcapd/nfdump:
   - failover:A,B with A absent at the start: B takes over (one warning line), and what B stored
     plus what tapflow counted lost is every record, exactly;
+  - failover:A,B during a run: A killed (B takes over), A back, B killed (A again): what they
+    stored plus what tapflow counted lost is every record, exactly;
   - balance:A,B: the records add up across the two collectors, none twice;
   - udp://GROUP:PORT to a multicast group nfcapd joined (-J), IPv4, inside a network namespace
     of its own whose loopback carries multicast (root only; skipped otherwise).
@@ -14,7 +16,9 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import common
@@ -48,6 +52,54 @@ def failover(tmp):
         common.fail(f"failover: {out.stderr}")
     if out.returncode != (4 if e["records_unsent"] else 0):
         common.fail(f"failover: exit {out.returncode} with {e['records_unsent']} records counted lost")
+
+
+def failover_mid_run(tmp):
+    """Both collectors up; the first is killed mid-run (the second takes over), comes back, then
+    the second is killed (back to the first): what they stored plus what tapflow counted lost is
+    every record, exactly. NetFlow v5, so a collector that comes back needs no templates."""
+    import delivery
+    capture = Path(tmp) / "spread.pcap"
+    gen = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--gen=")),
+               str(common.ROOT / "build/bench/gen_pcap"))
+    subprocess.run([gen, "--packets", "300000", "--shape", "spread", "--seed", "7", "-o", capture], check=True,
+                   capture_output=True)
+    ports = [common.free_udp_port(), common.free_udp_port()]
+    dirs = [Path(tmp) / f"mid{i}" for i in range(3)]
+    for d in dirs:
+        d.mkdir()
+
+    def start(port, d):
+        proc = subprocess.Popen(["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", d, "-B", "16000000", "-t", "3600"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        common.wait_for_udp_listener(port, proc)
+        return proc
+
+    def stop(proc):
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+    first, second = start(ports[0], dirs[0]), start(ports[1], dirs[1])
+    proc, feeder, stats = delivery.slow_conversion(
+        capture, f"failover:udp://127.0.0.1:{ports[0]},udp://127.0.0.1:{ports[1]}", tmp, ["-v", "5"], seconds=6)
+    time.sleep(1.5)
+    stop(first)
+    time.sleep(1.5)
+    first = start(ports[0], dirs[2])  # back again, on a fresh directory
+    time.sleep(0.5)
+    stop(second)
+    feeder.join()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    time.sleep(0.5)
+    stop(first)
+    e = json.loads(stats.read_text())["exporters"][0]
+    stored = [len(common.nfdump_flows(d)) for d in dirs]
+    switches = [l for l in err.splitlines() if "takes over" in l]
+    print(f"  failover, first killed, back, second killed: {e['records']} records = stored {stored} + "
+          f"{e['records_unsent']} counted lost; {len(switches)} switches; exit {proc.returncode}", flush=True)
+    if sum(stored) + e["records_unsent"] != e["records"] or len(switches) != 2 or 0 in stored:
+        common.fail(f"failover mid-run: {err[-600:]}")
 
 
 def balance(tmp):
@@ -119,6 +171,7 @@ def main():
     common.require_tools("nfcapd", "nfdump")
     with tempfile.TemporaryDirectory(prefix="tapflow-groups-") as tmp:
         failover(tmp)
+        failover_mid_run(tmp)
         balance(tmp)
         multicast(tmp)
     print("OK")
