@@ -9,9 +9,14 @@ absolute times, for
 Skips (77) without nfcapd, nfdump or editcap.
 """
 
+import csv
+import datetime
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import common
@@ -37,6 +42,66 @@ def flows_at_nfcapd(inputs, version, tmp):
     return {k: sorted(v) for k, v in rows.items()}
 
 
+def rows_at_nfacctd(inputs, version, tmp):
+    """pmacct's nfacctd (print plugin, CSV), aggregated on the 5-tuple and both timestamps."""
+    port = common.free_udp_port()
+    out = Path(tmp) / f"nfacctd-{version}-{port}.csv"
+    config = Path(tmp) / f"nfacctd-{port}.conf"
+    config.write_text(f"""daemonize: false
+nfacctd_ip: 127.0.0.1
+nfacctd_port: {port}
+nfacctd_pipe_size: 16000000
+plugin_pipe_zmq: true
+plugins: print
+print_output: csv
+print_output_file: {out}
+print_refresh_time: 3600
+print_cache_entries: 16411
+timestamps_secs: false
+aggregate: src_host,dst_host,src_port,dst_port,proto,timestamp_start,timestamp_end
+""")
+    proc = subprocess.Popen(["nfacctd", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 10
+    log = ""
+    while "waiting for NetFlow/IPFIX data" not in log and time.time() < deadline:
+        log += proc.stdout.readline()
+    time.sleep(2)  # the plugin allocates its cache after the core is up
+    cmd = [common.tapflow_binary(), "--no-progress", "-n", f"udp://127.0.0.1:{port}", "-v", str(version)]
+    for i in inputs:
+        cmd += ["-r", str(i)]
+    subprocess.run(cmd, capture_output=True, check=False)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    deadline = time.time() + 20
+    while not out.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    rows = list(csv.DictReader(out.open())) if out.exists() else []
+    def when(t):
+        return datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return [((r["SRC_IP"], r["DST_IP"], r["SRC_PORT"], r["DST_PORT"], r["PROTOCOL"]), when(r["TIMESTAMP_START"]),
+             when(r["TIMESTAMP_END"]), int(r["PACKETS"])) for r in rows]
+
+
+def check_pmacct(name, inputs, tmp):
+    """nfacctd: every v5/v9 row starts and ends within a second of an IPFIX row of the same flow
+    (v9's header has whole seconds only, so pmacct's v9 times round), and the packets add up."""
+    ipfix = rows_at_nfacctd(inputs, 10, tmp)
+    by_key = {}
+    for key, start, end, _ in ipfix:
+        by_key.setdefault(key, []).append((start, end))
+    for version in (9, 5):
+        rows = rows_at_nfacctd(inputs, version, tmp)
+        want_packets = sum(p for k, *_, p in ipfix if version != 5 or ":" not in k[0])
+        off = [r for r in rows if not any(abs(r[1] - s) <= 1 and abs(r[2] - e) <= 1 for s, e in by_key.get(r[0], []))]
+        if not rows or off or sum(r[3] for r in rows) != want_packets:
+            common.fail(f"{name}: nfacctd v{version}: {len(off)} of {len(rows)} rows with no IPFIX flow within 1 s "
+                        f"(e.g. {off[:2]}), packets {sum(r[3] for r in rows)} of {want_packets}")
+        print(f"  {name}: nfacctd v{version}: all {len(rows)} rows within a second of IPFIX's times, "
+              f"{want_packets} packets", flush=True)
+
+
 def check(name, inputs, tmp):
     ipfix = flows_at_nfcapd(inputs, 10, tmp)
     span = sorted(t for times in ipfix.values() for pair in times for t in pair)
@@ -54,10 +119,14 @@ def main():
     common.require_tools("nfcapd", "nfdump", "editcap")
     with tempfile.TemporaryDirectory(prefix="tapflow-long-") as tmp:
         check("sites.pcapng (years of packets)", [common.DATA / "ndpi/sites.pcapng"], tmp)
+        if shutil.which("nfacctd"):
+            check_pmacct("sites.pcapng", [common.DATA / "ndpi/sites.pcapng"], tmp)
         wechat = common.DATA / "ndpi/wechat.pcap"
         later = Path(tmp) / "wechat-100-days-later.pcap"
         subprocess.run(["editcap", "-t", str(100 * 86400), str(wechat), str(later)], check=True, capture_output=True)
         check("wechat.pcap, then a copy 100 days later", [wechat, later], tmp)
+        if shutil.which("nfacctd"):
+            check_pmacct("wechat.pcap + 100 days", [wechat, later], tmp)
     print("OK")
     return 0
 
