@@ -5,6 +5,7 @@
 #include <string>
 
 #include "exporter/group_exporter.h"
+#include "exporter/json/json_lines_exporter.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/transport/file_transport.h"
 #include "exporter/message_exporter.h"
@@ -22,6 +23,13 @@ std::uint64_t system_clock_ns() {
 
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock) {
+  if (url.starts_with("json:")) {
+    // JSON lines: not a NetFlow format, so any -v; '-' is standard output.
+    std::string path(url.substr(5));
+    if (path.empty()) throw std::runtime_error("export URL '" + std::string(url) + "': json: needs a path, or - for standard output");
+    if (path == "-") path = "/dev/stdout";
+    return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path), std::string(url));
+  }
   for (const auto& [prefix, mode] : {std::pair{std::string_view("failover:"), GroupExporter::Mode::kFailover},
                                      std::pair{std::string_view("balance:"), GroupExporter::Mode::kBalance}}) {
     if (!url.starts_with(prefix)) continue;

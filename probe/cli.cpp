@@ -127,7 +127,7 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "TCP, reconnects by itself), sctp://HOST:PORT (IPFIX over SCTP, needs the kernel's sctp module), "
                  "failover:URL,URL... (the next collector takes over when one fails), balance:URL,URL... (records "
                  "shared in turn) "
-                 "or file:PATH (IPFIX file); "
+                 "file:PATH (IPFIX file) or json:PATH (JSON lines, - = stdout); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
   app.add_option_function<std::string>(

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "exporter/json/json_lines_exporter.h"
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -45,20 +47,11 @@ bool someone_listens(const std::string& path) {
   return ok;
 }
 
+// The fields of -n json: (one definition), plus the flow's age.
 nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns) {
-  return {{"source", format_address(r.key.source_address, r.key.is_ipv6())},
-          {"destination", format_address(r.key.destination_address, r.key.is_ipv6())},
-          {"source_port", r.key.source_port},
-          {"destination_port", r.key.destination_port},
-          {"protocol", r.key.protocol},
-          {"tos", r.key.tos},
-          {"ingress_interface", r.key.ingress_interface},
-          {"packets", r.packets},
-          {"octets", r.octets},
-          {"tcp_flags", format_tcp_flags(r.tcp_flags)},
-          {"first_ms", r.first_ns / 1'000'000},
-          {"last_ms", r.last_ns / 1'000'000},
-          {"age_s", now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0}};
+  nlohmann::json j = exporter::record_json(r);
+  j["age_s"] = now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0;
+  return j;
 }
 
 std::string flows_text(const std::vector<cache::FlowRecord>& flows, std::uint64_t now_ns) {

@@ -1,0 +1,57 @@
+#include "exporter/json/json_lines_exporter.h"
+
+#include "cache/flow_text.h"
+
+namespace tapflow::exporter {
+
+nlohmann::json record_json(const cache::FlowRecord& r) {
+  return {{"source", cache::format_address(r.key.source_address, r.key.is_ipv6())},
+          {"destination", cache::format_address(r.key.destination_address, r.key.is_ipv6())},
+          {"source_port", r.key.source_port},
+          {"destination_port", r.key.destination_port},
+          {"protocol", r.key.protocol},
+          {"protocol_name", cache::protocol_name(r.key.protocol)},
+          {"tos", r.key.tos},
+          {"ingress_interface", r.key.ingress_interface},
+          {"packets", r.packets},
+          {"octets", r.octets},
+          {"tcp_flags", cache::format_tcp_flags(r.tcp_flags)},
+          {"first_ms", r.first_ns / 1'000'000},
+          {"last_ms", r.last_ns / 1'000'000},
+          {"end_reason", cache::to_string(r.end_reason)}};
+}
+
+JsonLinesExporter::JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination)
+    : sink_(std::move(sink)), destination_(std::move(destination)) {
+  buffer_.reserve(kWriteBytes + 1024);
+}
+
+void JsonLinesExporter::export_records(std::span<const cache::FlowRecord> records) {
+  for (const auto& r : records) {
+    buffer_ += record_json(r).dump();
+    buffer_ += '\n';
+    ++buffered_records_;
+    ++counters_.records;
+    if (buffer_.size() >= kWriteBytes) flush();
+  }
+}
+
+void JsonLinesExporter::flush() {
+  if (buffer_.empty()) return;
+  ++counters_.messages;
+  counters_.octets += buffer_.size();
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(buffer_.data());
+  if (sink_->send({bytes, buffer_.size()}) != SendResult::kSent) {
+    ++counters_.send_errors;
+    counters_.records_unsent += buffered_records_;
+  }
+  buffer_.clear();
+  buffered_records_ = 0;
+}
+
+void JsonLinesExporter::reopen() {
+  flush();
+  sink_->reopen();
+}
+
+}  // namespace tapflow::exporter
