@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "exporter/anonymize/anonymizer.h"
 #include "exporter/group_exporter.h"
 #include "exporter/json/json_lines_exporter.h"
 #include "exporter/transport/endpoint_url.h"
@@ -21,8 +22,38 @@ std::uint64_t system_clock_ns() {
                                         .count());
 }
 
+namespace {
+std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportOptions& options, Clock clock);
+}  // namespace
+
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock) {
+  // ?anonymize=SPEC on a destination (not a group: its members take their own) overrides
+  // --anonymize for it alone.
+  AnonymizeSpec spec = options.anonymize;
+  std::string_view base = url;
+  const auto query = url.find("?anonymize=");
+  if (query != std::string_view::npos && !url.starts_with("failover:") && !url.starts_with("balance:")) {
+    std::string error;
+    const auto parsed = parse_anonymize(url.substr(query + 11), error);
+    if (!parsed) throw std::runtime_error("export URL '" + std::string(url) + "': " + error);
+    spec = *parsed;
+    base = url.substr(0, query);
+  }
+  ExportOptions inner = options;
+  inner.anonymize = {};  // applied once, here
+  std::unique_ptr<FlowExporter> e;
+  if (url.starts_with("failover:") || url.starts_with("balance:")) {
+    inner.anonymize = options.anonymize;  // each member applies it (or its own)
+    spec = {};
+  }
+  e = make_unwrapped(base, inner, std::move(clock));
+  if (spec.active()) e = std::make_unique<AnonymizingExporter>(spec, std::move(e));
+  return e;
+}
+
+namespace {
+std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportOptions& options, Clock clock) {
   if (url.starts_with("json:")) {
     // JSON lines: not a NetFlow format, so any -v; '-' is standard output.
     std::string path(url.substr(5));
@@ -103,4 +134,5 @@ std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOp
   }
 }
 
+}  // namespace
 }  // namespace tapflow::exporter

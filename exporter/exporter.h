@@ -13,6 +13,7 @@
 
 #include "cache/flow_record.h"
 #include "cache/sampler.h"
+#include "exporter/anonymize/anonymize_spec.h"
 #include "exporter/transport/transport.h"
 
 namespace tapflow::exporter {
@@ -48,6 +49,9 @@ struct ExportOptions {
   int multicast_ttl = 1;
   // Source address of UDP and TCP exports (bound before connecting); empty = the kernel's choice.
   std::string source_address;
+  // --anonymize: addresses masked before this destination's encoder (anonymize/anonymizer.h);
+  // a URL's ?anonymize= overrides it.
+  AnonymizeSpec anonymize = {};
 };
 
 struct ExportCounters {

@@ -143,6 +143,19 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
         std::string error;
         return tapflow::exporter::parse_export_rate(text, error) ? std::string() : error;
       });
+  app.add_option_function<std::string>(
+         "--anonymize",
+         [&o](const std::string& text) {
+           std::string error;
+           o.anonymize = *tapflow::exporter::parse_anonymize(text, error);  // validated by check()
+         },
+         "Anonymise the addresses every destination gets: mask:N zeroes the low N bits of IPv4 addresses, "
+         "v6:M the low M bits of IPv6 ones (mask:11,v6:64); multicast and broadcast kept. A destination's "
+         "own URL?anonymize=SPEC (with + for ,) overrides it, none included")
+      ->check([](const std::string& text) {
+        std::string error;
+        return tapflow::exporter::parse_anonymize(text, error) ? std::string() : error;
+      });
   app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();

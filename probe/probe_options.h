@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cache/sampler.h"
+#include "exporter/anonymize/anonymize_spec.h"
 #include "exporter/transport/pacer.h"
 
 namespace tapflow::probe {
@@ -28,6 +29,7 @@ struct ProbeOptions {
   exporter::ExportRate export_rate = exporter::kDefaultExportRate;  // --export-rate, UDP destinations
   int export_ttl = 1;                     // --export-ttl: multicast TTL / hop limit
   std::string export_source;              // --export-source ADDR (UDP)
+  exporter::AnonymizeSpec anonymize;      // --anonymize: every destination without its own ?anonymize=
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

@@ -49,7 +49,8 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .sampling = announced,
                              .rate = options.export_rate,
                              .multicast_ttl = options.export_ttl,
-                             .source_address = options.export_source};
+                             .source_address = options.export_source,
+                             .anonymize = options.anonymize};
   return c;
 }
 
