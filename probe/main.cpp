@@ -355,6 +355,8 @@ int main(int argc, char** argv) {
                       "udp://ADDR:PORT, udp://[V6]:PORT, tcp://ADDR:PORT, sctp://ADDR:PORT (IPFIX) or file:PATH")
       ->required();
   collect->add_option("--max-records", collect_options.max_records, "Stop after this many records");
+  collect->add_flag("--json", collect_options.json,
+                    "Print records as JSON lines, with the field names of -n json: and ctl flows --json");
   collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,
                       "Stop after this many milliseconds without a datagram");
 

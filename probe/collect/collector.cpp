@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "exporter/json/json_lines_exporter.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/ipfix/ipfix_file_reader.h"
 #include "exporter/message_decoder.h"
@@ -135,7 +136,7 @@ class Printer {
     }
     for (const auto& record : records) {
       if (options_.max_records != 0 && printed_ >= options_.max_records) return false;
-      std::string line = format_record(record);
+      std::string line = options_.json ? exporter::record_json(record.flow).dump() : format_record(record);
       line += '\n';
       std::fputs(line.c_str(), options_.out);
       ++printed_;

@@ -20,6 +20,7 @@ struct CollectorOptions {
   // sctp://ADDR:PORT (IPFIX, one template session per connection or association), or file:PATH.
   std::string listen;
   std::uint64_t max_records = 0;      // stop after printing this many records; 0 = no limit
+  bool json = false;                  // records as JSON lines (the fields of -n json:), not text
   std::uint32_t idle_timeout_ms = 0;  // UDP: stop after this long without a datagram; 0 = never
   const std::atomic<bool>* stop = nullptr;  // the caller sets it to stop (checked every 100 ms)
   bool handle_signals = true;  // SIGINT and SIGTERM stop the collector (handlers restored after)

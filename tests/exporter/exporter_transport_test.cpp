@@ -570,6 +570,18 @@ TEST(Collector, ReadsAFile) {
   options.handle_signals = false;
   EXPECT_EQ(probe::run_collector(options), 0);
   EXPECT_EQ(count_lines(read_stream(out)), 10u);
+  // --json: the same records as JSON lines with the fields of -n json:.
+  std::FILE* json = std::tmpfile();
+  options.out = json;
+  options.json = true;
+  EXPECT_EQ(probe::run_collector(options), 0);
+  const std::string lines = read_stream(json);
+  EXPECT_EQ(count_lines(lines), 10u);
+  EXPECT_EQ(lines.front(), '{');
+  EXPECT_NE(lines.find("\"source_port\":"), std::string::npos);
+  std::fclose(json);
+  options.out = out;
+  options.json = false;
   options.listen = "file:" + path + ".missing";
   EXPECT_EQ(probe::run_collector(options), 2);
   options.listen = "tcp://x:1";
