@@ -52,6 +52,12 @@ struct DriverEvent {
   std::string message;
 };
 
+// The events of a live interface, worded alike for every live driver: it went down (still open),
+// came back, or stopped (closed), with how many interfaces are left.
+DriverEvent interface_down_event(const std::string& name);
+DriverEvent interface_resumed_event(const std::string& name);
+DriverEvent interface_stopped_event(const std::string& name, const std::string& why, std::size_t still_open);
+
 // How far a file source has read, for a progress bar.
 struct Progress {
   std::string name;

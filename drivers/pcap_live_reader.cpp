@@ -22,6 +22,22 @@ const char* to_string(InterfaceState state) {
   return "?";
 }
 
+DriverEvent interface_down_event(const std::string& name) {
+  return {DriverEvent::Severity::kWarning,
+          "capture on '" + name + "': interface went down; still open, capture resumes when it is up again"};
+}
+
+DriverEvent interface_resumed_event(const std::string& name) {
+  return {DriverEvent::Severity::kNotice, "capture on '" + name + "' resumed"};
+}
+
+DriverEvent interface_stopped_event(const std::string& name, const std::string& why, std::size_t still_open) {
+  const std::string event = "capture on '" + name + "' stopped: " + why;
+  if (still_open == 0) return {DriverEvent::Severity::kError, event + "; no interface left to capture on"};
+  return {DriverEvent::Severity::kWarning,
+          event + fmt::format("; still capturing on {} other interface{}", still_open, still_open == 1 ? "" : "s")};
+}
+
 namespace {
 std::runtime_error open_error(const std::string& name, const std::string& what) {
   return std::runtime_error("cannot capture on '" + name + "': " + what);
@@ -168,14 +184,12 @@ void PcapLiveReader::went_down(std::size_t i) {
     // Deleted: libpcap reports it on the next read, which closes the capture.
     return;
   }
-  events_.push_back({DriverEvent::Severity::kWarning,
-                     "capture on '" + interfaces_[i].name +
-                         "': interface went down; still open, capture resumes when it is up again"});
+  events_.push_back(interface_down_event(interfaces_[i].name));
 }
 
 void PcapLiveReader::resumed(std::size_t i) {
   state_[i] = InterfaceState::kCapturing;
-  events_.push_back({DriverEvent::Severity::kNotice, "capture on '" + interfaces_[i].name + "' resumed"});
+  events_.push_back(interface_resumed_event(interfaces_[i].name));
 }
 
 void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
@@ -187,13 +201,7 @@ void PcapLiveReader::close_interface(std::size_t i, const std::string& why) {
   pcap_close(handles_[i]);
   handles_[i] = nullptr;
   --open_;
-  std::string event = "capture on '" + interfaces_[i].name + "' stopped: " + why;
-  if (open_ == 0) {
-    events_.push_back({DriverEvent::Severity::kError, event + "; no interface left to capture on"});
-  } else {
-    event += fmt::format("; still capturing on {} other interface{}", open_, open_ == 1 ? "" : "s");
-    events_.push_back({DriverEvent::Severity::kWarning, event});
-  }
+  events_.push_back(interface_stopped_event(interfaces_[i].name, why, open_));
 }
 
 bool PcapLiveReader::next(std::size_t i, Frame& frame) {

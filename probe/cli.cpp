@@ -95,6 +95,25 @@ void add_softflowd_spellings(CLI::App& app, ProbeOptions& o) {
 
 }  // namespace
 
+namespace {
+// An option whose text a parser(text, error) -> optional<T> turns into a value: check() answers
+// with the parser's message, then the callback stores what it made (parsed twice, at start-up).
+template <typename T, typename Parse>
+void add_parsed_option(CLI::App& app, const std::string& name, T& target, Parse parse, const std::string& help) {
+  app.add_option_function<std::string>(
+         name,
+         [&target, parse](const std::string& text) {
+           std::string error;
+           target = *parse(text, error);  // validated by check()
+         },
+         help)
+      ->check([parse](const std::string& text) {
+        std::string error;
+        return parse(text, error) ? std::string() : error;
+      });
+}
+}  // namespace
+
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
   // it, earlier files' flows still exported), as the README says, not an argument error.
@@ -126,36 +145,18 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Export to a collector: udp://HOST:PORT, HOST:PORT (UDP), tcp://HOST:PORT (IPFIX over "
                  "TCP, reconnects by itself), sctp://HOST:PORT (IPFIX over SCTP, needs the kernel's sctp module), "
                  "failover:URL,URL... (the next collector takes over when one fails), balance:URL,URL... (records "
-                 "shared in turn) "
+                 "shared in turn), "
                  "file:PATH (IPFIX file) or json:PATH (JSON lines, - = stdout); "
                  "repeatable. Without -n, flows are printed as a table on stdout")
       ->allow_extra_args(false);
-  app.add_option_function<std::string>(
-         "--export-rate",
-         [&o](const std::string& text) {
-           std::string error;
-           o.export_rate = *tapflow::exporter::parse_export_rate(text, error);  // validated by check()
-         },
-         "Pace each UDP destination: messages per second (2000), or bytes or bits per second (10MB/s, "
-         "100Mbit/s); 0 = as fast as possible. Default 2000, which a collector with default socket "
-         "buffers on the same host keeps up with")
-      ->check([](const std::string& text) {
-        std::string error;
-        return tapflow::exporter::parse_export_rate(text, error) ? std::string() : error;
-      });
-  app.add_option_function<std::string>(
-         "--anonymize",
-         [&o](const std::string& text) {
-           std::string error;
-           o.anonymize = *tapflow::exporter::parse_anonymize(text, error);  // validated by check()
-         },
-         "Anonymise the addresses every destination gets: mask:N zeroes the low N bits of IPv4 addresses, "
-         "v6:M the low M bits of IPv6 ones (mask:11,v6:64); multicast and broadcast kept. A destination's "
-         "own URL?anonymize=SPEC (with + for ,) overrides it, none included")
-      ->check([](const std::string& text) {
-        std::string error;
-        return tapflow::exporter::parse_anonymize(text, error) ? std::string() : error;
-      });
+  add_parsed_option(app, "--export-rate", o.export_rate, tapflow::exporter::parse_export_rate,
+      "Pace each UDP destination: messages per second (2000), or bytes or bits per second (10MB/s, "
+      "100Mbit/s); 0 = as fast as possible. Default 2000, which a collector with default socket "
+      "buffers on the same host keeps up with");
+  add_parsed_option(app, "--anonymize", o.anonymize, tapflow::exporter::parse_anonymize,
+      "Anonymise the addresses every destination gets: mask:N zeroes the low N bits of IPv4 addresses, "
+      "v6:M the low M bits of IPv6 ones (mask:11,v6:64); multicast and broadcast kept. A destination's "
+      "own URL?anonymize=SPEC (with + for ,) overrides it, none included");
   app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
@@ -165,18 +166,9 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
       ->check(CLI::IsMember({5, 9, 10}))
       ->capture_default_str();
-  app.add_option_function<std::string>(
-         "-s,--sample",
-         [&o](const std::string& text) {
-           std::string error;
-           o.sampling = *tapflow::cache::parse_sampling(text, error);  // validated by check()
-         },
-         "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
-         "(one random packet in each N); the rate is announced to the collectors")
-      ->check([](const std::string& text) {
-        std::string error;
-        return tapflow::cache::parse_sampling(text, error) ? std::string() : error;
-      });
+  add_parsed_option(app, "-s,--sample", o.sampling, tapflow::cache::parse_sampling,
+      "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
+      "(one random packet in each N); the rate is announced to the collectors");
   app.add_flag("--scale-sampled", o.scale_sampled,
                "Multiply sampled packet and octet counts by the sampling interval (then no rate "
                "is announced, so collectors do not scale them again)");

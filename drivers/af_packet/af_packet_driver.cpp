@@ -180,8 +180,8 @@ class AfPacketQueue final : public RxQueue {
   void close_interface(std::size_t i, const std::string& why);
   void close_ring(Ring& r);
   void read_stats(const Ring& r) const;
-  void event(DriverEvent::Severity severity, std::string message) {
-    if (index_ == 0) events_.push_back({severity, std::move(message)});
+  void event(DriverEvent e) {
+    if (index_ == 0) events_.push_back(std::move(e));
   }
 
   unsigned index_;
@@ -339,7 +339,7 @@ PollOutcome AfPacketQueue::poll(std::span<Frame> frames, std::size_t& count, int
       n = take(r, frames, n);
       if (n != before && r.state == InterfaceState::kDown && frames[n - 1].timestamp_ns > r.down_since_ns) {
         r.state = InterfaceState::kCapturing;
-        event(DriverEvent::Severity::kNotice, "capture on '" + r.itf.name + "' resumed");
+        event(interface_resumed_event(r.itf.name));
       }
     }
   }
@@ -399,8 +399,7 @@ void AfPacketQueue::went_down(std::size_t i) {
   r.state = InterfaceState::kDown;
   // Frames captured before it went down may still be in the ring; only later ones mean it is back.
   r.down_since_ns = realtime_ns();
-  event(DriverEvent::Severity::kWarning,
-        "capture on '" + r.itf.name + "': interface went down; still open, capture resumes when it is up again");
+  event(interface_down_event(r.itf.name));
 }
 
 void AfPacketQueue::close_interface(std::size_t i, const std::string& why) {
@@ -411,13 +410,7 @@ void AfPacketQueue::close_interface(std::size_t i, const std::string& why) {
   release(r);
   close_ring(r);
   --open_;
-  std::string message = "capture on '" + r.itf.name + "' stopped: " + why;
-  if (open_ == 0) {
-    event(DriverEvent::Severity::kError, message + "; no interface left to capture on");
-  } else {
-    event(DriverEvent::Severity::kWarning,
-          message + fmt::format("; still capturing on {} other interface{}", open_, open_ == 1 ? "" : "s"));
-  }
+  event(interface_stopped_event(r.itf.name, why, open_));
 }
 
 void AfPacketQueue::close_ring(Ring& r) {

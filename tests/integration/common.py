@@ -50,6 +50,19 @@ def require_tools(*tools):
         sys.exit(SKIP)
 
 
+def arg(name, default=None):
+    """The value of --NAME=VALUE on the command line, or `default`."""
+    for a in sys.argv[1:]:
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def gen_binary():
+    """bench/gen_pcap, as ctest passes it (--gen=), else the default build's."""
+    return arg("gen", str(ROOT / "build" / "bench" / "gen_pcap"))
+
+
 def tapflow_binary():
     for arg in sys.argv[1:]:
         if arg.startswith("--tapflow="):

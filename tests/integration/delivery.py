@@ -27,12 +27,6 @@ import interop_matrix as im
 FORMATS = (5, 9, 10)
 
 
-def arg(name, default=None):
-    for a in sys.argv[1:]:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
 
 def convert(capture, url, version, tmp, rate=None):
     stats = Path(tmp) / f"stats-{version}-{time.monotonic_ns()}.json"
@@ -184,7 +178,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="tapflow-delivery-") as tmp:
             capture = Path(tmp) / "m1.pcap"
-            subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "1000000",
+            subprocess.run([common.gen_binary(), "--packets", "1000000",
                             "--flows", "100000", "--seed", "5", "-o", capture], check=True, capture_output=True)
             print("1 M packets, 100 k flows, default pacing, collectors with default socket buffers", flush=True)
             ipv4_totals = None
@@ -207,7 +201,7 @@ def main():
                 if got != want or drops != 0:
                     problems.append(f"v{version} to nfacctd: sent {want}, table {got}, {drops} dropped")
             spread = Path(tmp) / "spread.pcap"
-            subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "200000",
+            subprocess.run([common.gen_binary(), "--packets", "200000",
                             "--shape", "spread", "--seed", "6", "-o", spread], check=True, capture_output=True)
             problems += absent_then_started(spread, tmp)
             sent, got, drops = to_nfcapd(capture, 10, tmp, rate="0")

@@ -31,12 +31,6 @@ PPS = 4000  # modest: no drop allowed
 MTU = 1600
 
 
-def arg(name, default=None):
-    for a in sys.argv[1:]:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
 
 def run(cmd, check=True, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=check, **kw)
@@ -140,11 +134,11 @@ def replay(tmp, n, capture, s_if, c_if, pps):
 
 
 def inner():
-    s_if, c_if = arg("send"), arg("capture")
+    s_if, c_if = common.arg("send"), common.arg("capture")
     with tempfile.TemporaryDirectory(prefix="tapflow-afp-") as tmp:
         generated = Path(tmp) / "gen.pcap"
         # 20 k packets of 2 k flows, whole frames (gen_pcap cuts at 96 bytes by default).
-        subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "20000", "--flows",
+        subprocess.run([common.gen_binary(), "--packets", "20000", "--flows",
                         "2000", "--seed", "13", "--snaplen", "1600", "-o", generated], check=True, capture_output=True)
         for n, capture in enumerate([common.DATA / name for name in CAPTURES] + [generated]):
             name = capture.name

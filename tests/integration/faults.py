@@ -40,11 +40,7 @@ def collect_lines(path):
 
 
 def gen_capture(tmp):
-    gen = None
-    for a in sys.argv[1:]:
-        if a.startswith("--gen="):
-            gen = a.split("=", 1)[1]
-    gen = gen or str(common.ROOT / "build/bench/gen_pcap")
+    gen = common.gen_binary()
     path = Path(tmp) / "gen.pcap"
     subprocess.run([gen, "--packets", "100000", "--flows", "20000", "--seed", "5", "-o", str(path)],
                    check=True)

@@ -22,12 +22,6 @@ import common
 CACHE_SIZE = 65536
 
 
-def arg(name, default):
-    for a in sys.argv[1:]:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
 
 # Linux keeps a process's peak RSS across exec, so a child forked straight from this (possibly
 # large) Python would report this process's memory. A fresh, small interpreter forks tapflow and
@@ -54,7 +48,7 @@ def run_measured(cmd):
 
 def flood(tmp, packets, check_records):
     capture = Path(tmp) / f"flood-{packets}.pcap"
-    subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--syn-flood",
+    subprocess.run([common.gen_binary(), "--syn-flood",
                     "--packets", str(packets), "--seed", "3", "-o", str(capture)], check=True)
     ipfix = Path(tmp) / f"flood-{packets}.ipfix"
     stats_path = Path(tmp) / f"flood-{packets}.json"
@@ -107,7 +101,7 @@ def flood(tmp, packets, check_records):
 
 
 def main():
-    packets = int(arg("packets", "300000"))
+    packets = int(common.arg("packets", "300000"))
     with tempfile.TemporaryDirectory() as tmp:
         # The 2 M run is compared with a 300 k one, the default 300 k run with a 100 k one.
         small_packets = 300000 if packets > 300000 else packets // 3

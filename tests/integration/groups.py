@@ -60,8 +60,7 @@ def failover_mid_run(tmp):
     every record, exactly. NetFlow v5, so a collector that comes back needs no templates."""
     import delivery
     capture = Path(tmp) / "spread.pcap"
-    gen = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--gen=")),
-               str(common.ROOT / "build/bench/gen_pcap"))
+    gen = common.gen_binary()
     subprocess.run([gen, "--packets", "300000", "--shape", "spread", "--seed", "7", "-o", capture], check=True,
                    capture_output=True)
     ports = [common.free_udp_port(), common.free_udp_port()]

@@ -55,12 +55,6 @@ MODEST_PPS = 4000
 MTU = 9000
 
 
-def arg(name, default=None):
-    for a in sys.argv[1:]:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
 
 def run(cmd, check=True, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=check, **kw)
@@ -127,10 +121,10 @@ def tshark_totals(capture):
 class Env:
     def __init__(self, tmp):
         self.tmp = Path(tmp)
-        self.sender = arg("sender")
-        self.pairs = [tuple(p.split(":")) for p in arg("pairs").split(",")]
+        self.sender = common.arg("sender")
+        self.pairs = [tuple(p.split(":")) for p in common.arg("pairs").split(",")]
         self.runs = 0
-        self.rx_queues = int(arg("rx-queues", "1"))
+        self.rx_queues = int(common.arg("rx-queues", "1"))
         # Every run on N fanout sockets per interface (--threads is then one worker per queue).
         self.extra = ["--rx-queues", str(self.rx_queues)] if self.rx_queues > 1 else []
 
@@ -518,7 +512,7 @@ def inner():
         started = time.time()
         gen = Path(tmp) / "gen.pcap"
         # Full frames (gen_pcap cuts them at 96 bytes by default; tcpreplay sends what is captured).
-        subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "40000",
+        subprocess.run([common.gen_binary(), "--packets", "40000",
                         "--flows", "4000", "--seed", "11", "--snaplen", "1600", "-o", gen],
                        check=True, capture_output=True)
         print(f"replays at {MODEST_PPS} pps (no drop allowed) and at top speed", flush=True)
@@ -532,7 +526,7 @@ def inner():
         replay_and_check(env, gen, loop=1, topspeed=True, frozen=True)
         print("control socket", flush=True)
         udp = Path(tmp) / "udp.pcap"
-        subprocess.run([arg("gen", str(common.ROOT / "build/bench/gen_pcap")), "--packets", "4000",
+        subprocess.run([common.gen_binary(), "--packets", "4000",
                         "--flows", "400", "--udp-fraction", "1", "--seed", "12", "--snaplen", "1600",
                         "-o", udp], check=True, capture_output=True)
         control_socket(env, udp)

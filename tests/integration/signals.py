@@ -99,8 +99,7 @@ def stdin_reads_as_the_file():
 def reader_of_the_table_goes_away(tmp):
     # More table than a pipe holds (64 KiB), so tapflow is still writing when head has gone.
     capture = Path(tmp) / "many.pcap"
-    gen = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--gen=")),
-               str(common.ROOT / "build/bench/gen_pcap"))
+    gen = common.gen_binary()
     subprocess.run([gen, "--packets", "20000", "--flows", "5000", "--seed", "9", "-o", capture], check=True,
                    capture_output=True)
     stats = Path(tmp) / "head.json"

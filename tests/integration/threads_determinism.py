@@ -10,13 +10,6 @@ from pathlib import Path
 import common
 
 
-def gen_binary():
-    for arg in sys.argv[1:]:
-        if arg.startswith("--gen="):
-            return arg.split("=", 1)[1]
-    return str(common.ROOT / "build" / "bench" / "gen_pcap")
-
-
 def flows(capture, threads, extra=()):
     proc, stats = common.run_tapflow(["-r", capture, "--threads", threads, *extra])
     lines = sorted(proc.stdout.splitlines()[1:])
@@ -27,7 +20,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         generated = Path(tmp) / "gen.pcap"
         # 10 k packets per second over 30 s of packet time, so idle and active timeouts fire too.
-        subprocess.run([gen_binary(), "--packets", "300000", "--flows", "30000", "--rate", "10000",
+        subprocess.run([common.gen_binary(), "--packets", "300000", "--flows", "30000", "--rate", "10000",
                         "--seed", "7", "-o", str(generated)], check=True)
         cases = [(generated, ("--inactive-timeout", "2", "--active-timeout", "10")),
                  (common.DATA / "ndpi/gnutella.pcap", ()),
