@@ -12,7 +12,6 @@ counted lost is every record exported, exactly, and the exit status is 4.
 Skips (77) without nfcapd, nfdump or nfacctd.
 """
 
-import csv
 import json
 import subprocess
 import sys
@@ -46,15 +45,6 @@ def convert(capture, url, version, tmp, rate=None):
             "octets": s["flows"]["octets"], "wall": wall, "unsent": e["records_unsent"]}
 
 
-def wait_drained(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = im.udp_socket_state(port)
-        if state is None or state[0] == 0:
-            return
-        time.sleep(0.05)
-
-
 def to_nfcapd(capture, version, tmp, rate=None):
     port = im.unique_port()
     directory = Path(tmp) / f"nfcapd-{port}"
@@ -64,7 +54,7 @@ def to_nfcapd(capture, version, tmp, rate=None):
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     common.wait_for_udp_listener(port, proc)
     sent = convert(capture, f"udp://127.0.0.1:{port}", version, tmp, rate)
-    wait_drained(port)
+    common.wait_for_udp_drained(port)
     drops = im.udp_socket_state(port)[1]
     im.stop(proc, im.Nfcapd.STOP, "nfcapd")
     flows = common.nfdump_flows(directory)
@@ -73,43 +63,13 @@ def to_nfcapd(capture, version, tmp, rate=None):
 
 
 def to_nfacctd(capture, version, tmp):
-    port = im.unique_port()
-    output = Path(tmp) / f"nfacctd-{port}.csv"
-    config = Path(tmp) / f"nfacctd-{port}.conf"
-    # No nfacctd_pipe_size: the kernel's default receive buffer. ZeroMQ between the core and the
-    # plugin (see interop_matrix.Nfacctd for why). The print plugin writes its cache when nfacctd
-    # stops; its cache has room for the 100 k flows (the memory plugin's default table holds about
-    # 32 k aggregates and silently drops the rest, so it cannot be the judge here).
-    config.write_text(f"""daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: {port}
-plugin_pipe_zmq: true
-plugins: print
-print_output: csv
-print_output_file: {output}
-print_refresh_time: 3600
-print_cache_entries: 262139
-aggregate: src_host,dst_host,src_port,dst_port,proto,tos
-""")
-    proc = im.PROCS.start(["nfacctd", "-f", config], stderr=subprocess.STDOUT)
-    log = im.LogReader(proc.stdout)
-    # Data before the plugin is up is lost: it logs its cache, then allocates it (1 GB).
-    log.wait_for(["waiting for NetFlow/IPFIX data", "base cache memory"], proc, "nfacctd")
-    time.sleep(2)
-    sent = convert(capture, f"udp://127.0.0.1:{port}", version, tmp)
-    wait_drained(port)
-    drops = im.udp_socket_state(port)[1]
-    time.sleep(1)  # the core hands the last datagrams to the plugin
-    im.stop(proc, im.Nfacctd.STOP, "nfacctd")
-    log.join()
-    # The plugin writes its file as it exits, after the core: until its size holds for a second.
-    deadline, size, still = time.time() + 30, -1, 0
-    while time.time() < deadline and still < 10:
-        now = output.stat().st_size if output.exists() else -1
-        still = still + 1 if now == size and now > 0 else 0
-        size = now
-        time.sleep(0.1)
-    rows = list(csv.DictReader(output.open())) if output.exists() else []
+    # No nfacctd_pipe_size: the kernel's default receive buffer. The print plugin's cache has room
+    # for the 100 k flows (the memory plugin's default table holds about 32 k aggregates and
+    # silently drops the rest, so it cannot be the judge here).
+    with common.nfacctd_print(tmp, "src_host,dst_host,src_port,dst_port,proto,tos") as (port, rows):
+        sent = convert(capture, f"udp://127.0.0.1:{port}", version, tmp)
+        common.wait_for_udp_drained(port)
+        drops = im.udp_socket_state(port)[1]
     return sent, (sum(int(r["PACKETS"]) for r in rows), sum(int(r["BYTES"]) for r in rows)), drops
 
 
@@ -157,7 +117,7 @@ def absent_then_started(capture, tmp):
         proc.wait(timeout=60)
         s = json.loads(stats.read_text())["exporters"][0]
         if scheme == "udp":
-            wait_drained(port)
+            common.wait_for_udp_drained(port)
             im.stop(collector, im.Nfcapd.STOP, "nfcapd")
             stored = len(common.nfdump_flows(directory))
         else:

@@ -9,10 +9,8 @@ absolute times, for
 Skips (77) without nfcapd, nfdump or editcap.
 """
 
-import csv
 import datetime
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,40 +42,13 @@ def flows_at_nfcapd(inputs, version, tmp):
 
 def rows_at_nfacctd(inputs, version, tmp):
     """pmacct's nfacctd (print plugin, CSV), aggregated on the 5-tuple and both timestamps."""
-    port = common.free_udp_port()
-    out = Path(tmp) / f"nfacctd-{version}-{port}.csv"
-    config = Path(tmp) / f"nfacctd-{port}.conf"
-    config.write_text(f"""daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: {port}
-nfacctd_pipe_size: 16000000
-plugin_pipe_zmq: true
-plugins: print
-print_output: csv
-print_output_file: {out}
-print_refresh_time: 3600
-print_cache_entries: 16411
-timestamps_secs: false
-aggregate: src_host,dst_host,src_port,dst_port,proto,timestamp_start,timestamp_end
-""")
-    proc = subprocess.Popen(["nfacctd", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 10
-    log = ""
-    while "waiting for NetFlow/IPFIX data" not in log and time.time() < deadline:
-        log += proc.stdout.readline()
-    time.sleep(2)  # the plugin allocates its cache after the core is up
-    cmd = [common.tapflow_binary(), "--no-progress", "-n", f"udp://127.0.0.1:{port}", "-v", str(version)]
-    for i in inputs:
-        cmd += ["-r", str(i)]
-    subprocess.run(cmd, capture_output=True, check=False)
-    time.sleep(1)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
-    deadline = time.time() + 20
-    while not out.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    rows = list(csv.DictReader(out.open())) if out.exists() else []
+    with common.nfacctd_print(tmp, "src_host,dst_host,src_port,dst_port,proto,timestamp_start,timestamp_end",
+                              pipe_size=16000000, cache_entries=16411, extra="timestamps_secs: false") as (port, rows):
+        cmd = [common.tapflow_binary(), "--no-progress", "-n", f"udp://127.0.0.1:{port}", "-v", str(version)]
+        for i in inputs:
+            cmd += ["-r", str(i)]
+        subprocess.run(cmd, capture_output=True, check=False)
+
     def when(t):
         return datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
     return [((r["SRC_IP"], r["DST_IP"], r["SRC_PORT"], r["DST_PORT"], r["PROTOCOL"]), when(r["TIMESTAMP_START"]),
