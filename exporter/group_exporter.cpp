@@ -18,20 +18,10 @@ void GroupExporter::export_records(std::span<const cache::FlowRecord> records) {
       active_ = (active_ + 1) % members_.size();
     }
   } else {
-    // A failure switches members between two records: the rest goes to the next one.
-    std::size_t done = 0;
-    while (done < records.size()) {
-      const std::size_t before = active_;
-      std::size_t n = 0;
-      for (; done + n < records.size(); ++n) {
-        members_[active_]->export_records(records.subspan(done + n, 1));
-        check_failover();
-        if (active_ != before) {
-          ++n;
-          break;
-        }
-      }
-      done += n;
+    // One record at a time, so that a failure switches members before the next record.
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      members_[active_]->export_records(records.subspan(i, 1));
+      check_failover();
     }
   }
   sum_counters();
