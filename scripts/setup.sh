@@ -25,7 +25,7 @@ done
 
 packages=(
   build-essential cmake pkg-config python3
-  libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsctp-dev libtomlplusplus-dev libdpdk-dev
+  libpcap-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsctp-dev libtomlplusplus-dev libdpdk-dev libssl-dev
 )
 if [ "$with_tests" = 1 ]; then
   packages+=(

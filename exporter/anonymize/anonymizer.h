@@ -9,31 +9,32 @@
 
 #include "cache/flow_record.h"
 #include "exporter/anonymize/anonymize_spec.h"
-#include "exporter/exporter.h"
+#include "exporter/forwarding_exporter.h"
 
 namespace tapflow::exporter {
 
-// Wraps a destination: its records go through anonymize() first (copied; the caller's stay).
-class AnonymizingExporter final : public FlowExporter {
+// Applies a spec to both addresses of records; keeps the Crypto-PAn cipher and cache, so one per
+// thread.
+class Anonymizer {
  public:
-  AnonymizingExporter(AnonymizeSpec spec, std::unique_ptr<FlowExporter> inner);
-
-  void export_records(std::span<const cache::FlowRecord> records) override;
-  void flush() override { inner_->flush(); }
-  const ExportCounters& counters() const override { return inner_->counters(); }
-  const std::string& destination() const override { return inner_->destination(); }
-  void set_system_start(std::uint64_t ns) override { inner_->set_system_start(ns); }
-  void close() override { inner_->close(); }
-  void reopen() override { inner_->reopen(); }
-  void set_rate(const ExportRate& rate) override { inner_->set_rate(rate); }
-  ExportRate rate() const override { return inner_->rate(); }
-  void force_templates() override { inner_->force_templates(); }
-  bool has_events() const override { return inner_->has_events(); }
-  void take_events(std::vector<TransportEvent>& out) override { inner_->take_events(out); }
+  explicit Anonymizer(const AnonymizeSpec& spec);
+  void apply(cache::FlowRecord& r);
+  const CryptoPan* crypto_pan() const { return crypto_pan_.get(); }
 
  private:
+  void apply(bool ipv6, std::array<std::uint8_t, 16>& address);
   AnonymizeSpec spec_;
-  std::unique_ptr<FlowExporter> inner_;
+  std::unique_ptr<CryptoPan> crypto_pan_;
+};
+
+// Wraps a destination: its records go through an Anonymizer first (copied; the caller's stay).
+class AnonymizingExporter final : public ForwardingExporter {
+ public:
+  AnonymizingExporter(const AnonymizeSpec& spec, std::unique_ptr<FlowExporter> inner);
+  void export_records(std::span<const cache::FlowRecord> records) override;
+
+ private:
+  Anonymizer anonymizer_;
   std::vector<cache::FlowRecord> scratch_;  // grows to the largest batch once, then reused
 };
 

@@ -1,5 +1,6 @@
 // --anonymize mask:N[,v6:M]: the low bits of every unicast address zeroed before one destination's
 // encoder, multicast and broadcast kept; a URL's ?anonymize= for that destination alone.
+// (cryptopan: is tested in crypto_pan_test.cpp.)
 #include "exporter/anonymize/anonymizer.h"
 
 #include <gtest/gtest.h>
@@ -28,14 +29,14 @@ AnonymizeSpec spec(const char* text) {
 
 TEST(Anonymize, TheInternet2MaskZeroesTheLow11BitsOfUnicastAddresses) {
   auto r = v4({128, 11, 68, 132}, {239, 1, 2, 3});
-  anonymize(spec("mask:11"), r);
+  Anonymizer(spec("mask:11")).apply(r);
   EXPECT_EQ(r.key.source_address[0], 128);
   EXPECT_EQ(r.key.source_address[1], 11);
   EXPECT_EQ(r.key.source_address[2], 64);  // 68 = 0100 0100: its low 3 bits go
   EXPECT_EQ(r.key.source_address[3], 0);
   EXPECT_EQ(r.key.destination_address[3], 3);  // multicast kept
   auto b = v4({10, 0, 0, 1}, {255, 255, 255, 255});
-  anonymize(spec("mask:32"), b);
+  Anonymizer(spec("mask:32")).apply(b);
   EXPECT_EQ(b.key.source_address[0], 0);
   EXPECT_EQ(b.key.destination_address[3], 255);  // broadcast kept
 }
@@ -47,7 +48,7 @@ TEST(Anonymize, Ipv6ByItsOwnCount) {
   r.key.source_address[0] = 0x20;
   r.key.destination_address.fill(0x11);
   r.key.destination_address[0] = 0xff;  // multicast
-  anonymize(spec("mask:8,v6:64"), r);
+  Anonymizer(spec("mask:8,v6:64")).apply(r);
   for (int i = 8; i < 16; ++i) EXPECT_EQ(r.key.source_address[static_cast<std::size_t>(i)], 0) << i;
   EXPECT_EQ(r.key.source_address[7], 0xff);
   EXPECT_EQ(r.key.destination_address[15], 0x11);
