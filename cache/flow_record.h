@@ -38,6 +38,11 @@ struct FlowRecord {
   std::uint8_t min_ttl = 0;
   std::uint8_t max_ttl = 0;
   FlowEndReason end_reason = FlowEndReason::kForcedEnd;
+  // Routing fields: set by a destination's --prefixes stage (exporter/prefixes/), 0 = unknown.
+  std::uint8_t source_prefix_length = 0;
+  std::uint8_t destination_prefix_length = 0;
+  std::uint32_t source_as = 0;
+  std::uint32_t destination_as = 0;
 };
 
 }  // namespace tapflow::cache

@@ -53,6 +53,12 @@ std::string format_record(const DecodedRecord& record) {
     line += fmt::format(" ttl {}-{}", f.min_ttl, f.max_ttl);
   }
   if (record.has(ie::kIngressInterface)) line += fmt::format(" in-if {}", key.ingress_interface);
+  if (record.has(ie::kBgpSourceAsNumber) || record.has(ie::kBgpDestinationAsNumber)) {
+    line += fmt::format(" as {}->{}", f.source_as, f.destination_as);
+  }
+  if (record.has(ie::kSourceIpv4PrefixLength) || record.has(ie::kSourceIpv6PrefixLength)) {
+    line += fmt::format(" mask {}/{}", f.source_prefix_length, f.destination_prefix_length);
+  }
   if (record.has(ie::kFlowEndReason)) {
     line += fmt::format(" end {}", cache::to_string(f.end_reason));
   }

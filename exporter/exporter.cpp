@@ -7,6 +7,7 @@
 #include "exporter/anonymize/anonymizer.h"
 #include "exporter/group_exporter.h"
 #include "exporter/json/json_lines_exporter.h"
+#include "exporter/prefixes/prefix_exporter.h"
 #include "exporter/transport/endpoint_url.h"
 #include "exporter/transport/file_transport.h"
 #include "exporter/message_exporter.h"
@@ -28,27 +29,53 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
 
 std::unique_ptr<FlowExporter> make_exporter(std::string_view url, const ExportOptions& options,
                                             Clock clock) {
-  // ?anonymize=SPEC on a destination (not a group: its members take their own) overrides
-  // --anonymize for it alone.
+  const bool group = url.starts_with("failover:") || url.starts_with("balance:");
+  if (group) {  // each member applies the stages (or its own ?anonymize= / ?prefixes=)
+    return make_unwrapped(url, options, std::move(clock));
+  }
+  // URL?anonymize=SPEC&prefixes=FILE|none on one destination overrides --anonymize / --prefixes
+  // for it alone.
   AnonymizeSpec spec = options.anonymize;
+  std::shared_ptr<PrefixSource> prefixes = options.prefixes;
   std::string_view base = url;
-  const auto query = url.find("?anonymize=");
-  if (query != std::string_view::npos && !url.starts_with("failover:") && !url.starts_with("balance:")) {
-    std::string error;
-    const auto parsed = parse_anonymize(url.substr(query + 11), error);
-    if (!parsed) throw std::runtime_error("export URL '" + std::string(url) + "': " + error);
-    spec = *parsed;
+  if (const auto query = url.find('?'); query != std::string_view::npos) {
     base = url.substr(0, query);
+    std::string_view rest = url.substr(query + 1);
+    const auto bad = [url](const std::string& why) {
+      return std::runtime_error("export URL '" + std::string(url) + "': " + why);
+    };
+    while (!rest.empty()) {
+      const auto amp = rest.find('&');
+      const std::string_view param = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      if (param.starts_with("anonymize=")) {
+        std::string error;
+        const auto parsed = parse_anonymize(param.substr(10), error);
+        if (!parsed) throw bad(error);
+        spec = *parsed;
+      } else if (param.starts_with("prefixes=")) {
+        const std::string path(param.substr(9));
+        if (path == "none") {
+          prefixes = nullptr;
+        } else if (path.empty()) {
+          throw bad("prefixes= needs a file, or none");
+        } else if (options.prefixes == nullptr || options.prefixes->path() != path) {
+          prefixes = std::make_shared<PrefixSource>(path, options.peer_as);
+        }
+      } else {
+        throw bad("unknown option '" + std::string(param) + "' (expected anonymize=SPEC or prefixes=FILE|none, "
+                  "joined by &)");
+      }
+    }
   }
   ExportOptions inner = options;
   inner.anonymize = {};  // applied once, here
-  std::unique_ptr<FlowExporter> e;
-  if (url.starts_with("failover:") || url.starts_with("balance:")) {
-    inner.anonymize = options.anonymize;  // each member applies it (or its own)
-    spec = {};
-  }
-  e = make_unwrapped(base, inner, std::move(clock));
+  inner.prefixes = nullptr;
+  inner.routing_fields = prefixes != nullptr;
+  auto e = make_unwrapped(base, inner, std::move(clock));
+  // AS numbers from the real addresses, then anonymisation.
   if (spec.active()) e = std::make_unique<AnonymizingExporter>(spec, std::move(e));
+  if (prefixes) e = std::make_unique<PrefixExporter>(std::move(prefixes), std::move(e));
   return e;
 }
 
@@ -59,7 +86,8 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
     std::string path(url.substr(5));
     if (path.empty()) throw std::runtime_error("export URL '" + std::string(url) + "': json: needs a path, or - for standard output");
     if (path == "-") path = "/dev/stdout";
-    return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path), std::string(url));
+    return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path), std::string(url),
+                                               options.routing_fields);
   }
   for (const auto& [prefix, mode] : {std::pair{std::string_view("failover:"), GroupExporter::Mode::kFailover},
                                      std::pair{std::string_view("balance:"), GroupExporter::Mode::kBalance}}) {

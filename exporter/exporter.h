@@ -18,6 +18,8 @@
 
 namespace tapflow::exporter {
 
+class PrefixSource;
+
 // Wall clock in nanoseconds since the Unix epoch; injected so tests are deterministic.
 using Clock = std::function<std::uint64_t()>;
 std::uint64_t system_clock_ns();
@@ -52,6 +54,12 @@ struct ExportOptions {
   // --anonymize: addresses masked before this destination's encoder (anonymize/anonymizer.h);
   // a URL's ?anonymize= overrides it.
   AnonymizeSpec anonymize = {};
+  // --prefixes FILE, loaded (prefixes/prefix_table.h): AS numbers and prefix lengths filled in
+  // before this destination's anonymisation and encoder; a URL's ?prefixes=FILE|none overrides it.
+  std::shared_ptr<PrefixSource> prefixes;
+  bool peer_as = false;  // --prefix-as peer: the peer AS where the file gives one, else the origin
+  // v9/IPFIX templates carry AS numbers and prefix lengths (set for a destination with prefixes).
+  bool routing_fields = false;
 };
 
 struct ExportCounters {

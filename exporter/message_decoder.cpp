@@ -1,5 +1,7 @@
 #include "exporter/message_decoder.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "exporter/ie/byte_order.h"
@@ -724,6 +726,13 @@ MessageSummary MessageDecoder::decode_v5(std::span<const std::uint8_t> message,
     read(ie::kTcpControlBits, rec.subspan(37, 1), r);
     read(ie::kProtocolIdentifier, rec.subspan(38, 1), r);
     read(ie::kIpClassOfService, rec.subspan(39, 1), r);
+    // v5 always has room for AS numbers and masks; they count as carried when a probe filled any.
+    if (std::any_of(rec.begin() + 40, rec.begin() + 46, [](std::uint8_t b) { return b != 0; })) {
+      read(ie::kBgpSourceAsNumber, rec.subspan(40, 2), r);
+      read(ie::kBgpDestinationAsNumber, rec.subspan(42, 2), r);
+      read(ie::kSourceIpv4PrefixLength, rec.subspan(44, 1), r);
+      read(ie::kDestinationIpv4PrefixLength, rec.subspan(45, 1), r);
+    }
     out.push_back(std::move(r));
     ++summary.records;
   }

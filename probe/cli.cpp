@@ -155,8 +155,19 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       "buffers on the same host keeps up with");
   add_parsed_option(app, "--anonymize", o.anonymize, tapflow::exporter::parse_anonymize,
       "Anonymise the addresses every destination gets: mask:N zeroes the low N bits of IPv4 addresses, "
-      "v6:M the low M bits of IPv6 ones (mask:11,v6:64); multicast and broadcast kept. A destination's "
+      "v6:M the low M bits of IPv6 ones (mask:11,v6:64); cryptopan:KEYFILE maps them prefix-preservingly "
+      "(Crypto-PAn, a 32-byte key raw or in hex); multicast and broadcast kept. A destination's "
       "own URL?anonymize=SPEC (with + for ,) overrides it, none included");
+  app.add_option("--prefixes", o.prefixes,
+                 "Fill in AS numbers and prefix lengths (v5 src_as/dst_as and masks, IEs 16/17, 9/13, 29/30) "
+                 "from FILE: lines of PREFIX/LENGTH AS [PEER-AS], or CAIDA pfx2as's ADDRESS LENGTH AS; IPv4 "
+                 "and IPv6; longest match; SIGHUP reloads it. Before --anonymize. A destination's own "
+                 "URL?prefixes=FILE|none overrides it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--prefix-as", o.prefix_as,
+                 "Which AS --prefixes gives: origin (the AS column) or peer (the PEER-AS column, where given)")
+      ->check(CLI::IsMember({"origin", "peer"}))
+      ->capture_default_str();
   app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
@@ -235,6 +246,14 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
     for (const char* name : {"--snaplen", "--no-promisc", "--buffer-size", "--immediate", "--pidfile"}) {
       if (given(name)) warnings.push_back(std::string(name) + " applies to live capture (-i); ignored with -r");
     }
+  }
+  if (o.export_urls.empty()) {
+    for (const char* name : {"--anonymize", "--prefixes"}) {
+      if (given(name)) warnings.push_back(std::string(name) + " applies to -n destinations; the table on stdout shows the flows as the cache holds them");
+    }
+  }
+  if (given("--prefix-as") && !given("--prefixes")) {
+    warnings.push_back("--prefix-as does nothing without --prefixes; ignored");
   }
   if (given("--scale-sampled") && o.sampling.mode == cache::SamplingMode::kNone) {
     warnings.push_back("--scale-sampled does nothing without sampling (-s N); ignored");

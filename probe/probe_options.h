@@ -30,6 +30,8 @@ struct ProbeOptions {
   int export_ttl = 1;                     // --export-ttl: multicast TTL / hop limit
   std::string export_source;              // --export-source ADDR (UDP)
   exporter::AnonymizeSpec anonymize;      // --anonymize: every destination without its own ?anonymize=
+  std::string prefixes;                   // --prefixes FILE: AS numbers and prefix lengths
+  std::string prefix_as = "origin";       // --prefix-as origin|peer
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

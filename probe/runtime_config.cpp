@@ -6,6 +6,9 @@
 #include <random>
 #include <thread>
 
+#include "exporter/prefixes/prefix_table.h"
+#include "probe/log.h"
+
 namespace tapflow::probe {
 
 namespace {
@@ -50,7 +53,15 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .rate = options.export_rate,
                              .multicast_ttl = options.export_ttl,
                              .source_address = options.export_source,
-                             .anonymize = options.anonymize};
+                             .anonymize = options.anonymize,
+                             .prefixes = nullptr,
+                             .peer_as = options.prefix_as == "peer"};
+  if (!options.prefixes.empty()) {
+    // Loaded once for every destination that uses it; a bad file stops the start (exit 2).
+    auto source = std::make_shared<exporter::PrefixSource>(options.prefixes, options.prefix_as == "peer");
+    log::notice("{}", source->initial_report());
+    c.export_config.options.prefixes = std::move(source);
+  }
   return c;
 }
 

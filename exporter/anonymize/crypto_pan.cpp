@@ -115,32 +115,27 @@ std::size_t cache_slot(const std::uint8_t* address, std::size_t entries) {
 }
 }  // namespace
 
-void CryptoPan::anonymize_ipv4(std::uint8_t* address) {
-  CacheEntry& e = cache_[cache_slot<4>(address, kCacheEntries)];
-  if (e.family == 4 && std::memcmp(e.address.data(), address, 4) == 0) {
-    ++hits_;
-    std::memcpy(address, e.mapped.data(), 4);
-    return;
+// Two-way sets, the most recent first: two hot addresses that hash alike do not evict each other.
+template <std::size_t N>
+void CryptoPan::anonymize(std::uint8_t* address, std::uint8_t family, int bits) {
+  CacheEntry* set = &cache_[cache_slot<N>(address, kCacheEntries / 2) * 2];
+  for (int way = 0; way < 2; ++way) {
+    if (set[way].family == family && std::memcmp(set[way].address.data(), address, N) == 0) {
+      ++hits_;
+      std::memcpy(address, set[way].mapped.data(), N);
+      if (way == 1) std::swap(set[0], set[1]);
+      return;
+    }
   }
   ++misses_;
-  e.family = 4;
-  std::memcpy(e.address.data(), address, 4);
-  map(address, 32, e.mapped.data());
-  std::memcpy(address, e.mapped.data(), 4);
+  set[1] = set[0];
+  set[0].family = family;
+  std::memcpy(set[0].address.data(), address, N);
+  map(address, bits, set[0].mapped.data());
+  std::memcpy(address, set[0].mapped.data(), N);
 }
 
-void CryptoPan::anonymize_ipv6(std::uint8_t* address) {
-  CacheEntry& e = cache_[cache_slot<16>(address, kCacheEntries)];
-  if (e.family == 6 && std::memcmp(e.address.data(), address, 16) == 0) {
-    ++hits_;
-    std::memcpy(address, e.mapped.data(), 16);
-    return;
-  }
-  ++misses_;
-  e.family = 6;
-  std::memcpy(e.address.data(), address, 16);
-  map(address, 128, e.mapped.data());
-  std::memcpy(address, e.mapped.data(), 16);
-}
+void CryptoPan::anonymize_ipv4(std::uint8_t* address) { anonymize<4>(address, 4, 32); }
+void CryptoPan::anonymize_ipv6(std::uint8_t* address) { anonymize<16>(address, 6, 128); }
 
 }  // namespace tapflow::exporter

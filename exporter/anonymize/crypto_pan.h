@@ -44,6 +44,8 @@ class CryptoPan {
  private:
   // The address's first `bits` bits (of 128, big-endian in `in`) mapped into `out`.
   void map(const std::uint8_t* in, int bits, std::uint8_t* out);
+  template <std::size_t N>
+  void anonymize(std::uint8_t* address, std::uint8_t family, int bits);
 
   struct CacheEntry {
     std::array<std::uint8_t, 16> address{};

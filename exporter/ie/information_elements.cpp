@@ -47,48 +47,48 @@ bool read_address(Value v, std::size_t size, std::uint8_t ip_version,
 }
 
 constexpr InformationElement kTable[] = {
-    {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, false,
+    {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.key.source_address.data(), 4); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.source_address, r); }},
-    {ie::kDestinationIpv4Address, "destinationIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, false,
+    {ie::kDestinationIpv4Address, "destinationIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.destination_address.data(), 4);
      },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.destination_address, r); }},
-    {ie::kSourceIpv6Address, "sourceIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, false,
+    {ie::kSourceIpv6Address, "sourceIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.source_address.data(), 16);
      },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.source_address, r); }},
-    {ie::kDestinationIpv6Address, "destinationIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, false,
+    {ie::kDestinationIpv6Address, "destinationIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.destination_address.data(), 16);
      },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.destination_address, r); }},
-    {ie::kSourceTransportPort, "sourceTransportPort", 2, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kSourceTransportPort, "sourceTransportPort", 2, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.source_port); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.source_port); }},
-    {ie::kDestinationTransportPort, "destinationTransportPort", 2, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kDestinationTransportPort, "destinationTransportPort", 2, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.destination_port); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.destination_port); }},
-    {ie::kProtocolIdentifier, "protocolIdentifier", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kProtocolIdentifier, "protocolIdentifier", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.protocol); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.protocol); }},
-    {ie::kIpClassOfService, "ipClassOfService", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kIpClassOfService, "ipClassOfService", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.tos); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.tos); }},
     // RFC 7125: tcpControlBits is unsigned16 (the flags byte plus NS and reserved bits); we only
     // keep the low byte.
-    {ie::kTcpControlBits, "tcpControlBits", 2, AddressFamilies::kBoth, kIpfixFormat, false,
+    {ie::kTcpControlBits, "tcpControlBits", 2, AddressFamilies::kBoth, kIpfixFormat, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.tcp_flags); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
     // RFC 3954 §8: TCP_FLAGS is one octet in v9 (nfdump, pmacct and Wireshark read either).
-    {ie::kTcpControlBits, "TCP_FLAGS", 1, AddressFamilies::kBoth, kV9Format, false,
+    {ie::kTcpControlBits, "TCP_FLAGS", 1, AddressFamilies::kBoth, kV9Format, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.tcp_flags); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.tcp_flags); }},
     // v9 collectors (nfdump) take ICMP type and code from ICMP_TYPE, not the destination port;
     // IPFIX collectors read the port (where tapflow, like Cisco, puts type * 256 + code).
-    {ie::kIcmpType, "ICMP_TYPE", 2, AddressFamilies::kBoth, kV9Format, false,
+    {ie::kIcmpType, "ICMP_TYPE", 2, AddressFamilies::kBoth, kV9Format, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        const bool icmp = r.key.protocol == 1 || r.key.protocol == 58;
        put_u16(out, icmp ? r.key.destination_port : 0);
@@ -99,15 +99,15 @@ constexpr InformationElement kTable[] = {
        if (type_code != 0) r.key.destination_port = type_code;
        return true;
      }},
-    {ie::kPacketDeltaCount, "packetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kPacketDeltaCount, "packetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.packets); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.packets); }},
-    {ie::kOctetDeltaCount, "octetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kOctetDeltaCount, "octetDeltaCount", 8, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.octets); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.octets); }},
     // Absolute times (IEs 152/153), never relative to the export time or an uptime: a collector
     // can anchor them without knowing when the probe started (softflowd issues 39/58).
-    {ie::kFlowStartMilliseconds, "flowStartMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, false,
+    {ie::kFlowStartMilliseconds, "flowStartMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.first_ns / kNsPerMs); },
      [](Value v, const ReadContext&, FlowRecord& r) {
        std::uint64_t ms = 0;
@@ -115,7 +115,7 @@ constexpr InformationElement kTable[] = {
        r.first_ns = ms * kNsPerMs;
        return true;
      }},
-    {ie::kFlowEndMilliseconds, "flowEndMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, false,
+    {ie::kFlowEndMilliseconds, "flowEndMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.last_ns / kNsPerMs); },
      [](Value v, const ReadContext&, FlowRecord& r) {
        std::uint64_t ms = 0;
@@ -126,17 +126,17 @@ constexpr InformationElement kTable[] = {
     // v9 (RFC 3954 §8): sysUpTime ms of the first and last packet; the collector anchors them with
     // the header's sysUpTime and unix_secs. Before the system start they clamp to 0; past 2^32 ms
     // (49.7 days) they wrap, as the header's sysUpTime does.
-    {ie::kFirstSwitched, "FIRST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, false,
+    {ie::kFirstSwitched, "FIRST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, 0,
      [](const FlowRecord& r, const WriteContext& c, std::uint8_t* out) {
        put_u32(out, uptime_ms(r.first_ns, c));
      },
      [](Value v, const ReadContext& c, FlowRecord& r) { return read_uptime(v, c, r.first_ns); }},
-    {ie::kLastSwitched, "LAST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, false,
+    {ie::kLastSwitched, "LAST_SWITCHED", 4, AddressFamilies::kBoth, kV9Format, 0,
      [](const FlowRecord& r, const WriteContext& c, std::uint8_t* out) {
        put_u32(out, uptime_ms(r.last_ns, c));
      },
      [](Value v, const ReadContext& c, FlowRecord& r) { return read_uptime(v, c, r.last_ns); }},
-    {ie::kFlowEndReason, "flowEndReason", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kFlowEndReason, "flowEndReason", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, static_cast<std::uint8_t>(r.end_reason)); },
      [](Value v, const ReadContext&, FlowRecord& r) {
        std::uint8_t reason = 0;
@@ -144,23 +144,45 @@ constexpr InformationElement kTable[] = {
        r.end_reason = static_cast<cache::FlowEndReason>(reason);
        return true;
      }},
-    {ie::kIngressInterface, "ingressInterface", 4, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kIngressInterface, "ingressInterface", 4, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.key.ingress_interface); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.ingress_interface); }},
-    {ie::kMinimumTtl, "minimumTTL", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kMinimumTtl, "minimumTTL", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.min_ttl); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.min_ttl); }},
-    {ie::kMaximumTtl, "maximumTTL", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kMaximumTtl, "maximumTTL", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.max_ttl); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.max_ttl); }},
-    {ie::kIpVersion, "ipVersion", 1, AddressFamilies::kBoth, kBothFormats, false,
+    {ie::kIpVersion, "ipVersion", 1, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.key.ip_version); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.ip_version); }},
     // RFC 5476 §6.5.1: the Selection Process the record went through; its parameters are in the
     // sampling options record with the same selectorId.
-    {ie::kSelectorId, "selectorId", 8, AddressFamilies::kBoth, kIpfixFormat, true,
+    {ie::kSelectorId, "selectorId", 8, AddressFamilies::kBoth, kIpfixFormat, kSampledFeature,
      [](const FlowRecord&, const WriteContext&, std::uint8_t* out) { put_u64(out, kSelectorIdValue); },
      [](Value v, const ReadContext&, FlowRecord&) { return valid_unsigned(v); }},
+    // RFC 7012 / RFC 3954 §8: what a router's FIB would say of the addresses, from --prefixes.
+    {ie::kSourceIpv4PrefixLength, "sourceIPv4PrefixLength", 1, AddressFamilies::kIpv4Only, kBothFormats, kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.source_prefix_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.source_prefix_length); }},
+    {ie::kDestinationIpv4PrefixLength, "destinationIPv4PrefixLength", 1, AddressFamilies::kIpv4Only, kBothFormats,
+     kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.destination_prefix_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.destination_prefix_length); }},
+    {ie::kSourceIpv6PrefixLength, "sourceIPv6PrefixLength", 1, AddressFamilies::kIpv6Only, kBothFormats, kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.source_prefix_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.source_prefix_length); }},
+    {ie::kDestinationIpv6PrefixLength, "destinationIPv6PrefixLength", 1, AddressFamilies::kIpv6Only, kBothFormats,
+     kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.destination_prefix_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.destination_prefix_length); }},
+    // Four octets (RFC 6793 ASNs); v9 collectors read SRC_AS/DST_AS of 2 or 4.
+    {ie::kBgpSourceAsNumber, "bgpSourceAsNumber", 4, AddressFamilies::kBoth, kBothFormats, kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.source_as); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.source_as); }},
+    {ie::kBgpDestinationAsNumber, "bgpDestinationAsNumber", 4, AddressFamilies::kBoth, kBothFormats, kRoutingFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.destination_as); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.destination_as); }},
 };
 
 constexpr std::size_t kTableSize = std::size(kTable);
@@ -168,31 +190,45 @@ constexpr std::size_t kTableSize = std::size(kTable);
 static_assert(kTableSize <= 64, "DecodedRecord::fields holds one bit per information element");
 
 constexpr bool in_template(const InformationElement& e, AddressFamilies excluded, Formats format,
-                           bool sampling) {
-  return e.families != excluded && (e.formats & format) != 0 && (sampling || !e.sampling_only);
+                           std::uint8_t features) {
+  return e.families != excluded && (e.formats & format) != 0 && (e.needs & ~features) == 0;
 }
 
-template <AddressFamilies kExcluded, Formats kFormat, bool kSampling>
+template <AddressFamilies kExcluded, Formats kFormat, std::uint8_t kFeatures>
 constexpr auto make_fields() {
   constexpr std::size_t count = [] {
     std::size_t n = 0;
-    for (const auto& e : kTable) n += in_template(e, kExcluded, kFormat, kSampling);
+    for (const auto& e : kTable) n += in_template(e, kExcluded, kFormat, kFeatures);
     return n;
   }();
   std::array<const InformationElement*, count> fields{};
   std::size_t i = 0;
   for (const auto& e : kTable) {
-    if (in_template(e, kExcluded, kFormat, kSampling)) fields[i++] = &e;
+    if (in_template(e, kExcluded, kFormat, kFeatures)) fields[i++] = &e;
   }
   return fields;
 }
 
-constexpr auto kIpv4Fields = make_fields<AddressFamilies::kIpv6Only, kIpfixFormat, false>();
-constexpr auto kIpv6Fields = make_fields<AddressFamilies::kIpv4Only, kIpfixFormat, false>();
-constexpr auto kIpv4SampledFields = make_fields<AddressFamilies::kIpv6Only, kIpfixFormat, true>();
-constexpr auto kIpv6SampledFields = make_fields<AddressFamilies::kIpv4Only, kIpfixFormat, true>();
-constexpr auto kIpv4V9Fields = make_fields<AddressFamilies::kIpv6Only, kV9Format, false>();
-constexpr auto kIpv6V9Fields = make_fields<AddressFamilies::kIpv4Only, kV9Format, false>();
+// Every layout: [format][IPv4, IPv6][features 0..3].
+template <Formats kFormat, AddressFamilies kExcluded>
+struct Layouts {
+  static constexpr auto f0 = make_fields<kExcluded, kFormat, 0>();
+  static constexpr auto f1 = make_fields<kExcluded, kFormat, 1>();
+  static constexpr auto f2 = make_fields<kExcluded, kFormat, 2>();
+  static constexpr auto f3 = make_fields<kExcluded, kFormat, 3>();
+  static FieldList get(std::uint8_t features) {
+    switch (features & 3) {
+      case 0: return f0;
+      case 1: return f1;
+      case 2: return f2;
+      default: return f3;
+    }
+  }
+};
+using Ipv4Ipfix = Layouts<kIpfixFormat, AddressFamilies::kIpv6Only>;
+using Ipv6Ipfix = Layouts<kIpfixFormat, AddressFamilies::kIpv4Only>;
+using Ipv4V9 = Layouts<kV9Format, AddressFamilies::kIpv6Only>;
+using Ipv6V9 = Layouts<kV9Format, AddressFamilies::kIpv4Only>;
 
 }  // namespace
 
@@ -205,17 +241,17 @@ int find_information_element(std::uint16_t id) {
   return -1;
 }
 
-FieldList ipv4_record_fields() { return kIpv4Fields; }
-FieldList ipv6_record_fields() { return kIpv6Fields; }
+FieldList ipv4_record_fields() { return Ipv4Ipfix::get(0); }
+FieldList ipv6_record_fields() { return Ipv6Ipfix::get(0); }
 
-FieldList record_fields(ExportFormat format, int ip_version, bool sampling) {
+FieldList record_fields(ExportFormat format, int ip_version, std::uint8_t features) {
   const bool v6 = ip_version == 6;
   if (format == ExportFormat::kV9) {
     // v9 announces sampling in an options record that applies to all the source's records.
-    return v6 ? FieldList(kIpv6V9Fields) : FieldList(kIpv4V9Fields);
+    const auto v9_features = static_cast<std::uint8_t>(features & ~kSampledFeature);
+    return v6 ? Ipv6V9::get(v9_features) : Ipv4V9::get(v9_features);
   }
-  if (sampling) return v6 ? FieldList(kIpv6SampledFields) : FieldList(kIpv4SampledFields);
-  return v6 ? FieldList(kIpv6Fields) : FieldList(kIpv4Fields);
+  return v6 ? Ipv6Ipfix::get(features) : Ipv4Ipfix::get(features);
 }
 
 std::size_t record_length(FieldList fields) {

@@ -36,13 +36,19 @@ struct ReadContext {
   std::uint32_t system_uptime_ms = 0;   // header sysUpTime at that time
 };
 
+// What a template carries beyond the always-present fields (a bit mask).
+enum TemplateFeatures : std::uint8_t {
+  kSampledFeature = 1,  // sampling is announced: selectorId (IPFIX)
+  kRoutingFeature = 2,  // a --prefixes stage fills AS numbers and prefix lengths
+};
+
 struct InformationElement {
   std::uint16_t id;
   std::string_view name;
   std::uint16_t length;  // octets in our templates (always fixed length)
   AddressFamilies families;
   std::uint8_t formats;  // Formats bits
-  bool sampling_only;    // only in templates when sampling is announced (selectorId)
+  std::uint8_t needs;    // TemplateFeatures bits the template must have to carry it (0: always)
   // Writes exactly `length` octets, network byte order.
   void (*write)(const cache::FlowRecord& record, const WriteContext& context, std::uint8_t* out);
   // Reads a value of any length the peer chose (reduced-size encoding, RFC 7011 §6.2) into the
@@ -75,7 +81,13 @@ inline constexpr std::uint16_t kFlowSamplerMode = 49;
 inline constexpr std::uint16_t kFlowSamplerRandomInterval = 50;
 inline constexpr std::uint16_t kLastSwitched = 21;       // v9: sysUpTime ms of the last packet
 inline constexpr std::uint16_t kFirstSwitched = 22;      // v9: sysUpTime ms of the first packet
+inline constexpr std::uint16_t kSourceIpv4PrefixLength = 9;
 inline constexpr std::uint16_t kIngressInterface = 10;
+inline constexpr std::uint16_t kDestinationIpv4PrefixLength = 13;
+inline constexpr std::uint16_t kBgpSourceAsNumber = 16;
+inline constexpr std::uint16_t kBgpDestinationAsNumber = 17;
+inline constexpr std::uint16_t kSourceIpv6PrefixLength = 29;
+inline constexpr std::uint16_t kDestinationIpv6PrefixLength = 30;
 inline constexpr std::uint16_t kDestinationTransportPort = 11;
 inline constexpr std::uint16_t kDestinationIpv4Address = 12;
 inline constexpr std::uint16_t kSourceIpv6Address = 27;
@@ -112,11 +124,12 @@ inline constexpr std::uint64_t kSelectorIdValue = 1;
 // An ordered list of elements: the body of one template, generic over the export format.
 using FieldList = std::span<const InformationElement* const>;
 
-// The record layouts tapflow exports for IPv4 and IPv6 flows: IPFIX without sampling (the
-// defaults), or for a format and whether sampling is announced.
+// The record layouts tapflow exports for IPv4 and IPv6 flows: IPFIX without sampling or routing
+// fields (the defaults), or for a format and TemplateFeatures bits (v9 announces sampling in an
+// options record, so kSampledFeature changes only IPFIX layouts).
 FieldList ipv4_record_fields();
 FieldList ipv6_record_fields();
-FieldList record_fields(ExportFormat format, int ip_version, bool sampling);
+FieldList record_fields(ExportFormat format, int ip_version, std::uint8_t features);
 
 // sysUpTime in ms of `ns` (ns since the epoch) for a system started at `system_start_ms`: clamped
 // to 0 before the start, never underflowing; wraps mod 2^32 (49.7 days) as NetFlow's does.

@@ -4,8 +4,8 @@
 
 namespace tapflow::exporter {
 
-nlohmann::json record_json(const cache::FlowRecord& r) {
-  return {{"source", cache::format_address(r.key.source_address, r.key.is_ipv6())},
+nlohmann::json record_json(const cache::FlowRecord& r, bool routing) {
+  nlohmann::json j = {{"source", cache::format_address(r.key.source_address, r.key.is_ipv6())},
           {"destination", cache::format_address(r.key.destination_address, r.key.is_ipv6())},
           {"source_port", r.key.source_port},
           {"destination_port", r.key.destination_port},
@@ -19,16 +19,23 @@ nlohmann::json record_json(const cache::FlowRecord& r) {
           {"first_ms", r.first_ns / 1'000'000},
           {"last_ms", r.last_ns / 1'000'000},
           {"end_reason", cache::to_string(r.end_reason)}};
+  if (routing) {
+    j["source_as"] = r.source_as;
+    j["destination_as"] = r.destination_as;
+    j["source_prefix_length"] = r.source_prefix_length;
+    j["destination_prefix_length"] = r.destination_prefix_length;
+  }
+  return j;
 }
 
-JsonLinesExporter::JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination)
-    : sink_(std::move(sink)), destination_(std::move(destination)) {
+JsonLinesExporter::JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination, bool routing)
+    : routing_(routing), sink_(std::move(sink)), destination_(std::move(destination)) {
   buffer_.reserve(kWriteBytes + 1024);
 }
 
 void JsonLinesExporter::export_records(std::span<const cache::FlowRecord> records) {
   for (const auto& r : records) {
-    buffer_ += record_json(r).dump();
+    buffer_ += record_json(r, routing_).dump();
     buffer_ += '\n';
     ++buffered_records_;
     ++counters_.records;

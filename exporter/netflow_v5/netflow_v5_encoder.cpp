@@ -12,6 +12,8 @@ namespace tapflow::exporter {
 
 namespace {
 constexpr std::uint64_t kNsPerMs = 1'000'000;
+// RFC 6793 §9: AS_TRANS stands for a 4-octet AS in a 2-octet field.
+constexpr std::uint16_t as16(std::uint32_t as) { return as > 0xffff ? 23456 : static_cast<std::uint16_t>(as); }
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
 // Header sampling_interval: 2-bit mode (1 deterministic, 2 random), 14-bit interval.
 constexpr std::uint16_t kModeDeterministic = 1;
@@ -84,7 +86,8 @@ NetflowV5Encoder::AddResult NetflowV5Encoder::add_record(const cache::FlowRecord
     std::memset(r, 0, kRecordSize);
     std::memcpy(r, record.key.source_address.data(), 4);        // srcaddr
     std::memcpy(r + 4, record.key.destination_address.data(), 4);  // dstaddr
-    // nexthop (r + 8), output, AS numbers and masks are unknown to a probe: 0.
+    // nexthop (r + 8) and output are unknown to a probe: 0. AS numbers and masks come from a
+    // --prefixes stage (0 without); a 4-octet AS is AS_TRANS 23456 in v5's two (RFC 6793 §9).
     put_u16(r + 12, input);
     put_u32(r + 16, share(record.packets));  // dPkts
     put_u32(r + 20, share(record.octets));   // dOctets
@@ -95,6 +98,10 @@ NetflowV5Encoder::AddResult NetflowV5Encoder::add_record(const cache::FlowRecord
     put_u8(r + 37, record.tcp_flags);
     put_u8(r + 38, record.key.protocol);
     put_u8(r + 39, record.key.tos);
+    put_u16(r + 40, as16(record.source_as));
+    put_u16(r + 42, as16(record.destination_as));
+    put_u8(r + 44, record.source_prefix_length);
+    put_u8(r + 45, record.destination_prefix_length);
     ++records_in_message_;
   }
   latest_ns_ = std::max(latest_ns_, record.last_ns);

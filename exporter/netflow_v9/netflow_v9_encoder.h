@@ -37,7 +37,9 @@ class NetflowV9Encoder {
 
   // Throws std::invalid_argument when `max_message_size` cannot hold a packet with the templates,
   // the options record and one record of each family, or when the sampling interval is 0.
-  NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size, cache::SamplingConfig sampling = {});
+  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage).
+  NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size, cache::SamplingConfig sampling = {},
+                   bool routing = false);
 
   // Starts a packet at `export_ns` (the export clock, ns since the epoch). The header's unix_secs
   // is that time, or the latest LAST_SWITCHED in the packet if later, rounded up to a whole

@@ -113,8 +113,8 @@ TEST(MessageDecoder, EveryTableElementIsInATemplateAndDecodes) {
     bool in_template = false;
     for (const auto format : {ExportFormat::kIpfix, ExportFormat::kV9}) {
       for (const int ip_version : {4, 6}) {
-        for (const bool sampling : {false, true}) {
-          for (const auto* f : record_fields(format, ip_version, sampling)) in_template |= f == &e;
+        for (const std::uint8_t features : {0, 1, 2, 3}) {
+          for (const auto* f : record_fields(format, ip_version, features)) in_template |= f == &e;
         }
       }
     }
