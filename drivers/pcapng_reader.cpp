@@ -27,7 +27,8 @@ constexpr std::uint64_t kNanosecond = 1'000'000'000;
 PcapngReader::PcapngReader(int fd, std::size_t buffer_size, std::uint64_t file_size)
     : fd_(fd), file_size_(file_size) {
   // No more than the file needs; the buffer grows where a block needs more.
-  capacity_ = static_cast<std::size_t>(std::max<std::uint64_t>(std::min<std::uint64_t>(buffer_size, file_size), 64));
+  capacity_ = static_cast<std::size_t>(
+      std::max<std::uint64_t>(std::min<std::uint64_t>(buffer_size, file_size), 64));
   buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(capacity_);
   interfaces_.reserve(8);
   // The first section header is checked now, as libpcap checks it when it opens the file.
@@ -72,10 +73,12 @@ bool PcapngReader::ensure(std::size_t need, bool may_move, bool* paused) {
   begin_ = 0;
   end_ = kept;
   while (end_ < capacity_) {
-    const ssize_t got = pread(fd_, buffer_.get() + end_, capacity_ - end_, static_cast<off_t>(file_offset_ + end_));
+    const ssize_t got =
+        pread(fd_, buffer_.get() + end_, capacity_ - end_, static_cast<off_t>(file_offset_ + end_));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      error_ = fmt::format("cannot read at offset {}: {}", file_offset_ + end_, std::strerror(errno));
+      error_ =
+          fmt::format("cannot read at offset {}: {}", file_offset_ + end_, std::strerror(errno));
       return false;
     }
     if (got == 0) break;
@@ -102,7 +105,8 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
     if (!ensure(8, may_move, &paused)) {
       if (paused) return Step::kPause;
       if (!error_.empty() || end_ == begin_) return Step::kEnd;  // a read error, or a clean end
-      return fail(fmt::format("truncated block header at offset {}: {} of 8 bytes", at, end_ - begin_));
+      return fail(
+          fmt::format("truncated block header at offset {}: {} of 8 bytes", at, end_ - begin_));
     }
     const std::uint8_t* p = buffer_.get() + begin_;
     std::uint32_t raw_type = 0;
@@ -118,7 +122,8 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
       std::uint32_t magic = 0;
       std::memcpy(&magic, p + 8, 4);
       if (magic != kByteOrderMagic && magic != __builtin_bswap32(kByteOrderMagic)) {
-        return fail(fmt::format("section header block at offset {} has a bad byte-order magic 0x{:08x}", at, magic));
+        return fail(fmt::format(
+            "section header block at offset {} has a bad byte-order magic 0x{:08x}", at, magic));
       }
       swapped_ = magic != kByteOrderMagic;
     } else if (!in_section_) {
@@ -127,14 +132,16 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
     const std::uint32_t type = u32(p);
     const std::uint32_t length = u32(p + 4);
     const auto where = [&] { return fmt::format("block of type 0x{:x} at offset {}", type, at); };
-    if (length < kBlockOverhead) return fail(fmt::format("{} has a length of {} (< 12)", where(), length));
-    if (length % 4 != 0) return fail(fmt::format("{} has a length of {}, not a multiple of 4", where(), length));
+    if (length < kBlockOverhead)
+      return fail(fmt::format("{} has a length of {} (< 12)", where(), length));
+    if (length % 4 != 0)
+      return fail(fmt::format("{} has a length of {}, not a multiple of 4", where(), length));
     if (length > file_size_ - at) {
-      return fail(fmt::format("truncated file: {} has a length of {}, {} bytes are left", where(), length,
-                              file_size_ - at));
+      return fail(fmt::format("truncated file: {} has a length of {}, {} bytes are left", where(),
+                              length, file_size_ - at));
     }
-    const bool wanted = type == kSectionHeader || type == kInterfaceDescription || type == kEnhancedPacket ||
-                        type == kSimplePacket || type == kObsoletePacket;
+    const bool wanted = type == kSectionHeader || type == kInterfaceDescription ||
+                        type == kEnhancedPacket || type == kSimplePacket || type == kObsoletePacket;
     if (!wanted && length > capacity_) {
       // Skipped (name resolution, statistics, decryption secrets, custom, unknown): a block
       // larger than the buffer is not read, only its trailing length. The buffered bytes stay
@@ -145,29 +152,32 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
         got = pread(fd_, trailer, sizeof trailer, static_cast<off_t>(at + length - 4));
       } while (got < 0 && errno == EINTR);
       if (got != static_cast<ssize_t>(sizeof trailer)) {
-        return fail(fmt::format("cannot read the end of the {}: {}", where(),
-                                got < 0 ? std::strerror(errno) : "the file is shorter than it was"));
+        return fail(
+            fmt::format("cannot read the end of the {}: {}", where(),
+                        got < 0 ? std::strerror(errno) : "the file is shorter than it was"));
       }
       if (u32(trailer) != length) {
-        return fail(fmt::format("{} has a length of {} at its start and {} at its end", where(), length,
-                                u32(trailer)));
+        return fail(fmt::format("{} has a length of {} at its start and {} at its end", where(),
+                                length, u32(trailer)));
       }
       begin_ = end_ = 0;
       file_offset_ = at + length;
       continue;
     }
     if (length > kMaxBlockLength) {
-      return fail(fmt::format("{} has a length of {}, more than the {} read", where(), length, kMaxBlockLength));
+      return fail(fmt::format("{} has a length of {}, more than the {} read", where(), length,
+                              kMaxBlockLength));
     }
     if (!ensure(length, may_move, &paused)) {
       if (paused) return Step::kPause;
       if (!error_.empty()) return Step::kEnd;
-      return fail(fmt::format("truncated file: {} of {} bytes of the {}", end_ - begin_, length, where()));
+      return fail(
+          fmt::format("truncated file: {} of {} bytes of the {}", end_ - begin_, length, where()));
     }
     p = buffer_.get() + begin_;
     if (u32(p + length - 4) != length) {
-      return fail(fmt::format("{} has a length of {} at its start and {} at its end", where(), length,
-                              u32(p + length - 4)));
+      return fail(fmt::format("{} has a length of {} at its start and {} at its end", where(),
+                              length, u32(p + length - 4)));
     }
     // The block is whole: consumed here, its bytes stay in place for the frame that points at them.
     begin_ += length;
@@ -180,27 +190,30 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
         if (at == 0) return Step::kBlock;  // the constructor's check of the first section
         continue;
       case kInterfaceDescription:
-        if (!interface_description(body, body_length)) return fail(fmt::format("{}: {}", where(), error_));
+        if (!interface_description(body, body_length))
+          return fail(fmt::format("{}: {}", where(), error_));
         continue;
       case kEnhancedPacket:
       case kObsoletePacket: {
         // EPB: interface id (32 bits); Packet Block: interface id and drops count (16 bits each).
         // Then both: timestamp high and low, captured length, original length, data.
-        if (body_length < 20) return fail(fmt::format("{} is too short for a packet block", where()));
+        if (body_length < 20)
+          return fail(fmt::format("{} is too short for a packet block", where()));
         const std::uint32_t interface_id = type == kEnhancedPacket ? u32(body) : u16(body);
         const std::uint32_t captured = u32(body + 12);
         if (interface_id >= interfaces_.size()) {
-          return fail(fmt::format("{}: a packet on interface {}, but the section describes {}", where(),
-                                  interface_id, interfaces_.size()));
+          return fail(fmt::format("{}: a packet on interface {}, but the section describes {}",
+                                  where(), interface_id, interfaces_.size()));
         }
         if (captured > body_length - 20) {
-          return fail(fmt::format("{}: {} captured bytes in a block with room for {}", where(), captured,
-                                  body_length - 20));
+          return fail(fmt::format("{}: {} captured bytes in a block with room for {}", where(),
+                                  captured, body_length - 20));
         }
         const Interface& itf = interfaces_[interface_id];
         frame.data = {body + 20, captured};
         frame.wire_length = u32(body + 16);
-        frame.timestamp_ns = timestamp_ns(itf, (std::uint64_t{u32(body + 4)} << 32) | u32(body + 8));
+        frame.timestamp_ns =
+            timestamp_ns(itf, (std::uint64_t{u32(body + 4)} << 32) | u32(body + 8));
         frame.link_type = itf.link_type;
         frame.ingress_interface = interface_id;
         ++frames_read_;
@@ -209,15 +222,19 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
       case kSimplePacket: {
         // §4.4: interface 0, no time stamp, the captured length is the original length cut to
         // the interface's snapshot length.
-        if (body_length < 4) return fail(fmt::format("{} is too short for a simple packet block", where()));
-        if (interfaces_.empty()) return fail(fmt::format("{}: a packet on interface 0, but the section describes none", where()));
+        if (body_length < 4)
+          return fail(fmt::format("{} is too short for a simple packet block", where()));
+        if (interfaces_.empty())
+          return fail(
+              fmt::format("{}: a packet on interface 0, but the section describes none", where()));
         const Interface& itf = interfaces_[0];
         const std::uint32_t wire = u32(body);
-        const std::uint32_t snapshot = itf.snaplen == 0 || itf.snaplen > kMaxSnapshot ? kMaxSnapshot : itf.snaplen;
+        const std::uint32_t snapshot =
+            itf.snaplen == 0 || itf.snaplen > kMaxSnapshot ? kMaxSnapshot : itf.snaplen;
         const std::uint32_t captured = std::min(wire, snapshot);
         if (captured > body_length - 4) {
-          return fail(fmt::format("{}: {} captured bytes in a block with room for {}", where(), captured,
-                                  body_length - 4));
+          return fail(fmt::format("{}: {} captured bytes in a block with room for {}", where(),
+                                  captured, body_length - 4));
         }
         frame.data = {body + 4, captured};
         frame.wire_length = wire;
@@ -236,7 +253,8 @@ PcapngReader::Step PcapngReader::next(Frame& frame, bool may_move) {
 bool PcapngReader::section_header(const std::uint8_t* body, std::uint32_t body_length) {
   // Byte-order magic, major and minor version, section length (64 bits), options.
   if (body_length < 16) {
-    error_ = fmt::format("a section header block needs 28 bytes, it has {}", body_length + kBlockOverhead);
+    error_ = fmt::format("a section header block needs 28 bytes, it has {}",
+                         body_length + kBlockOverhead);
     return false;
   }
   const std::uint16_t major = u16(body + 4);
@@ -284,21 +302,24 @@ bool PcapngReader::interface_description(const std::uint8_t* body, std::uint32_t
     }
     if (code == 9) {  // if_tsresol: 10^-N, or 2^-N with the top bit set
       if (length != 1 || saw_resolution) {
-        error_ = length != 1 ? fmt::format("if_tsresol has a length of {}", length) : "two if_tsresol options";
+        error_ = length != 1 ? fmt::format("if_tsresol has a length of {}", length)
+                             : "two if_tsresol options";
         return false;
       }
       saw_resolution = true;
       const std::uint8_t exponent = value[0] & 0x7f;
       itf.binary = (value[0] & 0x80) != 0;
       if (exponent > (itf.binary ? 63 : 19)) {  // more than 64 bits of units per second
-        error_ = fmt::format("if_tsresol {}^-{} is finer than 64 bits hold", itf.binary ? 2 : 10, exponent);
+        error_ = fmt::format("if_tsresol {}^-{} is finer than 64 bits hold", itf.binary ? 2 : 10,
+                             exponent);
         return false;
       }
       itf.units_per_second = 1;
       for (unsigned i = 0; i < exponent; ++i) itf.units_per_second *= itf.binary ? 2 : 10;
     } else if (code == 14) {  // if_tsoffset: seconds added to every time stamp
       if (length != 8 || saw_offset) {
-        error_ = length != 8 ? fmt::format("if_tsoffset has a length of {}", length) : "two if_tsoffset options";
+        error_ = length != 8 ? fmt::format("if_tsoffset has a length of {}", length)
+                             : "two if_tsoffset options";
         return false;
       }
       saw_offset = true;
@@ -332,7 +353,8 @@ std::uint64_t PcapngReader::timestamp_ns(const Interface& itf, std::uint64_t uni
   // bits of nanoseconds hold (year 2554) the last second.
   constexpr std::int64_t kMaxSeconds = 18'446'744'072ll;
   const auto signed_seconds = static_cast<std::int64_t>(seconds);
-  const std::uint64_t pinned = signed_seconds < 0 ? 0 : static_cast<std::uint64_t>(std::min(signed_seconds, kMaxSeconds));
+  const std::uint64_t pinned =
+      signed_seconds < 0 ? 0 : static_cast<std::uint64_t>(std::min(signed_seconds, kMaxSeconds));
   return pinned * kNanosecond + fraction;
 }
 

@@ -49,12 +49,17 @@ class PcapngReader {
  private:
   struct Interface {
     int link_type = 0;
-    std::uint32_t snaplen = 0;        // as the IDB says (0 = no limit)
+    std::uint32_t snaplen = 0;                   // as the IDB says (0 = no limit)
     std::uint64_t units_per_second = 1'000'000;  // if_tsresol: 10^N or 2^N
-    bool binary = false;              // units_per_second is a power of 2
-    std::int64_t offset_seconds = 0;  // if_tsoffset
+    bool binary = false;                         // units_per_second is a power of 2
+    std::int64_t offset_seconds = 0;             // if_tsoffset
   };
-  enum class Step : std::uint8_t { kFrame, kBlock, kPause, kEnd };  // kBlock: the first section header
+  enum class Step : std::uint8_t {
+    kFrame,  // a frame was read
+    kBlock,  // the first section header was read (the constructor's check)
+    kPause,  // the batch must end here (a refill would move its frames' bytes)
+    kEnd,    // the end of the file or an error
+  };
 
   Step next(Frame& frame, bool may_move);
   // Makes `need` bytes from begin_ available; false at the end of the file (or a read error,

@@ -40,7 +40,8 @@ class PcapngWriter {
     return block(0x0A0D0D0Au, body);
   }
   // options: already encoded (see option()).
-  PcapngWriter& interface(std::uint16_t link_type, std::uint32_t snaplen, const Bytes& options = {}) {
+  PcapngWriter& interface(std::uint16_t link_type, std::uint32_t snaplen,
+                          const Bytes& options = {}) {
     Bytes body;
     put16(body, link_type);
     put16(body, 0);
@@ -80,7 +81,8 @@ class PcapngWriter {
     body.insert(body.end(), data.begin(), data.end());
     return block(3, body);
   }
-  PcapngWriter& obsolete_packet(std::uint16_t interface_id, std::uint64_t units, const Bytes& data) {
+  PcapngWriter& obsolete_packet(std::uint16_t interface_id, std::uint64_t units,
+                                const Bytes& data) {
     Bytes body;
     put16(body, interface_id);
     put16(body, 0);  // drops
@@ -132,9 +134,11 @@ class PcapngWriter {
 
 std::string save(const Bytes& bytes, const std::string& name, std::size_t cut = 0) {
   const std::string path =
-      (fs::temp_directory_path() / ("tapflow-pcapng-" + std::to_string(getpid()) + "-" + name)).string();
+      (fs::temp_directory_path() / ("tapflow-pcapng-" + std::to_string(getpid()) + "-" + name))
+          .string();
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size() - cut));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size() - cut));
   return path;
 }
 
@@ -172,8 +176,9 @@ void expect_two_interfaces(const test::ReadBack& r) {
   ASSERT_EQ(r.data.size(), 3u);
   EXPECT_EQ(r.link_types, (std::vector<int>{1, 228, 1}));
   EXPECT_EQ(r.ingress_interface, (std::vector<std::uint32_t>{0, 1, 0}));
-  EXPECT_EQ(r.timestamp_ns, (std::vector<std::uint64_t>{1'700'000'000 * kSecond + 5000, 1'700'000'001 * kSecond + 7,
-                                                          1'700'000'002 * kSecond}));
+  EXPECT_EQ(r.timestamp_ns,
+            (std::vector<std::uint64_t>{1'700'000'000 * kSecond + 5000, 1'700'000'001 * kSecond + 7,
+                                        1'700'000'002 * kSecond}));
   EXPECT_EQ(r.data[0], frame_bytes(96, 1));
   EXPECT_EQ(r.wire_length[0], 1514u);
   EXPECT_EQ(r.data[1], frame_bytes(200, 2));  // longer than the first interface's snapshot
@@ -210,15 +215,18 @@ TEST(PcapngReader, SectionsOfEitherByteOrderEachWithItsOwnInterfaces) {
   EXPECT_EQ(r.link_types, (std::vector<int>{1, 101, 1, 0}));
   // Interface ids count from 0 in each section (as tshark's frame.interface_id).
   EXPECT_EQ(r.ingress_interface, (std::vector<std::uint32_t>{0, 0, 1, 0}));
-  EXPECT_EQ(r.timestamp_ns, (std::vector<std::uint64_t>{kSecond, 2 * kSecond, 3 * kSecond, 4 * kSecond}));
+  EXPECT_EQ(r.timestamp_ns,
+            (std::vector<std::uint64_t>{kSecond, 2 * kSecond, 3 * kSecond, 4 * kSecond}));
   EXPECT_EQ(r.data[2], frame_bytes(64, 3));
   // An interface of the first section is unknown in the next.
   PcapngWriter again(false);
-  again.section().interface(1, 0).interface(1, 0).section().interface(1, 0).enhanced(1, 0, frame_bytes(20, 0));
+  again.section().interface(1, 0).interface(1, 0).section().interface(1, 0).enhanced(
+      1, 0, frame_bytes(20, 0));
   const std::string unknown = save(again.bytes(), "unknown-after-section");
   const test::ReadBack u = read(unknown);
   EXPECT_EQ(u.data.size(), 0u);
-  EXPECT_NE(u.error.find("a packet on interface 1, but the section describes 1"), std::string::npos) << u.error;
+  EXPECT_NE(u.error.find("a packet on interface 1, but the section describes 1"), std::string::npos)
+      << u.error;
   fs::remove(path);
   fs::remove(unknown);
 }
@@ -226,16 +234,16 @@ TEST(PcapngReader, SectionsOfEitherByteOrderEachWithItsOwnInterfaces) {
 TEST(PcapngReader, TimeResolutionsAndOffsets) {
   PcapngWriter w;
   w.section();
-  w.interface(1, 0);                                 // 0: the default, microseconds
-  w.interface(1, 0, w.option(9, {9}));               // 1: 10^-9
-  w.interface(1, 0, w.option(9, {0x80 | 20}));       // 2: 2^-20
-  w.interface(1, 0, w.option(9, {3}));               // 3: milliseconds
-  Bytes both = w.option(9, {12});                    // 4: picoseconds, 100 s later
+  w.interface(1, 0);                            // 0: the default, microseconds
+  w.interface(1, 0, w.option(9, {9}));          // 1: 10^-9
+  w.interface(1, 0, w.option(9, {0x80 | 20}));  // 2: 2^-20
+  w.interface(1, 0, w.option(9, {3}));          // 3: milliseconds
+  Bytes both = w.option(9, {12});               // 4: picoseconds, 100 s later
   const Bytes offset = w.offset_option(100);
   both.insert(both.end(), offset.begin(), offset.end());
   w.interface(1, 0, both);
-  w.interface(1, 0, w.offset_option(-10));           // 5: before 1970: pinned to 0
-  w.interface(1, 0, w.option(9, {0}));               // 6: whole seconds
+  w.interface(1, 0, w.offset_option(-10));  // 5: before 1970: pinned to 0
+  w.interface(1, 0, w.option(9, {0}));      // 6: whole seconds
   w.enhanced(0, 5'250'000, frame_bytes(20, 0));
   w.enhanced(1, 5'000'000'123, frame_bytes(20, 0));
   w.enhanced(2, (5ull << 20) | (1ull << 19), frame_bytes(20, 0));  // 5.5 s
@@ -271,21 +279,22 @@ TEST(PcapngReader, SimpleAndObsoletePacketBlocks) {
   EXPECT_EQ(r.link_types, (std::vector<int>{1, 1, 101}));
   EXPECT_EQ(r.ingress_interface, (std::vector<std::uint32_t>{0, 0, 1}));
   EXPECT_EQ(r.timestamp_ns[2], 9 * kSecond);
-  EXPECT_NE(r.error.find("64 captured bytes in a block with room for 40"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("64 captured bytes in a block with room for 40"), std::string::npos)
+      << r.error;
   fs::remove(path);
 }
 
 TEST(PcapngReader, OtherBlocksAreSkippedWhateverTheirLength) {
   PcapngWriter w;
   w.section();
-  w.block(4, frame_bytes(30, 0));           // name resolution before the interface
+  w.block(4, frame_bytes(30, 0));  // name resolution before the interface
   w.interface(1, 0);
-  w.block(0xBAD, frame_bytes(7, 0));        // custom, copyable
+  w.block(0xBAD, frame_bytes(7, 0));  // custom, copyable
   w.enhanced(0, 1, frame_bytes(60, 1));
-  w.block(5, frame_bytes(20, 0));           // interface statistics
-  w.block(0x0A, frame_bytes(100, 0));       // decryption secrets
+  w.block(5, frame_bytes(20, 0));             // interface statistics
+  w.block(0x0A, frame_bytes(100, 0));         // decryption secrets
   w.block(0x40000BAD, frame_bytes(5000, 0));  // custom, larger than the small reads
-  w.block(0x12345678, {});                  // unknown, empty
+  w.block(0x12345678, {});                    // unknown, empty
   w.enhanced(0, 2, frame_bytes(60, 2));
   const std::string path = save(w.bytes(), "skipped");
   const test::ReadBack r = read(path);
@@ -298,8 +307,8 @@ TEST(PcapngReader, OtherBlocksAreSkippedWhateverTheirLength) {
 // Each broken file: the frames before the break, then one line naming it; never a crash.
 struct Broken {
   const char* name;
-  Bytes tail;            // blocks after a section with one Ethernet interface and one packet
-  const char* message;   // part of error()
+  Bytes tail;           // blocks after a section with one Ethernet interface and one packet
+  const char* message;  // part of error()
 };
 
 TEST(PcapngReader, BrokenBlocksEndTheFileWithOneLine) {
@@ -309,13 +318,18 @@ TEST(PcapngReader, BrokenBlocksEndTheFileWithOneLine) {
     return t.bytes();
   };
   const std::vector<Broken> cases = {
-      {"short", tail([](PcapngWriter& t) { t.raw(t.u32(6)).raw(t.u32(8)).raw(t.u32(8)); }), "has a length of 8 (< 12)"},
-      {"odd", tail([](PcapngWriter& t) { t.raw(t.u32(6)).raw(t.u32(13)).raw(Bytes(9)); }), "not a multiple of 4"},
-      {"trailer", tail([](PcapngWriter& t) { t.raw(t.u32(0xBAD)).raw(t.u32(16)).raw(t.u32(0)).raw(t.u32(20)); }),
+      {"short", tail([](PcapngWriter& t) { t.raw(t.u32(6)).raw(t.u32(8)).raw(t.u32(8)); }),
+       "has a length of 8 (< 12)"},
+      {"odd", tail([](PcapngWriter& t) { t.raw(t.u32(6)).raw(t.u32(13)).raw(Bytes(9)); }),
+       "not a multiple of 4"},
+      {"trailer", tail([](PcapngWriter& t) {
+         t.raw(t.u32(0xBAD)).raw(t.u32(16)).raw(t.u32(0)).raw(t.u32(20));
+       }),
        "has a length of 16 at its start and 20 at its end"},
       {"past-end", tail([](PcapngWriter& t) { t.raw(t.u32(6)).raw(t.u32(4096)).raw(Bytes(40)); }),
        "truncated file: block of type 0x6"},
-      {"huge-skipped", tail([](PcapngWriter& t) { t.raw(t.u32(0xBAD)).raw(t.u32(0xfffffff0u)).raw(Bytes(40)); }),
+      {"huge-skipped",
+       tail([](PcapngWriter& t) { t.raw(t.u32(0xBAD)).raw(t.u32(0xfffffff0u)).raw(Bytes(40)); }),
        "has a length of 4294967280, 100 bytes are left"},
       {"interface", tail([](PcapngWriter& t) { t.enhanced(3, 0, frame_bytes(20, 0)); }),
        "a packet on interface 3, but the section describes 1"},
@@ -329,8 +343,12 @@ TEST(PcapngReader, BrokenBlocksEndTheFileWithOneLine) {
          t.block(6, body);
        }),
        "1000 captured bytes in a block with room for 16"},
-      {"epb-short", tail([](PcapngWriter& t) { t.block(6, Bytes(8)); }), "too short for a packet block"},
-      {"option", tail([&](PcapngWriter& t) { t.interface(1, 0, t.option(9, {9, 9})); }), "if_tsresol has a length of 2"},
+      {"epb-short", tail([](PcapngWriter& t) { t.block(6, Bytes(8)); }),
+       "too short for a packet block"},
+      {"option", tail([&](PcapngWriter& t) {
+         t.interface(1, 0, t.option(9, {9, 9}));
+       }),
+       "if_tsresol has a length of 2"},
       {"option-past", tail([](PcapngWriter& t) {
          Bytes o;
          t.put16(o, 2);
@@ -338,9 +356,12 @@ TEST(PcapngReader, BrokenBlocksEndTheFileWithOneLine) {
          t.interface(1, 0, o);
        }),
        "option 2 of 200 bytes runs past the block"},
-      {"resolution", tail([&](PcapngWriter& t) { t.interface(1, 0, t.option(9, {20})); }), "10^-20 is finer"},
+      {"resolution", tail([&](PcapngWriter& t) { t.interface(1, 0, t.option(9, {20})); }),
+       "10^-20 is finer"},
       {"version", tail([](PcapngWriter& t) { t.section(2, 0); }), "unsupported pcapng version 2.0"},
-      {"magic", tail([](PcapngWriter& t) { t.raw(t.u32(0x0A0D0D0A)).raw(t.u32(28)).raw(t.u32(0x11223344)).raw(Bytes(16)); }),
+      {"magic", tail([](PcapngWriter& t) {
+         t.raw(t.u32(0x0A0D0D0A)).raw(t.u32(28)).raw(t.u32(0x11223344)).raw(Bytes(16));
+       }),
        "bad byte-order magic"},
       {"header", Bytes{1, 0, 0}, "truncated block header"},
   };
@@ -372,7 +393,8 @@ TEST(PcapngReader, ABadFirstSectionIsAnOpenError) {
 TEST(PcapngReader, CutAtEveryOffset) {
   PcapngWriter w;
   w.section().interface(1, 0).block(0xBAD, frame_bytes(10, 0)).interface(101, 64, w.option(9, {9}));
-  for (std::uint32_t i = 0; i < 6; ++i) w.enhanced(i % 2, i, frame_bytes(30 + i, static_cast<std::uint8_t>(i)));
+  for (std::uint32_t i = 0; i < 6; ++i)
+    w.enhanced(i % 2, i, frame_bytes(30 + i, static_cast<std::uint8_t>(i)));
   w.simple(60, frame_bytes(60, 7));
   const Bytes whole = w.bytes();
   const std::string full_path = save(whole, "whole");
@@ -406,7 +428,9 @@ void expect_index_counts(const fs::path& root) {
     std::getline(fields, link, '\t');
     std::getline(fields, packets, '\t');
     std::getline(fields, features, '\t');
-    if (features.find("pcapng") == std::string::npos || features.find("tshark-unreadable") != std::string::npos) continue;
+    if (features.find("pcapng") == std::string::npos ||
+        features.find("tshark-unreadable") != std::string::npos)
+      continue;
     SCOPED_TRACE(file);
     const test::ReadBack r = read((root / file).string());
     EXPECT_EQ(r.open_error, "");
@@ -420,7 +444,8 @@ void expect_index_counts(const fs::path& root) {
 TEST(PcapngReader, ShippedCapturesReadEveryPacketTsharkCounts) {
   expect_index_counts(fs::path(TAPFLOW_TEST_DATA_DIR) / "pcaps");
   // The ldap capture: 126 interfaces of three link types, every packet on interface 48.
-  const test::ReadBack ldap = read(fs::path(TAPFLOW_TEST_DATA_DIR) / "pcaps" / "zeek" / "ldap" / "gap-data-missing.pcapng");
+  const test::ReadBack ldap =
+      read(fs::path(TAPFLOW_TEST_DATA_DIR) / "pcaps" / "zeek" / "ldap" / "gap-data-missing.pcapng");
   ASSERT_EQ(ldap.data.size(), 18u);
   EXPECT_EQ(ldap.ingress_interface, std::vector<std::uint32_t>(18, 48));
   EXPECT_EQ(ldap.link_types, std::vector<int>(18, 1));
