@@ -1,5 +1,6 @@
 #include "drivers/pcap_file_reader.h"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio_ext.h>
 #include <sys/stat.h>
@@ -14,22 +15,118 @@
 
 namespace tapflow::drivers {
 
+namespace {
+
+// pcap version 2.5 (written by a few old tools): the layout of 2.4 (no writer or reader gave
+// 2.5 another), which tshark reads as 2.4 and libpcap refuses. libpcap reads it through this
+// stream, which shows it the header with minor version 4 and the file's bytes otherwise.
+struct VersionPatch {
+  int fd = -1;
+  off64_t position = 0;
+  std::uint8_t header[24] = {};
+};
+
+ssize_t patched_read(void* cookie, char* buffer, std::size_t size) {
+  auto& v = *static_cast<VersionPatch*>(cookie);
+  ssize_t got = 0;
+  do {
+    got = pread(v.fd, buffer, size, v.position);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) return got;
+  for (off64_t at = v.position; at < v.position + got && at < off64_t{sizeof v.header}; ++at) {
+    buffer[at - v.position] = static_cast<char>(v.header[at]);
+  }
+  v.position += got;
+  return got;
+}
+
+int patched_seek(void* cookie, off64_t* offset, int whence) {
+  auto& v = *static_cast<VersionPatch*>(cookie);
+  off64_t base = 0;
+  if (whence == SEEK_CUR) base = v.position;
+  if (whence == SEEK_END) {
+    struct stat st {};
+    if (fstat(v.fd, &st) != 0) return -1;
+    base = st.st_size;
+  }
+  if (base + *offset < 0) return -1;
+  v.position = base + *offset;
+  *offset = v.position;
+  return 0;
+}
+
+int patched_close(void* cookie) {
+  auto* v = static_cast<VersionPatch*>(cookie);
+  const int rc = close(v->fd);
+  delete v;
+  return rc;
+}
+
+constexpr std::uint32_t kPcapngMagic = 0x0A0D0D0Au;
+
+}  // namespace
+
 PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t direct_buffer_size)
     : path_(path) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  // We open the stream ourselves to give it a 1 MiB buffer: libpcap reads each record with two
-  // fread() calls, and with stdio's default 4 KiB buffer that is a read() syscall per ~40 small
-  // packets.
   // "-" is standard input, as for tcpdump -r - (a pipe: libpcap reads it alone).
-  std::FILE* file = path == "-" ? fdopen(dup(STDIN_FILENO), "rb") : std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    throw std::runtime_error("cannot read '" + path + "': " + std::strerror(errno));
+  const int fd = path == "-" ? dup(STDIN_FILENO) : open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot read '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular) file_size_ = static_cast<std::uint64_t>(st.st_size);
+  std::uint8_t header[kFileHeaderSize] = {};
+  // A pipe's magic is not seen here (libpcap reads it, and it is gone).
+  const ssize_t header_size = regular ? pread(fd, header, sizeof header, 0) : -1;
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, header, 4);
+  std::uint32_t byte_order = 0;
+  std::memcpy(&byte_order, header + 8, 4);
+  if (direct && header_size >= 12 && magic == kPcapngMagic &&
+      (byte_order == 0x1A2B3C4Du || byte_order == 0x4D3C2B1Au)) {
+    fd_ = fd;
+    try {
+      pcapng_ = std::make_unique<PcapngReader>(fd, direct_buffer_size, file_size_);
+    } catch (const std::exception& e) {
+      close(fd);
+      throw std::runtime_error("cannot read '" + path + "': " + e.what());
+    }
+    return;
   }
+  const bool swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u || magic == 0x34cdb2a1u;
+  if (swapped) magic = __builtin_bswap32(magic);
+  // Microsecond or nanosecond pcap, or the modified (Kuznetzov) format; anything else is pcapng.
+  classic_ = magic == 0xa1b2c3d4u || magic == 0xa1b23c4du || magic == 0xa1b2cd34u;
+  const auto header_u16 = [&](std::size_t at) {
+    std::uint16_t v = 0;
+    std::memcpy(&v, header + at, 2);
+    return swapped ? __builtin_bswap16(v) : v;
+  };
+  const bool version_2_5 = classic_ && header_size == static_cast<ssize_t>(sizeof header) && header_u16(4) == 2 &&
+                           header_u16(6) == 5;
+  std::FILE* file = nullptr;
+  if (version_2_5) {
+    auto* patch = new VersionPatch{fd, 0, {}};
+    std::memcpy(patch->header, header, sizeof header);
+    const std::uint16_t four = swapped ? __builtin_bswap16(std::uint16_t{4}) : std::uint16_t{4};
+    std::memcpy(patch->header + 6, &four, 2);
+    file = fopencookie(patch, "rb", {patched_read, nullptr, patched_seek, patched_close});
+    if (file == nullptr) delete patch;
+  } else {
+    file = fdopen(fd, "rb");
+  }
+  if (file == nullptr) {
+    const int error = errno;
+    close(fd);
+    throw std::runtime_error("cannot read '" + path + "': " + std::strerror(error));
+  }
+  // We give the stream a 1 MiB buffer: libpcap reads each record with two fread() calls, and
+  // with stdio's default 4 KiB buffer that is a read() syscall per ~40 small packets.
   stream_buffer_ = std::make_unique<char[]>(kStreamBufferSize);
   std::setvbuf(file, stream_buffer_.get(), _IOFBF, kStreamBufferSize);
   // Only the reading thread touches the stream: no lock around each of those fread() calls.
   __fsetlocking(file, FSETLOCKING_BYCALLER);
   // Ask libpcap for nanoseconds whatever the file holds: it scales microsecond files up.
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
   handle_ = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (handle_ == nullptr) {
     std::fclose(file);
@@ -40,18 +137,8 @@ PcapFileReader::PcapFileReader(const std::string& path, bool direct, std::size_t
   // numbering the decoder uses (they differ only for a few historical values).
   link_type_ = pcap_datalink(handle_);
   if (link_type_ == DLT_RAW) link_type_ = 101;  // DLT_RAW is 12 or 14 on some platforms
-  struct stat st {};
-  if (fstat(fileno(file), &st) == 0) file_size_ = static_cast<std::uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode)) return;  // a pipe: libpcap alone (its magic is read and gone)
-  std::uint8_t header[kFileHeaderSize];
-  if (pread(fileno(file), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) return;
-  std::uint32_t magic = 0;
-  std::memcpy(&magic, header, 4);
-  const bool swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u || magic == 0x34cdb2a1u;
-  if (swapped) magic = __builtin_bswap32(magic);
-  // Microsecond or nanosecond pcap, or the modified (Kuznetzov) format; anything else is pcapng.
-  classic_ = magic == 0xa1b2c3d4u || magic == 0xa1b23c4du || magic == 0xa1b2cd34u;
-  if (direct) start_direct(fileno(file), header, magic, swapped, direct_buffer_size);
+  if (!regular || header_size != static_cast<ssize_t>(sizeof header)) return;  // a pipe: libpcap alone
+  if (direct) start_direct(fd, header, magic, swapped, direct_buffer_size);
 }
 
 // The common case, a classic pcap file (version 2.4) of Ethernet or raw IP frames, is parsed here
@@ -67,7 +154,8 @@ void PcapFileReader::start_direct(int fd, const std::uint8_t* header, std::uint3
     std::memcpy(&v, header + at, 2);
     return swapped ? __builtin_bswap16(v) : v;
   };
-  if (u16(4) != 2 || u16(6) != 4) return;  // older versions have length quirks libpcap fixes up
+  // Older versions have length quirks libpcap fixes up; 2.5 is 2.4 (see VersionPatch).
+  if (u16(4) != 2 || (u16(6) != 4 && u16(6) != 5)) return;
   // Link types whose frames libpcap hands over untouched (it rewrites some other pseudo-headers,
   // USB, NFLOG, Linux cooked CAN, in place) and whose largest snapshot is 256 KiB.
   if (link_type_ != 1 && link_type_ != 101 && link_type_ != 228 && link_type_ != 229) return;
@@ -162,9 +250,11 @@ void PcapFileReader::resume_direct() {
 
 PcapFileReader::~PcapFileReader() {
   if (handle_ != nullptr) pcap_close(handle_);
+  if (fd_ >= 0) close(fd_);  // a pcapng file's (libpcap's stream closes its own)
 }
 
 std::size_t PcapFileReader::read_frames(std::span<Frame> frames) {
+  if (pcapng_) return pcapng_->read_frames(frames);
   retired_buffer_.reset();  // the previous batch's frames are no longer used
   arena_used_ = 0;
   std::size_t n = 0;
@@ -225,6 +315,7 @@ PcapFileReader::Step PcapFileReader::next(Frame& frame, bool first) {
 }
 
 std::uint64_t PcapFileReader::position() const {
+  if (pcapng_) return pcapng_->position();
   if (handle_ == nullptr) return 0;
   if (direct_.active) return direct_.file_offset;
   FILE* f = pcap_file(handle_);

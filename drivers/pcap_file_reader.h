@@ -1,4 +1,5 @@
-// Reads pcap and pcapng files through libpcap, a batch of frames at a time.
+// Reads pcap files through libpcap, and pcapng files with PcapngReader (which libpcap cannot
+// stand in for: see pcapng_reader.h), a batch of frames at a time.
 // Opening errors throw with a message naming the file; read errors (a truncated file, a bad
 // record) end the file and are reported by error(), never by an exception mid-read.
 #pragma once
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "drivers/frame.h"
+#include "drivers/pcapng_reader.h"
 
 struct pcap;
 
@@ -20,8 +22,9 @@ class PcapFileReader {
   static constexpr std::size_t kDirectBufferSize = 4 << 20;
 
   // Throws std::runtime_error("cannot read 'PATH': reason") if the file cannot be opened.
-  // direct = false reads every record through libpcap, and direct_buffer_size sets the direct
-  // path's read size (at least one record of the largest snapshot): the tests compare the paths.
+  // direct = false reads every record through libpcap, pcapng too (where libpcap can), and
+  // direct_buffer_size sets the direct path's read size (at least one record of the largest
+  // snapshot): the tests compare the paths. A pcapng file from a pipe goes to libpcap.
   explicit PcapFileReader(const std::string& path, bool direct = true,
                           std::size_t direct_buffer_size = kDirectBufferSize);
   ~PcapFileReader();
@@ -49,12 +52,15 @@ class PcapFileReader {
   }
 
   const std::string& path() const { return path_; }
-  int link_type() const { return link_type_; }
+  bool reads_pcapng() const { return pcapng_ != nullptr; }
+  // The file's link type (pcapng: its first interface's, 0 before one is read); each frame
+  // carries its own.
+  int link_type() const { return pcapng_ ? pcapng_->first_link_type() : link_type_; }
   // Empty after a clean end of file; otherwise what went wrong ("truncated dump file; ...").
-  const std::string& error() const { return error_; }
-  std::uint64_t frames_read() const { return frames_read_; }
-  // Of those, the frames the direct path parsed (the rest came through libpcap).
-  std::uint64_t frames_read_directly() const { return direct_frames_; }
+  const std::string& error() const { return pcapng_ ? pcapng_->error() : error_; }
+  std::uint64_t frames_read() const { return pcapng_ ? pcapng_->frames_read() : frames_read_; }
+  // Of those, the frames the direct path or PcapngReader parsed (the rest came through libpcap).
+  std::uint64_t frames_read_directly() const { return pcapng_ ? pcapng_->frames_read() : direct_frames_; }
   // Bytes of the file consumed so far and its total size, for a progress bar.
   std::uint64_t position() const;
   std::uint64_t file_size() const { return file_size_; }
@@ -102,6 +108,8 @@ class PcapFileReader {
   std::string path_;
   std::string error_;
   pcap* handle_ = nullptr;
+  std::unique_ptr<PcapngReader> pcapng_;  // a pcapng file, read from fd_
+  int fd_ = -1;
   int link_type_ = 0;
   bool nanosecond_ = false;
   std::uint64_t frames_read_ = 0;

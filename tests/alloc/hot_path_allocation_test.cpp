@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -147,6 +148,61 @@ TEST(HotPath, ReadingAFileAllocatesNothingPerRecord) {
     EXPECT_TRUE(reader.error().empty()) << reader.error();
     EXPECT_EQ(reader.frames_read_directly(), direct ? 50'000u : 0u);
   }
+  std::filesystem::remove(path);
+}
+
+// A pcapng file of two interfaces (Ethernet, raw IP) with skipped blocks between the packets:
+// PcapngReader allocates nothing per block once its buffer has grown to the largest.
+TEST(HotPath, ReadingAPcapngFileAllocatesNothingPerBlock) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("tapflow-alloc-" + std::to_string(::getpid()) + ".pcapng")).string();
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    const auto block = [&](std::uint32_t type, const std::vector<std::uint32_t>& words, const std::vector<std::uint8_t>& data) {
+      const auto length = static_cast<std::uint32_t>(12 + 4 * words.size() + (data.size() + 3) / 4 * 4);
+      std::fwrite(&type, 4, 1, f);
+      std::fwrite(&length, 4, 1, f);
+      std::fwrite(words.data(), 4, words.size(), f);
+      std::vector<std::uint8_t> padded(data);
+      padded.resize((data.size() + 3) / 4 * 4);
+      std::fwrite(padded.data(), 1, padded.size(), f);
+      std::fwrite(&length, 4, 1, f);
+    };
+    block(0x0A0D0D0Au, {0x1A2B3C4Du, 0x00000001u, 0xffffffffu, 0xffffffffu}, {});
+    block(1, {1, 262144}, {});    // Ethernet
+    block(1, {101, 65535}, {});  // raw IP
+    std::mt19937 rng(7);
+    for (std::uint32_t i = 0; i < 20'000; ++i) {
+      auto frame = tcp_frame(static_cast<std::uint32_t>(rng() % 20000), i % 16 == 0 ? 0x11 : 0x10);
+      const std::uint32_t itf = i % 3 == 0 ? 1 : 0;
+      if (itf == 1) frame.erase(frame.begin(), frame.begin() + 14);  // no Ethernet header
+      const std::uint64_t us = 1'700'000'000'000'000ull + i * 1000ull;
+      block(6, {itf, static_cast<std::uint32_t>(us >> 32), static_cast<std::uint32_t>(us),
+                static_cast<std::uint32_t>(frame.size()), static_cast<std::uint32_t>(frame.size())},
+            frame);
+      if (i % 100 == 0) block(5, {0, 0, 0}, {});  // interface statistics, skipped
+    }
+    std::fclose(f);
+  }
+  tapflow::drivers::PcapFileReader reader(path, true, 1 << 16);  // small: many refills
+  std::array<tapflow::cache::PacketSummary, 256> batch;
+  std::size_t decoded = 0;
+  auto read_batch = [&] {
+    return reader.read_batch(batch.size(), [&](const tapflow::drivers::Frame& frame) {
+      decoded += tapflow::probe::decode_packet(frame.link_type, frame.data, frame.wire_length, frame.timestamp_ns,
+                                               frame.ingress_interface, batch[0]) == tapflow::probe::DecodeVerdict::kOk;
+    });
+  };
+  ASSERT_GT(read_batch(), 0u);
+  const auto before = g_allocations.load();
+  std::size_t records = 256;
+  while (const std::size_t got = read_batch()) records += got;
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(records, 20'000u);
+  EXPECT_EQ(decoded, 20'000u);
+  EXPECT_TRUE(reader.error().empty()) << reader.error();
+  EXPECT_TRUE(reader.reads_pcapng());
   std::filesystem::remove(path);
 }
 

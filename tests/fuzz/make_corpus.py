@@ -9,7 +9,8 @@
   tests/fuzz/corpus/fuzz_pcap_reader/      whole small files: the start of each classic pcap of
                                            tests/data/pcaps (a few records), in both byte orders
                                            and both precisions, cut mid-record, with a record
-                                           longer than the snapshot, and a few pcapng starts
+                                           longer than the snapshot, a few pcapng starts, whole
+                                           pcapng files of several link types and sections, pcap 2.5
 fuzz_url's corpus is small and hand-written, so it is kept in git as is.
 Corpora stay small (< 300 files, < 1 MB per target): a few frames per capture, deduplicated."""
 
@@ -143,7 +144,22 @@ def reader_corpus():
         write(out, whole[:len(whole) - 7])
         if records[0][2] > 8:
             write(out, build(e, ns, records[0][2] - 8, records))  # first record over the snapshot
+    pcapng_seeds(out)
     return len(list(out.iterdir()))
+
+
+def pcapng_seeds(out):
+    """Whole pcapng files libpcap refuses (interfaces of different link types, sections of either
+    byte order) and a pcap 2.5 file, for PcapngReader and the 2.5 path."""
+    pcaps = ROOT / "tests" / "data" / "pcaps"
+    for name in ("pcapng-test-generator/output_le/basic/test006.pcapng",
+                 "pcapng-test-generator/output_be/difficult/test202.pcapng",
+                 "pcapng-test-generator/output_le/basic/test010.pcapng"):
+        write(out, (pcaps / name).read_bytes())
+    write(out, (pcaps / "zeek/ldap/gap-data-missing.pcapng").read_bytes()[:6000])
+    v25 = bytearray((pcaps / "tcpdump/LINKTYPE_RAW_ipv4.pcap").read_bytes())
+    v25[6:8] = b"\x05\x00" if v25[0] == 0xD4 else b"\x00\x05"
+    write(out, bytes(v25))
 
 
 def message_corpus(tapflow):
