@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cache/sampler.h"
+#include "exporter/transport/file_rotation.h"
 #include "probe/duration.h"
 
 namespace tapflow::probe {
@@ -114,6 +115,34 @@ void add_parsed_option(CLI::App& app, const std::string& name, T& target, Parse 
 }
 }  // namespace
 
+namespace {
+// --rotate applies to file: and json: outputs except json:- (the standard output): what it does
+// nothing for, and patterns that would put several intervals into one file, are said once.
+void add_rotation_warnings(const ProbeOptions& o, std::vector<std::string>& warnings) {
+  bool rotated = false;
+  for (const auto& url : o.export_urls) {
+    const bool file = url.starts_with("file:"), json = url.starts_with("json:");
+    if (!file && !json) continue;
+    std::string path = url.substr(5);
+    if (const auto query = path.find("?anonymize="); query != std::string::npos) path.resize(query);
+    if (json && path == "-") {
+      warnings.push_back("--rotate does not apply to json:- (the standard output), which stays one stream");
+      rotated = true;  // said
+      continue;
+    }
+    if (file && path.starts_with("//")) path.erase(0, 2);
+    rotated = true;
+    const std::string pattern = exporter::rotation_pattern(path, o.rotate_s);
+    if (exporter::pattern_merges_intervals(pattern, o.rotate_s)) {
+      warnings.push_back("--rotate " + duration_text(o.rotate_s) + ": '" + pattern +
+                         "' names consecutive intervals alike, so they share a file (appended); use finer "
+                         "conversions (%H%M, %S) for a file per interval");
+    }
+  }
+  if (!rotated) warnings.push_back("--rotate applies to file: and json: outputs (-n), and there is none; ignored");
+}
+}  // namespace
+
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
   // it, earlier files' flows still exported), as the README says, not an argument error.
@@ -157,6 +186,11 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       "Anonymise the addresses every destination gets: mask:N zeroes the low N bits of IPv4 addresses, "
       "v6:M the low M bits of IPv6 ones (mask:11,v6:64); multicast and broadcast kept. A destination's "
       "own URL?anonymize=SPEC (with + for ,) overrides it, none included");
+  add_duration_option(app, "--rotate", o.rotate_s, 1, 7u * 24 * 3600,
+                      "Cut file: and json: outputs into a file per interval of the probe's clock (the packets' "
+                      "time when reading files), aligned to multiples of it in UTC (300: :00, :05...); the "
+                      "path's strftime conversions (%Y%m%d%H%M) name the interval's start in UTC, a path "
+                      "without any gets .%Y%m%d%H%M appended");
   app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
@@ -239,6 +273,7 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
   if (given("--scale-sampled") && o.sampling.mode == cache::SamplingMode::kNone) {
     warnings.push_back("--scale-sampled does nothing without sampling (-s N); ignored");
   }
+  if (o.rotate_s != 0) add_rotation_warnings(o, warnings);
   return warnings;
 }
 

@@ -30,6 +30,7 @@ struct ProbeOptions {
   int export_ttl = 1;                     // --export-ttl: multicast TTL / hop limit
   std::string export_source;              // --export-source ADDR (UDP)
   exporter::AnonymizeSpec anonymize;      // --anonymize: every destination without its own ?anonymize=
+  std::uint32_t rotate_s = 0;             // --rotate: file:/json: outputs cut by the probe's clock; 0 = off
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

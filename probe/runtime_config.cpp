@@ -50,7 +50,8 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .rate = options.export_rate,
                              .multicast_ttl = options.export_ttl,
                              .source_address = options.export_source,
-                             .anonymize = options.anonymize};
+                             .anonymize = options.anonymize,
+                             .rotate_interval_s = options.rotate_s};
   return c;
 }
 
