@@ -121,18 +121,15 @@ namespace {
 void add_rotation_warnings(const ProbeOptions& o, std::vector<std::string>& warnings) {
   bool rotated = false;
   for (const auto& url : o.export_urls) {
-    const bool file = url.starts_with("file:"), json = url.starts_with("json:");
-    if (!file && !json) continue;
-    std::string path = url.substr(5);
-    if (const auto query = path.find("?anonymize="); query != std::string::npos) path.resize(query);
-    if (json && path == "-") {
+    if (url == "json:-") {
       warnings.push_back("--rotate does not apply to json:- (the standard output), which stays one stream");
       rotated = true;  // said
       continue;
     }
-    if (file && path.starts_with("//")) path.erase(0, 2);
+    const auto path = exporter::file_output_path(url);
+    if (!path) continue;
     rotated = true;
-    const std::string pattern = exporter::rotation_pattern(path, o.rotate_s);
+    const std::string pattern = exporter::rotation_pattern(*path, o.rotate_s);
     if (exporter::pattern_merges_intervals(pattern, o.rotate_s)) {
       warnings.push_back("--rotate " + duration_text(o.rotate_s) + ": '" + pattern +
                          "' names consecutive intervals alike, so they share a file (appended); use finer "

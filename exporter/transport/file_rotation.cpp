@@ -73,4 +73,14 @@ std::string rotation_base_directory(std::string_view pattern) {
   return std::string(pattern.substr(0, slash));
 }
 
+std::optional<std::string> file_output_path(std::string_view url) {
+  const bool file = url.starts_with("file:");
+  if (!file && !url.starts_with("json:")) return std::nullopt;
+  std::string path(url.substr(5));
+  if (const auto query = path.find("?anonymize="); query != std::string::npos) path.resize(query);
+  if (!file && path == "-") return std::nullopt;
+  if (file && path.starts_with("//")) path.erase(0, 2);
+  return path;
+}
+
 }  // namespace tapflow::exporter

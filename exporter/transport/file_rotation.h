@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,10 @@ bool pattern_merges_intervals(std::string_view pattern, std::uint32_t interval_s
 // "/archive/%Y/%m/flows.%H%M"; "." for a relative name without a directory): the directory
 // the rotated files' own directories are created in.
 std::string rotation_base_directory(std::string_view pattern);
+
+// The path (or pattern) of a destination written to a file: file:PATH (file:///PATH too) and
+// json:PATH, without a ?anonymize= query; nullopt for network destinations and json:- (the
+// standard output).
+std::optional<std::string> file_output_path(std::string_view url);
 
 }  // namespace tapflow::exporter
