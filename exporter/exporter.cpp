@@ -85,9 +85,17 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
     // JSON lines: not a NetFlow format, so any -v; '-' is standard output.
     std::string path(url.substr(5));
     if (path.empty()) throw std::runtime_error("export URL '" + std::string(url) + "': json: needs a path, or - for standard output");
-    if (path == "-") path = "/dev/stdout";
-    return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path), std::string(url),
-                                               options.routing_fields);
+    FileOptions file{.clock = clock, .owner_uid = options.output_owner_uid, .owner_gid = options.output_owner_gid,
+                     .what = "JSON lines file"};
+    if (path == "-") {
+      path = "/dev/stdout";
+      file.reopenable = false;  // not a file of ours to reopen, nor to rotate
+      file.owner_uid = -1;
+    } else {
+      file.rotate_interval_s = options.rotate_interval_s;
+    }
+    return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path, std::move(file)),
+                                               std::string(url), options.routing_fields);
   }
   for (const auto& [prefix, mode] : {std::pair{std::string_view("failover:"), GroupExporter::Mode::kFailover},
                                      std::pair{std::string_view("balance:"), GroupExporter::Mode::kBalance}}) {
@@ -131,7 +139,11 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
   }
   std::unique_ptr<Transport> transport;
   if (endpoint->scheme == EndpointUrl::Scheme::kFile) {
-    transport = std::make_unique<FileTransport>(endpoint->path);
+    transport = std::make_unique<FileTransport>(
+        endpoint->path, FileOptions{.rotate_interval_s = options.rotate_interval_s,
+                                    .clock = clock,
+                                    .owner_uid = options.output_owner_uid,
+                                    .owner_gid = options.output_owner_gid});
   } else {
     if (endpoint->port == "0" || endpoint->port.empty()) {
       throw std::runtime_error("bad export URL '" + std::string(url) + "': port 0 (a collector listens on a port of its own)");

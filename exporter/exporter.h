@@ -60,6 +60,12 @@ struct ExportOptions {
   bool peer_as = false;  // --prefix-as peer: the peer AS where the file gives one, else the origin
   // v9/IPFIX templates carry AS numbers and prefix lengths (set for a destination with prefixes).
   bool routing_fields = false;
+  // --rotate: file: and json: outputs (not json:-) get a file per interval of this many seconds
+  // of the export clock, their paths strftime patterns (transport/file_rotation.h); 0 = one file.
+  std::uint32_t rotate_interval_s = 0;
+  // --user: the files opened now, before the privilege drop, are given to this user and group
+  // so that it can reopen them after a SIGHUP (-1: left as they are).
+  int output_owner_uid = -1, output_owner_gid = -1;
 };
 
 struct ExportCounters {

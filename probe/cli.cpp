@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cache/sampler.h"
+#include "exporter/transport/file_rotation.h"
 #include "probe/duration.h"
 
 namespace tapflow::probe {
@@ -114,6 +115,31 @@ void add_parsed_option(CLI::App& app, const std::string& name, T& target, Parse 
 }
 }  // namespace
 
+namespace {
+// --rotate applies to file: and json: outputs except json:- (the standard output): what it does
+// nothing for, and patterns that would put several intervals into one file, are said once.
+void add_rotation_warnings(const ProbeOptions& o, std::vector<std::string>& warnings) {
+  bool rotated = false;
+  for (const auto& url : o.export_urls) {
+    if (url == "json:-") {
+      warnings.push_back("--rotate does not apply to json:- (the standard output), which stays one stream");
+      rotated = true;  // said
+      continue;
+    }
+    const auto path = exporter::file_output_path(url);
+    if (!path) continue;
+    rotated = true;
+    const std::string pattern = exporter::rotation_pattern(*path, o.rotate_s);
+    if (exporter::pattern_merges_intervals(pattern, o.rotate_s)) {
+      warnings.push_back("--rotate " + duration_text(o.rotate_s) + ": '" + pattern +
+                         "' names consecutive intervals alike, so they share a file (appended); use finer "
+                         "conversions (%H%M, %S) for a file per interval");
+    }
+  }
+  if (!rotated) warnings.push_back("--rotate applies to file: and json: outputs (-n), and there is none; ignored");
+}
+}  // namespace
+
 void add_probe_options(CLI::App& app, ProbeOptions& o) {
   // No ExistingFile check: a file that cannot be opened is a read error (exit 1, one line naming
   // it, earlier files' flows still exported), as the README says, not an argument error.
@@ -168,6 +194,11 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Which AS --prefixes gives: origin (the AS column) or peer (the PEER-AS column, where given)")
       ->check(CLI::IsMember({"origin", "peer"}))
       ->capture_default_str();
+  add_duration_option(app, "--rotate", o.rotate_s, 1, 7u * 24 * 3600,
+                      "Cut file: and json: outputs into a file per interval of the probe's clock (the packets' "
+                      "time when reading files), aligned to multiples of it in UTC (300: :00, :05...); the "
+                      "path's strftime conversions (%Y%m%d%H%M) name the interval's start in UTC, a path "
+                      "without any gets .%Y%m%d%H%M appended");
   app.add_option("--export-ttl", o.export_ttl, "TTL (IPv4) or hop limit (IPv6) of exports to a multicast group")
       ->check(CLI::Range(1, 255))
       ->capture_default_str();
@@ -258,6 +289,7 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
   if (given("--scale-sampled") && o.sampling.mode == cache::SamplingMode::kNone) {
     warnings.push_back("--scale-sampled does nothing without sampling (-s N); ignored");
   }
+  if (o.rotate_s != 0) add_rotation_warnings(o, warnings);
   return warnings;
 }
 

@@ -4,8 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,11 +14,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "probe/log.h"
 #include "probe/collect/collector.h"
 #include "exporter/exporter.h"
+#include "exporter/transport/file_rotation.h"
 #include "exporter/transport/file_transport.h"
 #include "probe/cli.h"
 #include "probe/toml_config.h"
@@ -29,6 +30,7 @@
 #include "probe/flow_printer.h"
 #include "probe/counters.h"
 #include "probe/pipeline.h"
+#include "probe/privileges.h"
 #include "probe/runtime/stage.h"
 #include "probe/runtime_config.h"
 #include "drivers/af_packet/af_packet_driver.h"
@@ -44,6 +46,11 @@ using tapflow::probe::add_probe_options;
 
 // Exit status when every input was read but records did not reach a destination (tapflow(8)).
 constexpr int kExitRecordsLost = 4;
+
+// The control socket of a live capture when --control is not given; as --user, one in a
+// directory tapflow makes for the user (so that it can remove the socket at exit).
+constexpr const char* kControlPath = "/run/tapflow.ctl";
+constexpr const char* kUserControlPath = "/run/tapflow/tapflow.ctl";
 
 std::atomic<bool> g_stop{false};
 
@@ -88,16 +95,6 @@ void install_signal_handlers() {
   install_reopen_handler();
 }
 
-// Drops root to `user` (its primary group, no supplementary groups). Throws on failure: running
-// on as root when the user asked otherwise would be worse than stopping.
-void drop_privileges(const std::string& user) {
-  const passwd* pw = getpwnam(user.c_str());
-  if (pw == nullptr) throw std::runtime_error("--user: no such user '" + user + "'");
-  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-    throw std::runtime_error("--user " + user + ": cannot drop privileges: " + std::strerror(errno));
-  }
-}
-
 // Writes `text` to `path` (created or truncated; a symbolic link only when its owner is us or
 // root, see exporter::open_output_file). False with errno set on failure.
 bool write_output(const std::string& path, const std::string& text) {
@@ -118,11 +115,13 @@ std::string output_error() {
 
 class PidFile {
  public:
-  explicit PidFile(std::string path) : path_(std::move(path)) {
+  // With `user` (--user), the file is given to it, so that it stays the user's to replace.
+  PidFile(std::string path, const tapflow::probe::RunAsUser* user) : path_(std::move(path)) {
     if (path_.empty()) return;
     if (!write_output(path_, std::to_string(getpid()) + "\n")) {
       throw std::runtime_error("cannot write pid file '" + path_ + "': " + output_error());
     }
+    if (user != nullptr) tapflow::probe::give_to(*user, path_);
   }
   ~PidFile() {
     if (!path_.empty()) std::remove(path_.c_str());
@@ -131,6 +130,59 @@ class PidFile {
  private:
   std::string path_;
 };
+
+// --user, before anything is opened as root: the file outputs must be creatable by the user
+// after the drop. A --rotate pattern's directory is where every interval's file is made, so one
+// the user cannot write is refused (std::invalid_argument); a plain file is only recreated after
+// a SIGHUP (the file renamed away, log rotation), so that case is a warning.
+void check_output_directories(const ProbeOptions& options, const tapflow::probe::RunAsUser& user) {
+  std::vector<std::string> urls, directories;
+  for (const auto& url : options.export_urls) {
+    const auto path = tapflow::exporter::file_output_path(url);
+    if (!path) continue;
+    urls.push_back(url);
+    directories.push_back(tapflow::probe::existing_directory_of(
+        options.rotate_s != 0 ? tapflow::exporter::rotation_base_directory(*path) + "/x" : *path));
+  }
+  const auto writable = tapflow::probe::writable_by(user, directories);
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    if (writable[i]) continue;
+    if (options.rotate_s != 0) {
+      throw std::invalid_argument("--user " + user.name + " --rotate: the files of " + urls[i] +
+                                  " cannot be created: directory '" + directories[i] + "' is not writable by " +
+                                  user.name);
+    }
+    tapflow::log::warning("--user {}: directory '{}' is not writable by {}: after a SIGHUP with the file of {} "
+                          "renamed away (log rotation), no new file can be made and its records are lost",
+                          user.name, directories[i], user.name, urls[i]);
+  }
+}
+
+// --stats-json PATH as --user: opened (created if missing, not truncated) before the drop and
+// written at the end through that descriptor, so a directory or file of root's is no obstacle.
+int open_stats_json_early(const std::string& path, const tapflow::probe::RunAsUser& user) {
+  const int fd = tapflow::exporter::open_output_file(path, O_WRONLY | O_CREAT);
+  if (fd < 0) throw std::runtime_error("cannot write statistics to '" + path + "': " + output_error());
+  if (const int error = tapflow::exporter::give_output_file(fd, static_cast<int>(user.uid), static_cast<int>(user.gid));
+      error != 0) {
+    close(fd);
+    throw std::runtime_error("--user " + user.name + ": cannot give '" + path + "' to " + user.name + ": " +
+                             std::strerror(error));
+  }
+  return fd;
+}
+
+// Replaces what `fd` holds with `text`. False with errno set on failure.
+bool rewrite_output(int fd, const std::string& text) {
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)) return false;
+  const std::span bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  if (const int error = tapflow::exporter::write_all(fd, bytes); error != 0) {
+    errno = error;
+    return false;
+  }
+  return true;
+}
 
 // Opens the capture source the options name: the -r files, or the -i interfaces (throws
 // std::runtime_error naming an interface that cannot be opened).
@@ -247,11 +299,26 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
   // exported; SIGHUP reopens file outputs; SIGPIPE (a ctl client or a file: FIFO reader that went
   // away) is an error on that descriptor, never the end of the run.
   install_signal_handlers();
+  // --user as root: what is opened or made before the drop is prepared for the user
+  // (probe/privileges.h). Not root: the drop itself fails, as it always did.
+  std::optional<tapflow::probe::RunAsUser> user;
+  int stats_json_fd = -1;
   tapflow::probe::FlowPrinter printer(stdout);
   std::unique_ptr<tapflow::probe::Pipeline> pipeline;
   try {
-    pipeline = std::make_unique<tapflow::probe::Pipeline>(tapflow::probe::make_runtime_config(options),
-                                                          options.export_urls.empty() ? &printer : nullptr);
+    if (!options.user.empty()) {
+      user = tapflow::probe::lookup_user(options.user);
+      if (geteuid() == 0) check_output_directories(options, *user);
+    }
+    tapflow::probe::RuntimeConfig config = tapflow::probe::make_runtime_config(options);
+    if (user && geteuid() == 0) {
+      config.export_config.options.output_owner_uid = static_cast<int>(user->uid);
+      config.export_config.options.output_owner_gid = static_cast<int>(user->gid);
+    }
+    pipeline = std::make_unique<tapflow::probe::Pipeline>(config, options.export_urls.empty() ? &printer : nullptr);
+    if (user && geteuid() == 0 && !options.stats_json.empty() && options.stats_json != "-") {
+      stats_json_fd = open_stats_json_early(options.stats_json, *user);
+    }
   } catch (const std::exception& e) {
     tapflow::log::error("{}", e.what());
     return 2;
@@ -265,10 +332,19 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
     // control socket still stops at the socket, before reading anything.
     const std::unique_ptr<tapflow::drivers::Driver> driver = open_driver(options);
     std::string control_path = options.control_path;
-    if (control_path.empty() && !options.interfaces.empty()) control_path = "/run/tapflow.ctl";
+    // As --user the socket must be removable at exit by the user, which /run is not: the default
+    // is then in a directory of its own (packaging/tapflow.service's path), made for the user.
+    if (control_path.empty() && !options.interfaces.empty()) control_path = user ? kUserControlPath : kControlPath;
+    const bool prepare = user && geteuid() == 0;
+    const std::string pidfile_path = options.interfaces.empty() ? std::string() : options.pidfile;
+    if (prepare && !control_path.empty() && control_path != "none") {
+      tapflow::probe::prepare_runtime_directory(*user, control_path, "the control socket");
+    }
+    if (prepare && !pidfile_path.empty()) tapflow::probe::prepare_runtime_directory(*user, pidfile_path, "the pid file");
     std::unique_ptr<tapflow::probe::ControlServer> control;
     if (!control_path.empty() && control_path != "none") {
       control = std::make_unique<tapflow::probe::ControlServer>(control_path, *pipeline);
+      if (prepare) tapflow::probe::give_to(*user, control_path);
     }
     std::unique_ptr<tapflow::probe::MetricsServer> metrics;
     if (!options.metrics_address.empty()) {
@@ -283,9 +359,9 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
                            options.version == 10 ? std::string("IPFIX") : "NetFlow v" + std::to_string(options.version),
                            where.empty() ? std::string("the table on stdout") : where);
     }
-    PidFile pidfile(options.interfaces.empty() ? std::string() : options.pidfile);
+    PidFile pidfile(pidfile_path, prepare ? &*user : nullptr);
     // Once the capture is open, nothing else needs root.
-    if (!options.user.empty()) drop_privileges(options.user);
+    if (user) tapflow::probe::drop_privileges(*user);
     status = pipeline->run(*driver, g_stop);
   } catch (const std::invalid_argument& e) {
     tapflow::log::error("{}", e.what());  // a bad argument found late (--metrics ADDR:PORT)
@@ -325,7 +401,9 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
     if (options.stats_json == "-") {
       fmt::print("{}", text);
     } else {
-      if (!write_output(options.stats_json, text)) {
+      const bool written = stats_json_fd >= 0 ? rewrite_output(stats_json_fd, text) && close(stats_json_fd) == 0
+                                              : write_output(options.stats_json, text);
+      if (!written) {
         tapflow::log::error("cannot write statistics to '{}': {}", options.stats_json, output_error());
         return 1;
       }
@@ -360,7 +438,7 @@ int main(int argc, char** argv) {
   collect->add_option("--idle-timeout", collect_options.idle_timeout_ms,
                       "Stop after this many milliseconds without a datagram");
 
-  std::string control_path = "/run/tapflow.ctl";
+  std::string control_path = kControlPath;
   std::vector<std::string> control_words;
   bool control_json = false;
   CLI::App* ctl = app.add_subcommand("ctl", "Query a running tapflow through its control socket");
@@ -388,6 +466,10 @@ int main(int argc, char** argv) {
   }
   if (collect->parsed()) return tapflow::probe::run_collector(collect_options);
   if (ctl->parsed()) {
+    // Without -s: the default socket, or the one a probe run with --user (or under systemd) has.
+    if (ctl->count("--socket") == 0 && access(kControlPath, F_OK) != 0 && access(kUserControlPath, F_OK) == 0) {
+      control_path = kUserControlPath;
+    }
     std::string request;
     for (const auto& w : control_words) request += (request.empty() ? "" : " ") + w;
     if (control_json) request += " --json";

@@ -55,7 +55,8 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .source_address = options.export_source,
                              .anonymize = options.anonymize,
                              .prefixes = nullptr,
-                             .peer_as = options.prefix_as == "peer"};
+                             .peer_as = options.prefix_as == "peer",
+                             .rotate_interval_s = options.rotate_s};
   if (!options.prefixes.empty()) {
     // Loaded once for every destination that uses it; a bad file stops the start (exit 2).
     auto source = std::make_shared<exporter::PrefixSource>(options.prefixes, options.prefix_as == "peer");

@@ -21,8 +21,10 @@ constexpr int kIdleWakeMs = 100;
 }  // namespace
 
 ExportThread::ExportThread(const ExportConfig& config, FlowPrinter* printer)
-    : printer_(config.urls.empty() ? printer : nullptr), live_(config.live) {
+    : printer_(config.urls.empty() ? printer : nullptr), live_(config.live),
+      rotate_interval_s_(config.options.rotate_interval_s) {
   now_ns_ = live_ ? exporter::system_clock_ns() : 0;
+  if (rotate_interval_s_ != 0) rotation_interval_ = now_ns_ / (rotate_interval_s_ * 1'000'000'000ull);
   exporter::ExportOptions options = config.options;
   options.totals = [this] { return totals_; };
   for (const auto& url : config.urls) {
@@ -48,7 +50,7 @@ void ExportThread::start() {
 }
 
 void ExportThread::note_stamp(const BatchStamp& stamp) {
-  now_ns_ = std::max(now_ns_, stamp.clock_ns);
+  advance_clock(stamp.clock_ns);  // the batch's records belong to the interval of its time
   if (!system_start_set_ && !live_ && stamp.first_packet_ns != 0) {
     system_start_set_ = true;
     const std::uint64_t start =
@@ -65,6 +67,20 @@ void ExportThread::note_stamp(const BatchStamp& stamp) {
     totals_.ignored_packets += s.ignored_packets;
     totals_.ignored_octets += s.ignored_octets;
   }
+}
+
+void ExportThread::advance_clock(std::uint64_t now_ns) {
+  if (now_ns <= now_ns_) return;
+  if (rotate_interval_s_ != 0) {
+    const std::uint64_t interval = now_ns / (rotate_interval_s_ * 1'000'000'000ull);
+    if (interval != rotation_interval_) {
+      // While the clock still reads the old interval: what the exporters hold goes into its file.
+      rotation_interval_ = interval;
+      for (auto& e : exporters_) e->reopen();
+      log_events();
+    }
+  }
+  now_ns_ = now_ns;
 }
 
 void ExportThread::take(RecordBatch& batch) {
@@ -172,7 +188,7 @@ void ExportThread::run() {
     }
     if (live_) warn_dropped();
     if (live_) {
-      now_ns_ = std::max(now_ns_, coarse_wall_clock_ns());
+      advance_clock(coarse_wall_clock_ns());
       if (now_ns_ - last_flush_ns_ >= kLiveFlushIntervalNs) {
         last_flush_ns_ = now_ns_;
         for (auto& e : exporters_) e->flush();

@@ -3,7 +3,8 @@
 // data path's clock and the packets its source ignored; from those it keeps the export clock
 // (the packets' time for files, the wall clock live), the exporters' system start (files: the
 // first packet) and the totals of the RFC 7011 reliability statistics. Nothing calls back into
-// the data path. Live, it sends a partly filled message at least once a second.
+// the data path. Live, it sends a partly filled message at least once a second. With --rotate
+// it closes the file outputs when that clock passes an interval's end, records or not.
 #pragma once
 
 #include <atomic>
@@ -77,6 +78,10 @@ class ExportThread {
   void log_events();  // what the transports reported
   void pace_for_stop(std::size_t cache_flows);
   void warn_dropped();
+  // Moves the export clock forward (never back). With --rotate, when that enters a new
+  // interval, every exporter first sends what it holds and closes its file (reopen), so the next
+  // message opens the new interval's file, with the templates. One comparison per batch.
+  void advance_clock(std::uint64_t now_ns);
 
   std::vector<std::unique_ptr<exporter::FlowExporter>> exporters_;
   FlowPrinter* printer_;
@@ -90,6 +95,8 @@ class ExportThread {
   std::uint64_t now_ns_ = 0;
   std::uint64_t last_flush_ns_ = 0;
   bool system_start_set_ = false;
+  std::uint32_t rotate_interval_s_ = 0;
+  std::uint64_t rotation_interval_ = 0;  // now_ns_'s interval, in intervals since the epoch
   std::vector<BatchStamp> totals_by_source_;
   exporter::ProbeTotals totals_;
   TrafficProfile flows_;
