@@ -312,7 +312,7 @@ std::optional<TransportEvent> PrefixSource::reload() {
   }
   table_ = std::make_shared<const PrefixTable>(std::move(*table));
   return TransportEvent{report.rejected != 0 ? TransportEvent::Severity::kWarning : TransportEvent::Severity::kNotice,
-                        "SIGHUP: " + describe(path_, report)};
+                        "reloaded " + describe(path_, report)};
 }
 
 }  // namespace tapflow::exporter
