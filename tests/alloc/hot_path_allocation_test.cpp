@@ -166,7 +166,7 @@ TEST(HotPath, ReadingAPcapngFileAllocatesNothingPerBlock) {
       std::fwrite(words.data(), 4, words.size(), f);
       std::vector<std::uint8_t> padded(data);
       padded.resize((data.size() + 3) / 4 * 4);
-      std::fwrite(padded.data(), 1, padded.size(), f);
+      if (!padded.empty()) std::fwrite(padded.data(), 1, padded.size(), f);  // fwrite(nullptr, ...) is UB
       std::fwrite(&length, 4, 1, f);
     };
     block(0x0A0D0D0Au, {0x1A2B3C4Du, 0x00000001u, 0xffffffffu, 0xffffffffu}, {});
