@@ -21,10 +21,11 @@ constexpr std::uint8_t kProtocolTcp = 6;
 
 // An entry stores the key from the header's `protocol` field to its end, in this byte order:
 // protocol, tos, ip_version, source port, destination port, ingress interface (host order),
-// source address, destination address (4 bytes each in an IPv4 entry, 16 in a wide one).
+// source address, destination address (4 bytes each in an IPv4 entry, 16 in a wide one), and in
+// a wide entry only the tunnel type and tunnel id (host order). A narrow entry's tunnel is none.
 constexpr std::size_t kKeyOffset = 45;
 constexpr std::size_t kNarrowKeySize = 19;
-constexpr std::size_t kWideKeySize = 43;
+constexpr std::size_t kWideKeySize = 48;
 
 bool load_is_zero(const std::uint8_t* p) {  // 12 bytes
   std::uint64_t a;
@@ -40,7 +41,8 @@ FlowTable::ProbeKey FlowTable::make_probe(const FlowKey& key) {
   ProbeKey p;
   // An IPv4 key has zero in the last 12 bytes of each address (FlowKey's contract); one that
   // does not is kept whole in a wide entry rather than trusted.
-  p.narrow = key.ip_version == 4 && load_is_zero(key.source_address.data() + 4) &&
+  p.narrow = key.ip_version == 4 && (key.tunnel_type | key.tunnel_id) == 0 &&
+             load_is_zero(key.source_address.data() + 4) &&
              load_is_zero(key.destination_address.data() + 4);
   const std::size_t address_size = p.narrow ? 4 : 16;
   std::uint8_t* out = p.bytes;
@@ -52,6 +54,10 @@ FlowTable::ProbeKey FlowTable::make_probe(const FlowKey& key) {
   std::memcpy(out + 4, &key.ingress_interface, 4);
   std::memcpy(out + 8, key.source_address.data(), address_size);
   std::memcpy(out + 8 + address_size, key.destination_address.data(), address_size);
+  if (!p.narrow) {
+    out[40] = key.tunnel_type;
+    std::memcpy(out + 41, &key.tunnel_id, 4);
+  }
   return p;
 }
 
@@ -70,7 +76,7 @@ FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
   static_assert(sizeof(ProbeKey::bytes) == kWideKeySize);
   static_assert(offsetof(EntryHeader, protocol) == kKeyOffset, "key bytes start at protocol");
   static_assert(offsetof(Entry4, destination_address) + 4 == kKeyOffset + kNarrowKeySize);
-  static_assert(offsetof(EntryWide, destination_address) + 16 == kKeyOffset + kWideKeySize);
+  static_assert(offsetof(EntryWide, tunnel) + sizeof(TunnelFields) == kKeyOffset + kWideKeySize);
   static_assert(std::is_trivially_destructible_v<Entry4> && std::is_trivially_destructible_v<EntryWide>,
                 "entries are never destroyed one by one");
   if (config_.capacity == 0 || config_.capacity >= kWide - 1) {
@@ -117,6 +123,10 @@ FlowKey FlowTable::key_of(Ref r) const {
   std::memcpy(&key.ingress_interface, in + 7, 4);
   std::memcpy(key.source_address.data(), in + 11, address_size);
   std::memcpy(key.destination_address.data(), in + 11 + address_size, address_size);
+  if (wide) {
+    key.tunnel_type = in[43];
+    std::memcpy(&key.tunnel_id, in + 44, 4);
+  }
   return key;
 }
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "cache/flow_record.h"
@@ -130,8 +131,13 @@ class FlowTable {
 
   // An entry: the header, then the rest of the key with addresses of `kAddressSize` bytes.
   // IPv4 flows (4) take one cache line: the lookup compares the key and the update writes the
-  // counters without touching a second line. Any other flow (IPv6, or a key that is not plain
-  // IPv4) keeps the whole key (16) in 96 bytes.
+  // counters without touching a second line. Any other flow (IPv6, a --decap flow with a tunnel,
+  // or a key that is not plain IPv4) keeps the whole key (16) in 96 bytes, the tunnel type and
+  // id in what was the wide entry's padding.
+  struct NoTunnel {};
+  struct TunnelFields {
+    std::uint8_t bytes[5];  // tunnel_type, then tunnel_id (host order)
+  };
   template <std::size_t kAddressSize>
   struct alignas(kAddressSize == 4 ? 64 : 32) Entry {
     EntryHeader h;
@@ -139,6 +145,7 @@ class FlowTable {
     std::uint32_t ingress_interface;
     std::uint8_t source_address[kAddressSize];
     std::uint8_t destination_address[kAddressSize];
+    [[no_unique_address]] std::conditional_t<kAddressSize == 4, NoTunnel, TunnelFields> tunnel;
   };
   using Entry4 = Entry<4>;
   using EntryWide = Entry<16>;
@@ -190,7 +197,7 @@ class FlowTable {
   void update_hashed(const PacketSummary& packet, std::uint64_t hash, std::vector<FlowRecord>& expired);
   // The key as an entry stores it (see flow_table.cpp), and which pool it belongs in.
   struct ProbeKey {
-    std::uint8_t bytes[43];
+    std::uint8_t bytes[48];
     bool narrow;
   };
   static ProbeKey make_probe(const FlowKey& key);

@@ -60,6 +60,8 @@ struct ExportOptions {
   bool peer_as = false;  // --prefix-as peer: the peer AS where the file gives one, else the origin
   // v9/IPFIX templates carry AS numbers and prefix lengths (set for a destination with prefixes).
   bool routing_fields = false;
+  // v9/IPFIX templates carry layer2SegmentId (--decap: flows have a tunnel type and id).
+  bool tunnel_fields = false;
   // --rotate: file: and json: outputs (not json:-) get a file per interval of this many seconds
   // of the export clock, their paths strftime patterns (transport/file_rotation.h); 0 = one file.
   std::uint32_t rotate_interval_s = 0;

@@ -6,6 +6,7 @@
 
 #include "cache/sampler.h"
 #include "exporter/transport/file_rotation.h"
+#include "probe/decode/decoder.h"
 #include "probe/duration.h"
 
 namespace tapflow::probe {
@@ -208,6 +209,16 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "Export format: 5 = NetFlow v5 (IPv4 only), 9 = NetFlow v9, 10 = IPFIX")
       ->check(CLI::IsMember({5, 9, 10}))
       ->capture_default_str();
+  add_parsed_option(
+      app, "--decap", o.decap,
+      [](const std::string& text, std::string& error) -> std::optional<std::uint16_t> {
+        const auto options = parse_decap(text, error);
+        if (!options) return std::nullopt;
+        return options->decap;
+      },
+      "Key flows in these tunnels on their innermost headers, with the tunnel's id (VNI, TEID, GRE key, "
+      "ERSPAN session) in the key: a comma list of gre, vxlan, geneve, gtp-u, erspan, ip-in-ip, "
+      "ipv6-in-ipv4, or all; at most 3 tunnels deep");
   add_parsed_option(app, "-s,--sample", o.sampling, tapflow::cache::parse_sampling,
       "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
       "(one random packet in each N); the rate is announced to the collectors");
@@ -271,6 +282,11 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
     }
     for (const char* name : {"--template-refresh", "--template-refresh-packets"}) {
       if (given(name)) warnings.push_back(std::string(name) + " does nothing with " + format + ", which has no templates; ignored");
+    }
+    if (o.decap != 0 && !o.export_urls.empty()) {
+      warnings.push_back("--decap with " + format + ": v5 has no field for the tunnel id, so flows with equal inner "
+                         "headers in different tunnels reach the collector as records it cannot tell apart "
+                         "(use -v 9 or 10)");
     }
   }
   if (!o.read_files.empty()) {

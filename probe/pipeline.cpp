@@ -79,6 +79,7 @@ class Pipeline::Impl {
     shards_ = dispatched ? config_.threads - 1 : driver.queue_count();
     runtime::StageConfig stage{.table = config_.table,
                                .sampling = config_.sampling,
+                               .decode = config_.decode,
                                .seed = config_.table.hash_seed,
                                .source = 0,
                                .live = driver.live(),

@@ -33,6 +33,7 @@ struct ProbeOptions {
   std::string prefixes;                   // --prefixes FILE: AS numbers and prefix lengths
   std::string prefix_as = "origin";       // --prefix-as origin|peer
   std::uint32_t rotate_s = 0;             // --rotate: file:/json: outputs cut by the probe's clock; 0 = off
+  std::uint16_t decap = 0;                // --decap: probe::DecapProtocols bits; 0 = outer flows
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

@@ -35,6 +35,7 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
              .hash_seed = seed,
              .packet_weight = options.scale_sampled && sampled ? options.sampling.interval : 1u};
   c.sampling = options.sampling;
+  c.decode.decap = options.decap;
   c.scale_sampled = options.scale_sampled;
   c.progress = options.progress;
   // What the collectors are told: the sampling applied, or nothing when the counts are already
@@ -56,6 +57,7 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .anonymize = options.anonymize,
                              .prefixes = nullptr,
                              .peer_as = options.prefix_as == "peer",
+                             .tunnel_fields = options.decap != 0,
                              .rotate_interval_s = options.rotate_s};
   if (!options.prefixes.empty()) {
     // Loaded once for every destination that uses it; a bad file stops the start (exit 2).

@@ -6,6 +6,7 @@
 
 #include "cache/flow_table.h"
 #include "cache/sampler.h"
+#include "probe/decode/decoder.h"
 #include "probe/probe_options.h"
 #include "probe/runtime/export_thread.h"
 
@@ -19,6 +20,7 @@ struct RuntimeConfig {
   std::size_t cache_size = 1u << 20;  // flows over all shards
   cache::FlowTableConfig table;       // capacity is per shard, set by the runtime
   cache::SamplingConfig sampling;
+  DecodeOptions decode;               // --decap
   bool scale_sampled = false;
   bool progress = false;
   runtime::ExportConfig export_config;

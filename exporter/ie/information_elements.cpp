@@ -46,6 +46,34 @@ bool read_address(Value v, std::size_t size, std::uint8_t ip_version,
   return true;
 }
 
+// IANA IE 351 layer2SegmentId (unsigned64): the top octet is the overlay's type, 0x01 VxLAN and
+// 0x02 NVGRE, the low three octets its 24-bit segment id. VXLAN gives its VNI; GRE the top 24
+// bits of its key (NVGRE's VSID, RFC 7637; the low 8 are its FlowID). No type is registered for
+// Geneve, GTP-U, ERSPAN or IP in IP: their records carry 0, their ids stay in the flow key.
+constexpr std::uint64_t kSegmentVxlan = 0x01, kSegmentNvgre = 0x02;
+
+std::uint64_t layer2_segment_id(const cache::FlowKey& key) {
+  switch (static_cast<cache::TunnelType>(key.tunnel_type)) {
+    case cache::TunnelType::kVxlan: return kSegmentVxlan << 56 | (key.tunnel_id & 0xffffffu);
+    case cache::TunnelType::kGre: return kSegmentNvgre << 56 | (key.tunnel_id >> 8);
+    default: return 0;
+  }
+}
+
+bool read_layer2_segment_id(Value v, FlowRecord& r) {
+  std::uint64_t id = 0;
+  if (!read_unsigned(v, id)) return false;
+  const std::uint64_t type = v.size() == 8 ? id >> 56 : 0;
+  if (type == kSegmentVxlan) {
+    r.key.tunnel_type = static_cast<std::uint8_t>(cache::TunnelType::kVxlan);
+    r.key.tunnel_id = static_cast<std::uint32_t>(id & 0xffffffu);
+  } else if (type == kSegmentNvgre) {
+    r.key.tunnel_type = static_cast<std::uint8_t>(cache::TunnelType::kGre);
+    r.key.tunnel_id = static_cast<std::uint32_t>(id & 0xffffffu) << 8;
+  }
+  return true;
+}
+
 constexpr InformationElement kTable[] = {
     {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.key.source_address.data(), 4); },
@@ -183,6 +211,10 @@ constexpr InformationElement kTable[] = {
     {ie::kBgpDestinationAsNumber, "bgpDestinationAsNumber", 4, AddressFamilies::kBoth, kBothFormats, kRoutingFeature,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.destination_as); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.destination_as); }},
+    // --decap: the VXLAN or NVGRE segment of the tunnel the inner flow was found in.
+    {ie::kLayer2SegmentId, "layer2SegmentId", 8, AddressFamilies::kBoth, kBothFormats, kTunnelFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, layer2_segment_id(r.key)); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_layer2_segment_id(v, r); }},
 };
 
 constexpr std::size_t kTableSize = std::size(kTable);
@@ -209,19 +241,27 @@ constexpr auto make_fields() {
   return fields;
 }
 
-// Every layout: [format][IPv4, IPv6][features 0..3].
+// Every layout: [format][IPv4, IPv6][features 0..7].
 template <Formats kFormat, AddressFamilies kExcluded>
 struct Layouts {
   static constexpr auto f0 = make_fields<kExcluded, kFormat, 0>();
   static constexpr auto f1 = make_fields<kExcluded, kFormat, 1>();
   static constexpr auto f2 = make_fields<kExcluded, kFormat, 2>();
   static constexpr auto f3 = make_fields<kExcluded, kFormat, 3>();
+  static constexpr auto f4 = make_fields<kExcluded, kFormat, 4>();
+  static constexpr auto f5 = make_fields<kExcluded, kFormat, 5>();
+  static constexpr auto f6 = make_fields<kExcluded, kFormat, 6>();
+  static constexpr auto f7 = make_fields<kExcluded, kFormat, 7>();
   static FieldList get(std::uint8_t features) {
-    switch (features & 3) {
+    switch (features & 7) {
       case 0: return f0;
       case 1: return f1;
       case 2: return f2;
-      default: return f3;
+      case 3: return f3;
+      case 4: return f4;
+      case 5: return f5;
+      case 6: return f6;
+      default: return f7;
     }
   }
 };

@@ -40,6 +40,7 @@ struct ReadContext {
 enum TemplateFeatures : std::uint8_t {
   kSampledFeature = 1,  // sampling is announced: selectorId (IPFIX)
   kRoutingFeature = 2,  // a --prefixes stage fills AS numbers and prefix lengths
+  kTunnelFeature = 4,   // --decap: flows carry a tunnel type and id
 };
 
 struct InformationElement {
@@ -116,6 +117,7 @@ inline constexpr std::uint16_t kSamplingPacketSpace = 306;
 inline constexpr std::uint16_t kSamplingSize = 309;
 inline constexpr std::uint16_t kSamplingPopulation = 310;
 inline constexpr std::uint16_t kObservationTimeMilliseconds = 323;
+inline constexpr std::uint16_t kLayer2SegmentId = 351;
 }  // namespace ie
 
 // The selectorId tapflow's data records carry when sampling is on (one Selection Process).

@@ -72,7 +72,7 @@ std::size_t options_template_length(const OptionsLayout& layout) {
 }  // namespace
 
 IpfixEncoder::IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_message_size,
-                           cache::SamplingConfig sampling, bool routing)
+                           cache::SamplingConfig sampling, bool routing, bool tunnel)
     : observation_domain_id_(observation_domain_id),
       max_message_size_(std::min(max_message_size, kMaxMessageSize)),
       sampling_(sampling) {
@@ -81,7 +81,8 @@ IpfixEncoder::IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_
     throw std::invalid_argument("sampling interval 0: expected 1 out of N packets, N >= 1");
   }
   for (int i = 0; i < 2; ++i) {
-    const auto features = static_cast<std::uint8_t>((sampled ? kSampledFeature : 0) | (routing ? kRoutingFeature : 0));
+    const auto features = static_cast<std::uint8_t>((sampled ? kSampledFeature : 0) | (routing ? kRoutingFeature : 0) |
+                                                    (tunnel ? kTunnelFeature : 0));
     const auto fields = record_fields(ExportFormat::kIpfix, i == 0 ? 4 : 6, features);
     templates_[i] = {i == 0 ? kIpv4TemplateId : kIpv6TemplateId, fields, record_length(fields)};
   }

@@ -42,9 +42,10 @@ class IpfixEncoder {
   // `max_message_size` is capped at kMaxMessageSize; throws std::invalid_argument when it cannot
   // hold a message with every template, the options records and one record of each family, or
   // when the sampling interval is 0.
-  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage).
+  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage);
+  // `tunnel`: layer2SegmentId (--decap).
   IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_message_size,
-               cache::SamplingConfig sampling = {}, bool routing = false);
+               cache::SamplingConfig sampling = {}, bool routing = false, bool tunnel = false);
 
   // Starts a message; with_templates puts the template set (all templates) first, as the data
   // sets that follow may use them (RFC 7011 §8), then the options templates and records: the

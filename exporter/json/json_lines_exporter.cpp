@@ -19,6 +19,11 @@ nlohmann::json record_json(const cache::FlowRecord& r, bool routing) {
           {"first_ms", r.first_ns / 1'000'000},
           {"last_ms", r.last_ns / 1'000'000},
           {"end_reason", cache::to_string(r.end_reason)}};
+  // --decap: the tunnel the flow was found in (its id is part of the flow key).
+  if (r.key.tunnel_type != 0) {
+    j["tunnel_type"] = cache::to_string(static_cast<cache::TunnelType>(r.key.tunnel_type));
+    j["tunnel_id"] = r.key.tunnel_id;
+  }
   if (routing) {
     j["source_as"] = r.source_as;
     j["destination_as"] = r.destination_as;

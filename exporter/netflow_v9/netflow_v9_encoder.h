@@ -37,9 +37,10 @@ class NetflowV9Encoder {
 
   // Throws std::invalid_argument when `max_message_size` cannot hold a packet with the templates,
   // the options record and one record of each family, or when the sampling interval is 0.
-  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage).
+  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage);
+  // `tunnel`: layer2SegmentId (--decap).
   NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size, cache::SamplingConfig sampling = {},
-                   bool routing = false);
+                   bool routing = false, bool tunnel = false);
 
   // Starts a packet at `export_ns` (the export clock, ns since the epoch). The header's unix_secs
   // is that time, or the latest LAST_SWITCHED in the packet if later, rounded up to a whole

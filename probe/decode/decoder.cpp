@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <utility>
 
 namespace tapflow::probe {
 
@@ -107,10 +108,34 @@ struct Bytes {
 // Which IP version the link layer announced; kAny lets the version nibble decide (RAW, MPLS).
 enum class IpVersion : std::uint8_t { kAny = 0, kV4 = 4, kV6 = 6 };
 
+// The --decap walk's state; without --decap (kDecap false) it is passed along but never read.
+struct Tunnels {
+  std::uint16_t enabled = 0;  // DecapProtocols bits
+  int depth = 0;              // tunnels entered so far
+  // Set by the innermost IP header decoded so far: whether it is a fragment (its payload is not
+  // all here, so it is never decapsulated), and where its datagram ends by its header.
+  bool fragment = false;
+  std::uint64_t datagram_end = 0;
+};
+
+template <bool kDecap>
+DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expected, PacketSummary& out,
+                        Tunnels& t);
+template <bool kDecap>
+DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint16_t ethertype,
+                               PacketSummary& out, Tunnels& t);
+template <bool kDecap>
+DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, std::uint8_t protocol,
+                            PacketSummary& out, Tunnels& t);
+template <bool kDecap>
+DecodeVerdict decode_udp_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out,
+                                Tunnels& t);
+
 // Fills ports (or ICMP type/code) and TCP flags from the transport header at [start, end), `end`
 // being where the capture or the IP datagram stops, whichever comes first.
-inline DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std::size_t end,
-                                      std::uint8_t protocol, PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std::size_t end,
+                               std::uint8_t protocol, PacketSummary& out, Tunnels& t) {
   const std::size_t available = end > start ? end - start : 0;
   const std::uint8_t* p = bytes.data + start;
   switch (protocol) {
@@ -130,6 +155,9 @@ inline DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std
       if (available < 4) return DecodeVerdict::kTruncatedTransportLayer;
       out.key.source_port = load_be16(p);
       out.key.destination_port = load_be16(p + 2);
+      if constexpr (kDecap) {
+        if (protocol == kProtoUdp && !t.fragment) return decode_udp_tunnel<kDecap>(bytes, start, end, out, t);
+      }
       return DecodeVerdict::kOk;
     case kProtoIcmp:
     case kProtoIcmpv6:
@@ -139,13 +167,17 @@ inline DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std
       out.key.destination_port = load_be16(p);
       return DecodeVerdict::kOk;
     default:
-      // GRE, ESP, OSPF, IGMP, PIM, VRRP, tunnels...: the flow is addresses + protocol. No
-      // decapsulation: a tunnel is one outer flow.
+      // GRE, ESP, OSPF, IGMP, PIM, VRRP, tunnels...: the flow is addresses + protocol. Without
+      // --decap a tunnel is one outer flow.
+      if constexpr (kDecap) {
+        if (!t.fragment) return decode_tunnel<kDecap>(bytes, start, end, protocol, out, t);
+      }
       return DecodeVerdict::kOk;
   }
 }
 
-DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   // The caller has checked that one byte is there and that its version nibble is 4.
   const std::uint8_t* ip = bytes.data + offset;
   const std::size_t header_length = std::size_t{ip[0] & 0x0fu} * 4;
@@ -175,11 +207,16 @@ DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary&
 
   // RFC 791: a non-zero fragment offset means the transport header is in another fragment; such
   // fragments form their own flow with ports 0 rather than being reassembled.
-  if ((load_be16(ip + 6) & 0x1fffu) != 0) return DecodeVerdict::kOk;
+  const std::uint16_t flags_fragment_offset = load_be16(ip + 6);
+  if constexpr (kDecap) {
+    t.fragment = (flags_fragment_offset & 0x3fffu) != 0;  // MF set or an offset
+    t.datagram_end = offset + octets;
+  }
+  if ((flags_fragment_offset & 0x1fffu) != 0) return DecodeVerdict::kOk;
   // The datagram's end, not the frame's, bounds the transport header: Ethernet pads short frames
   // to 60 bytes and the padding must never be read as ports.
   const auto end = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size, offset + octets));
-  return decode_transport(bytes, offset + header_length, end, out.key.protocol, out);
+  return decode_transport<kDecap>(bytes, offset + header_length, end, out.key.protocol, out, t);
 }
 
 // RFC 2675: the Jumbo Payload length, or 0 when the Hop-by-Hop header at `hbh` (fully captured,
@@ -203,7 +240,8 @@ std::uint32_t find_jumbo_payload_length(const std::uint8_t* hbh, std::size_t len
   return 0;
 }
 
-DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   if (!bytes.has(offset, kIpv6HeaderLength)) return DecodeVerdict::kTruncatedNetworkLayer;
   const std::uint8_t* ip = bytes.data + offset;
   const std::uint16_t payload_length = load_be16(ip + 4);
@@ -239,6 +277,10 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
   // The header's own length, uncapped, decides whether the chain fits: a frame shorter on the wire
   // than its header says was cut (truncated), not malformed.
   const std::uint64_t datagram_end = offset + octets;
+  if constexpr (kDecap) {
+    t.fragment = false;
+    t.datagram_end = datagram_end;
+  }
   // RFC 8200 §4 and RFC 7045: walk the extension headers to the upper-layer header. A header that
   // runs past the payload length is malformed; one that runs past the capture is truncated.
   for (int i = 0; i < kMaxIpv6ExtensionHeaders; ++i) {
@@ -268,10 +310,13 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
         const std::uint8_t fragment_next_header = bytes.data[cursor];
         // RFC 8200 §4.5: a non-zero offset means the headers that follow are in the first
         // fragment; this fragment joins the flow with ports 0, keyed by the next header.
-        if ((load_be16(bytes.data + cursor + 2) & 0xfff8u) != 0) {
+        const std::uint16_t fragment_offset_flags = load_be16(bytes.data + cursor + 2);
+        if ((fragment_offset_flags & 0xfff8u) != 0) {
           out.key.protocol = fragment_next_header;
           return DecodeVerdict::kOk;
         }
+        // A first fragment (M set) is not decapsulated either; an atomic fragment (RFC 6946) is.
+        if constexpr (kDecap) t.fragment = (fragment_offset_flags & 0x0001u) != 0;
         next_header = fragment_next_header;
         cursor += kIpv6FragmentHeaderLength;
         continue;
@@ -283,7 +328,7 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
         out.key.protocol = next_header;
         const auto end =
             static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size, datagram_end));
-        return decode_transport(bytes, cursor, end, next_header, out);
+        return decode_transport<kDecap>(bytes, cursor, end, next_header, out, t);
       }
     }
     if (cursor + header_length > datagram_end) return DecodeVerdict::kBadIpTotalLength;
@@ -298,21 +343,23 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
 }
 
 // The IP header at `offset`; `expected` is what the link layer announced.
-inline DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expected,
-                               PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expected, PacketSummary& out,
+                        Tunnels& t) {
   if (!bytes.has(offset, 1)) return DecodeVerdict::kTruncatedNetworkLayer;
   const unsigned version = bytes.data[offset] >> 4;
   if (expected != IpVersion::kAny && version != static_cast<unsigned>(expected)) {
     return DecodeVerdict::kBadIpVersion;
   }
-  if (version == 4) return decode_ipv4(bytes, offset, out);
-  if (version == 6) return decode_ipv6(bytes, offset, out);
+  if (version == 4) return decode_ipv4<kDecap>(bytes, offset, out, t);
+  if (version == 6) return decode_ipv6<kDecap>(bytes, offset, out, t);
   return DecodeVerdict::kBadIpVersion;
 }
 
 // RFC 3032 §2.1: labels until the bottom-of-stack bit; the stack does not say what it carries,
 // so the first nibble after it decides, as tcpdump does.
-inline DecodeVerdict decode_mpls(const Bytes& bytes, std::size_t offset, PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_mpls(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   for (int i = 0; i < kMaxMplsLabels; ++i) {
     if (!bytes.has(offset, kMplsLabelLength)) return DecodeVerdict::kTruncatedMpls;
     const bool bottom_of_stack = (bytes.data[offset + 2] & 0x01u) != 0;
@@ -324,15 +371,16 @@ inline DecodeVerdict decode_mpls(const Bytes& bytes, std::size_t offset, PacketS
       const unsigned version = bytes.data[offset] >> 4;
       // Anything else is a pseudowire (control word 0 then Ethernet) or worse: not decapsulated.
       if (version != 4 && version != 6) return DecodeVerdict::kMplsNotIp;
-      return decode_ip(bytes, offset, IpVersion::kAny, out);
+      return decode_ip<kDecap>(bytes, offset, IpVersion::kAny, out, t);
     }
   }
   return DecodeVerdict::kMplsNotIp;
 }
 
 // RFC 2516 §5.4 PPPoE session header, then the PPP protocol field (RFC 1661 §2).
-inline DecodeVerdict decode_pppoe_session(const Bytes& bytes, std::size_t offset,
-                                          PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_pppoe_session(const Bytes& bytes, std::size_t offset, PacketSummary& out,
+                                   Tunnels& t) {
   if (!bytes.has(offset, kPppoeHeaderLength + 1)) return DecodeVerdict::kTruncatedLinkLayer;
   if (bytes.data[offset] != 0x11) return DecodeVerdict::kNotIp;  // version 1, type 1
   offset += kPppoeHeaderLength;
@@ -347,21 +395,22 @@ inline DecodeVerdict decode_pppoe_session(const Bytes& bytes, std::size_t offset
     offset += 2;
   }
   // Compressed or not, IPv4 is 0x21 and IPv6 0x57.
-  if (protocol == kPppIpv4) return decode_ip(bytes, offset, IpVersion::kV4, out);
-  if (protocol == kPppIpv6) return decode_ip(bytes, offset, IpVersion::kV6, out);
+  if (protocol == kPppIpv4) return decode_ip<kDecap>(bytes, offset, IpVersion::kV4, out, t);
+  if (protocol == kPppIpv6) return decode_ip<kDecap>(bytes, offset, IpVersion::kV6, out, t);
   return DecodeVerdict::kNotIp;  // LCP, IPCP, CHAP...
 }
 
 // From an ethertype whose payload starts at `offset`: VLAN tags (any depth, bounded), then MPLS,
 // PPPoE or IP. Ethernet, SLL and SLL2 all end up here.
+template <bool kDecap>
 DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint16_t ethertype,
-                               PacketSummary& out) {
+                               PacketSummary& out, Tunnels& t) {
   for (int i = 0; i < kMaxLinkHeaders; ++i) {
     switch (ethertype) {
       case kEthertypeIpv4:
-        return decode_ip(bytes, offset, IpVersion::kV4, out);
+        return decode_ip<kDecap>(bytes, offset, IpVersion::kV4, out, t);
       case kEthertypeIpv6:
-        return decode_ip(bytes, offset, IpVersion::kV6, out);
+        return decode_ip<kDecap>(bytes, offset, IpVersion::kV6, out, t);
       case kEthertypeVlan:
       case kEthertypeQinq:
       case kEthertypeQinqOld:
@@ -372,9 +421,9 @@ DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint
         break;
       case kEthertypeMplsUnicast:
       case kEthertypeMplsMulticast:
-        return decode_mpls(bytes, offset, out);
+        return decode_mpls<kDecap>(bytes, offset, out, t);
       case kEthertypePppoeSession:
-        return decode_pppoe_session(bytes, offset, out);
+        return decode_pppoe_session<kDecap>(bytes, offset, out, t);
       case kEthertypeArista: {
         // Arista's timestamp header (tcpdump print-arista.c, Wireshark packet-avsp.c): subtype 1,
         // a version whose second nibble gives a 64-bit (1) or 48-bit (2) timestamp, then the
@@ -400,23 +449,321 @@ DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint
 }
 
 // DLT_NULL and DLT_LOOP: a 4-byte BSD address family.
-inline DecodeVerdict decode_address_family(const Bytes& bytes, std::uint32_t family,
-                                           PacketSummary& out) {
+template <bool kDecap>
+DecodeVerdict decode_address_family(const Bytes& bytes, std::uint32_t family, PacketSummary& out,
+                                    Tunnels& t) {
   switch (family) {
     case kAfInet:
-      return decode_ip(bytes, kNullHeaderLength, IpVersion::kV4, out);
+      return decode_ip<kDecap>(bytes, kNullHeaderLength, IpVersion::kV4, out, t);
     case 10:  // Linux
     case 23:  // Windows (Npcap loopback)
     case 24:  // NetBSD, OpenBSD, BSD/OS
     case 28:  // FreeBSD, DragonFly
     case 30:  // macOS, iOS
-      return decode_ip(bytes, kNullHeaderLength, IpVersion::kV6, out);
+      return decode_ip<kDecap>(bytes, kNullHeaderLength, IpVersion::kV6, out, t);
     default:
       return DecodeVerdict::kNotIp;
   }
 }
 
+// --decap. Each tunnel header is checked against the outer datagram (`end`: its end or the
+// capture's, whichever comes first), then the payload is decoded as a packet of its own inside
+// those bytes: the outer datagram's padding is never read as inner bytes, and an inner header
+// cannot claim more octets than the outer datagram had on the wire.
+
+constexpr std::uint16_t kEthertypeTransparentEthernet = 0x6558;  // RFC 1701, NVGRE, Geneve
+constexpr std::uint16_t kEthertypeErspan = 0x88be;               // ERSPAN type I and II
+constexpr std::uint16_t kEthertypeErspan3 = 0x22eb;              // ERSPAN type III
+constexpr std::uint8_t kProtoIpInIp = 4;
+constexpr std::uint8_t kProtoGre = 47;
+constexpr std::uint8_t kProtoIpv6 = 41;
+constexpr std::uint16_t kPortVxlan = 4789;       // RFC 7348 §5 (IANA)
+constexpr std::uint16_t kPortVxlanLinux = 8472;  // the Linux kernel's default before IANA's
+constexpr std::uint16_t kPortGeneve = 6081;      // RFC 8926 §3.3
+constexpr std::uint16_t kPortGtpU = 2152;        // 3GPP TS 29.281 §4.4.2.3
+constexpr std::size_t kUdpHeaderLength = 8;
+constexpr std::size_t kVxlanHeaderLength = 8;
+constexpr std::size_t kGeneveHeaderLength = 8;
+constexpr std::size_t kGtpHeaderLength = 8;
+constexpr std::uint8_t kGtpMessageGpdu = 0xff;
+constexpr int kMaxGtpExtensionHeaders = 16;
+
+inline Bytes payload_bytes(const Bytes& bytes, std::size_t end, const Tunnels& t) {
+  const std::uint64_t on_wire = std::min<std::uint64_t>(bytes.wire_length, t.datagram_end);
+  return Bytes{bytes.data, end, std::max<std::uint64_t>(end, on_wire)};
+}
+
+// From here on the packet is the tunnel's payload: its key fields are all rewritten by the inner
+// headers (an IPv4 header writes only 4 bytes of each address, so the rest is cleared first).
+inline DecodeVerdict enter_tunnel(cache::TunnelType type, std::uint32_t id, PacketSummary& out, Tunnels& t) {
+  if (++t.depth > kMaxTunnelDepth) return DecodeVerdict::kDecapTooDeep;
+  out.key.tunnel_type = static_cast<std::uint8_t>(type);
+  out.key.tunnel_id = id;
+  out.key.source_address = {};
+  out.key.destination_address = {};
+  out.key.source_port = 0;
+  out.key.destination_port = 0;
+  out.tcp_flags = 0;
+  return DecodeVerdict::kOk;
+}
+
+template <bool kDecap>
+DecodeVerdict decode_inner_ethernet(const Bytes& inner, std::size_t offset, PacketSummary& out, Tunnels& t) {
+  if (!inner.has(offset, kEthernetHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+  return decode_ethertype<kDecap>(inner, offset + kEthernetHeaderLength, load_be16(inner.data + offset + 12),
+                                  out, t);
+}
+
+// ERSPAN (draft-foschiano-erspan-03) in GRE protocol 0x88be or 0x22eb, the mirrored Ethernet
+// frame after it. Type I has no header (and a GRE header without a sequence number); type II an
+// 8-octet one (version 1), type III a 12-octet one (version 2) and an 8-octet platform-specific
+// subheader when its O bit is set. The 10-bit session id is the tunnel id.
+template <bool kDecap>
+DecodeVerdict decode_erspan(const Bytes& inner, std::size_t cursor, std::uint16_t protocol, bool sequenced,
+                            PacketSummary& out, Tunnels& t) {
+  std::size_t header_length = 0;
+  std::uint32_t session = 0;
+  if (protocol == kEthertypeErspan && !sequenced) {
+    header_length = 0;  // type I
+  } else {
+    const unsigned expected_version = protocol == kEthertypeErspan ? 1 : 2;
+    header_length = protocol == kEthertypeErspan ? 8 : 12;
+    if (!inner.has(cursor, header_length)) return DecodeVerdict::kDecapBadErspan;
+    if (static_cast<unsigned>(inner.data[cursor] >> 4) != expected_version) return DecodeVerdict::kDecapBadErspan;
+    session = load_be16(inner.data + cursor + 2) & 0x3ffu;
+    if (protocol == kEthertypeErspan3 && (inner.data[cursor + 11] & 0x01u) != 0) {
+      header_length += 8;
+      if (!inner.has(cursor, header_length)) return DecodeVerdict::kDecapBadErspan;
+    }
+  }
+  if (const auto v = enter_tunnel(cache::TunnelType::kErspan, session, out, t); v != DecodeVerdict::kOk) return v;
+  return decode_inner_ethernet<kDecap>(inner, cursor + header_length, out, t);
+}
+
+// RFC 2784 §2.1 with RFC 2890 §2: flags and version, protocol type, then the checksum and
+// reserved1 (C), key (K) and sequence number (S) when their bits are set.
+template <bool kDecap>
+DecodeVerdict decode_gre(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out, Tunnels& t) {
+  const Bytes inner = payload_bytes(bytes, end, t);
+  if (!inner.has(start, 4)) return DecodeVerdict::kDecapBadGre;
+  const std::uint16_t flags = load_be16(inner.data + start);
+  const std::uint16_t protocol = load_be16(inner.data + start + 2);
+  const unsigned version = flags & 0x7u;
+  // RFC 2637: version 1 is PPTP's enhanced GRE, carrying PPP: an outer flow, as without --decap.
+  if (version == 1) return DecodeVerdict::kOk;
+  // RFC 2784 §2.3: routing present (RFC 1701's R bit) must be discarded by an RFC 2784 receiver.
+  if (version != 0 || (flags & 0x4000u) != 0) return DecodeVerdict::kDecapBadGre;
+  std::size_t cursor = start + 4;
+  if ((flags & 0x8000u) != 0) cursor += 4;
+  std::uint32_t key = 0;
+  if ((flags & 0x2000u) != 0) {
+    if (!inner.has(cursor, 4)) return DecodeVerdict::kDecapBadGre;
+    key = load_be32(inner.data + cursor);
+    cursor += 4;
+  }
+  const bool sequenced = (flags & 0x1000u) != 0;
+  if (sequenced) cursor += 4;
+  if (!inner.has(cursor, 0)) return DecodeVerdict::kDecapBadGre;
+
+  const bool gre = (t.enabled & kDecapGre) != 0;
+  switch (protocol) {
+    case kEthertypeIpv4:
+    case kEthertypeIpv6: {
+      if (!gre) return DecodeVerdict::kOk;
+      if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
+      return decode_ip<kDecap>(inner, cursor, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
+    }
+    case kEthertypeTransparentEthernet: {
+      if (!gre) return DecodeVerdict::kOk;
+      if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
+      return decode_inner_ethernet<kDecap>(inner, cursor, out, t);
+    }
+    case kEthertypeErspan:
+    case kEthertypeErspan3:
+      if ((t.enabled & kDecapErspan) == 0) return DecodeVerdict::kOk;
+      return decode_erspan<kDecap>(inner, cursor, protocol, sequenced, out, t);
+    default:
+      return DecodeVerdict::kOk;  // MPLS, PPP, WCCP, keepalives...: an outer flow
+  }
+}
+
+// IP protocols that carry tunnels: GRE, IP in IP (RFC 2003, RFC 2473) and IPv6 in IP (RFC 4213).
+template <bool kDecap>
+DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, std::uint8_t protocol,
+                            PacketSummary& out, Tunnels& t) {
+  if (protocol == kProtoGre && (t.enabled & (kDecapGre | kDecapErspan)) != 0) {
+    return decode_gre<kDecap>(bytes, start, end, out, t);
+  }
+  const bool ipv4 = protocol == kProtoIpInIp && (t.enabled & kDecapIpInIp) != 0;
+  const bool ipv6 = protocol == kProtoIpv6 && (t.enabled & kDecapIpv6InIpv4) != 0;
+  if (!ipv4 && !ipv6) return DecodeVerdict::kOk;
+  const Bytes inner = payload_bytes(bytes, end, t);
+  const auto type = ipv4 ? cache::TunnelType::kIpInIp : cache::TunnelType::kIpv6InIpv4;
+  if (const auto v = enter_tunnel(type, 0, out, t); v != DecodeVerdict::kOk) return v;
+  return decode_ip<kDecap>(inner, start, ipv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
+}
+
+// RFC 7348 §5: flags (I set: the VNI is valid), 24 reserved bits, the VNI, 8 reserved bits.
+template <bool kDecap>
+DecodeVerdict decode_vxlan(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
+  if (!inner.has(cursor, kVxlanHeaderLength)) return DecodeVerdict::kDecapBadVxlan;
+  if ((inner.data[cursor] & 0x08u) == 0) return DecodeVerdict::kDecapBadVxlan;
+  const std::uint32_t vni = load_be32(inner.data + cursor + 4) >> 8;
+  if (const auto v = enter_tunnel(cache::TunnelType::kVxlan, vni, out, t); v != DecodeVerdict::kOk) return v;
+  return decode_inner_ethernet<kDecap>(inner, cursor + kVxlanHeaderLength, out, t);
+}
+
+// RFC 8926 §3.4: version (0) and options length in 4-octet units, O and C flags, protocol type
+// (Ethernet 0x6558, or IPv4/IPv6), VNI, then the options, skipped.
+template <bool kDecap>
+DecodeVerdict decode_geneve(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
+  if (!inner.has(cursor, kGeneveHeaderLength)) return DecodeVerdict::kDecapBadGeneve;
+  const std::uint8_t* g = inner.data + cursor;
+  if ((g[0] >> 6) != 0) return DecodeVerdict::kDecapBadGeneve;
+  const std::size_t header_length = kGeneveHeaderLength + std::size_t{g[0] & 0x3fu} * 4;
+  if (!inner.has(cursor, header_length)) return DecodeVerdict::kDecapBadGeneve;
+  const std::uint16_t protocol = load_be16(g + 2);
+  const std::uint32_t vni = load_be32(g + 4) >> 8;
+  if (protocol != kEthertypeTransparentEthernet && protocol != kEthertypeIpv4 && protocol != kEthertypeIpv6) {
+    return DecodeVerdict::kOk;  // another payload (NSH, MPLS...): an outer flow
+  }
+  if (const auto v = enter_tunnel(cache::TunnelType::kGeneve, vni, out, t); v != DecodeVerdict::kOk) return v;
+  if (protocol == kEthertypeTransparentEthernet) return decode_inner_ethernet<kDecap>(inner, cursor + header_length, out, t);
+  return decode_ip<kDecap>(inner, cursor + header_length, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6,
+                           out, t);
+}
+
+// 3GPP TS 29.281 §5.1: version 1 and protocol type 1 (GTP, not GTP'); a G-PDU (message 255)
+// carries a user packet after the TEID, the optional sequence number, N-PDU number and next
+// extension header type (present when any of E, S, PN is set), and the extension headers (§5.2:
+// length in 4-octet units, the next type in their last octet). Other messages (echo, error
+// indication, end marker) are signalling: an outer flow.
+template <bool kDecap>
+DecodeVerdict decode_gtp_u(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
+  if (!inner.has(cursor, kGtpHeaderLength)) return DecodeVerdict::kDecapBadGtpU;
+  const std::uint8_t flags = inner.data[cursor];
+  if ((flags >> 5) != 1 || (flags & 0x10u) == 0) return DecodeVerdict::kDecapBadGtpU;
+  if (inner.data[cursor + 1] != kGtpMessageGpdu) return DecodeVerdict::kOk;
+  const std::uint32_t teid = load_be32(inner.data + cursor + 4);
+  std::size_t offset = cursor + kGtpHeaderLength;
+  if ((flags & 0x07u) != 0) {
+    if (!inner.has(offset, 4)) return DecodeVerdict::kDecapBadGtpU;
+    std::uint8_t next = (flags & 0x04u) != 0 ? inner.data[offset + 3] : 0;
+    offset += 4;
+    for (int i = 0; next != 0; ++i) {
+      if (i == kMaxGtpExtensionHeaders || !inner.has(offset, 1)) return DecodeVerdict::kDecapBadGtpU;
+      const std::size_t length = std::size_t{inner.data[offset]} * 4;
+      if (length == 0 || !inner.has(offset, length)) return DecodeVerdict::kDecapBadGtpU;
+      next = inner.data[offset + length - 1];
+      offset += length;
+    }
+  }
+  if (const auto v = enter_tunnel(cache::TunnelType::kGtpU, teid, out, t); v != DecodeVerdict::kOk) return v;
+  return decode_ip<kDecap>(inner, offset, IpVersion::kAny, out, t);
+}
+
+// UDP tunnels, by destination port (the source port is a flow hash in VXLAN and Geneve).
+template <bool kDecap>
+DecodeVerdict decode_udp_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out,
+                                Tunnels& t) {
+  const std::uint16_t port = out.key.destination_port;
+  const std::size_t cursor = start + kUdpHeaderLength;
+  if ((port == kPortVxlan || port == kPortVxlanLinux) && (t.enabled & kDecapVxlan) != 0) {
+    return decode_vxlan<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+  }
+  if (port == kPortGeneve && (t.enabled & kDecapGeneve) != 0) {
+    return decode_geneve<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+  }
+  if (port == kPortGtpU && (t.enabled & kDecapGtpU) != 0) {
+    return decode_gtp_u<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+  }
+  return DecodeVerdict::kOk;
+}
+
+template <bool kDecap>
+DecodeVerdict decode_frame(int link_type, const Bytes& bytes, PacketSummary& out, Tunnels& t) {
+  switch (link_type) {
+    case kLinkTypeEthernet:
+      if (!bytes.has(0, kEthernetHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+      return decode_ethertype<kDecap>(bytes, kEthernetHeaderLength, load_be16(bytes.data + 12), out, t);
+    case kLinkTypeRaw:
+    case kLinkTypeRawAlt12:
+    case kLinkTypeRawAlt14:
+      return decode_ip<kDecap>(bytes, 0, IpVersion::kAny, out, t);
+    case kLinkTypeIpv4:
+      return decode_ip<kDecap>(bytes, 0, IpVersion::kV4, out, t);
+    case kLinkTypeIpv6:
+      return decode_ip<kDecap>(bytes, 0, IpVersion::kV6, out, t);
+    case kLinkTypeLinuxSll:
+      // Linux cooked v1: packet type, ARPHRD type, address length, 8 address bytes, protocol.
+      if (!bytes.has(0, kSllHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+      return decode_ethertype<kDecap>(bytes, kSllHeaderLength, load_be16(bytes.data + 14), out, t);
+    case kLinkTypeLinuxSll2:
+      // Linux cooked v2: protocol first, then reserved, ifindex, ARPHRD, type, address.
+      if (!bytes.has(0, kSll2HeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+      return decode_ethertype<kDecap>(bytes, kSll2HeaderLength, load_be16(bytes.data), out, t);
+    case kLinkTypeNull: {
+      // The family is in the capturing host's byte order. Families are small numbers, so the
+      // reading whose high half is zero is the right one.
+      if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+      const std::uint32_t little = load_le32(bytes.data);
+      const std::uint32_t family = (little & 0xffff0000u) != 0 ? load_be32(bytes.data) : little;
+      return decode_address_family<kDecap>(bytes, family, out, t);
+    }
+    case kLinkTypeLoop:
+      // OpenBSD DLT_LOOP: the same family, always in network byte order.
+      if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
+      return decode_address_family<kDecap>(bytes, load_be32(bytes.data), out, t);
+    default:
+      return DecodeVerdict::kUnsupportedLinkType;
+  }
+}
+
+constexpr std::pair<std::string_view, std::uint16_t> kDecapNames[] = {
+    {"gre", kDecapGre},           {"vxlan", kDecapVxlan},       {"geneve", kDecapGeneve},
+    {"gtp-u", kDecapGtpU},        {"erspan", kDecapErspan},     {"ip-in-ip", kDecapIpInIp},
+    {"ipv6-in-ipv4", kDecapIpv6InIpv4},
+};
+
 }  // namespace
+
+std::optional<DecodeOptions> parse_decap(std::string_view text, std::string& error) {
+  DecodeOptions options;
+  if (text == "all") {
+    options.decap = kDecapAll;
+    return options;
+  }
+  if (text == "none") return options;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', begin), text.size());
+    const std::string_view name = text.substr(begin, comma - begin);
+    bool known = false;
+    for (const auto& [word, bit] : kDecapNames) {
+      if (name == word) {
+        options.decap = static_cast<std::uint16_t>(options.decap | bit);
+        known = true;
+      }
+    }
+    if (!known) {
+      error = "unknown encapsulation '" + std::string(name) +
+              "': expected all, none or a comma list of gre, vxlan, geneve, gtp-u, erspan, ip-in-ip, ipv6-in-ipv4";
+      return std::nullopt;
+    }
+    begin = comma + 1;
+  }
+  return options;
+}
+
+std::string decap_to_string(std::uint16_t decap) {
+  std::string text;
+  for (const auto& [word, bit] : kDecapNames) {
+    if ((decap & bit) == 0) continue;
+    if (!text.empty()) text += ',';
+    text += word;
+  }
+  return text.empty() ? "none" : text;
+}
 
 std::string_view to_string(DecodeVerdict verdict) {
   switch (verdict) {
@@ -442,6 +789,18 @@ std::string_view to_string(DecodeVerdict verdict) {
       return "bad IP total/payload length";
     case DecodeVerdict::kTruncatedTransportLayer:
       return "truncated at layer 4 (before the ports)";
+    case DecodeVerdict::kDecapBadGre:
+      return "--decap: malformed or truncated GRE header";
+    case DecodeVerdict::kDecapBadErspan:
+      return "--decap: malformed or truncated ERSPAN header";
+    case DecodeVerdict::kDecapBadVxlan:
+      return "--decap: malformed or truncated VXLAN header";
+    case DecodeVerdict::kDecapBadGeneve:
+      return "--decap: malformed or truncated Geneve header";
+    case DecodeVerdict::kDecapBadGtpU:
+      return "--decap: malformed or truncated GTP-U header";
+    case DecodeVerdict::kDecapTooDeep:
+      return "--decap: tunnels nested too deep";
     case DecodeVerdict::kCount:
       break;
   }
@@ -472,6 +831,18 @@ std::string_view to_key(DecodeVerdict verdict) {
       return "bad_ip_total_length";
     case DecodeVerdict::kTruncatedTransportLayer:
       return "truncated_transport_layer";
+    case DecodeVerdict::kDecapBadGre:
+      return "decap_bad_gre";
+    case DecodeVerdict::kDecapBadErspan:
+      return "decap_bad_erspan";
+    case DecodeVerdict::kDecapBadVxlan:
+      return "decap_bad_vxlan";
+    case DecodeVerdict::kDecapBadGeneve:
+      return "decap_bad_geneve";
+    case DecodeVerdict::kDecapBadGtpU:
+      return "decap_bad_gtp_u";
+    case DecodeVerdict::kDecapTooDeep:
+      return "decap_too_deep";
     case DecodeVerdict::kCount:
       break;
   }
@@ -482,7 +853,7 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
                             std::uint32_t wire_length, std::uint64_t timestamp_ns,
                             std::uint32_t ingress_interface, cache::PacketSummary& out) {
   // The key is hashed and compared as bytes: every byte, including unused address bytes and the
-  // reserved field, must be written on every path.
+  // tunnel fields, must be written on every path.
   out.key = {};
   out.key.ingress_interface = ingress_interface;
   out.timestamp_ns = timestamp_ns;
@@ -491,41 +862,25 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
   out.ttl = 0;
 
   const Bytes bytes{frame.data(), frame.size(), std::max<std::uint64_t>(wire_length, frame.size())};
-  switch (link_type) {
-    case kLinkTypeEthernet:
-      if (!bytes.has(0, kEthernetHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype(bytes, kEthernetHeaderLength, load_be16(bytes.data + 12), out);
-    case kLinkTypeRaw:
-    case kLinkTypeRawAlt12:
-    case kLinkTypeRawAlt14:
-      return decode_ip(bytes, 0, IpVersion::kAny, out);
-    case kLinkTypeIpv4:
-      return decode_ip(bytes, 0, IpVersion::kV4, out);
-    case kLinkTypeIpv6:
-      return decode_ip(bytes, 0, IpVersion::kV6, out);
-    case kLinkTypeLinuxSll:
-      // Linux cooked v1: packet type, ARPHRD type, address length, 8 address bytes, protocol.
-      if (!bytes.has(0, kSllHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype(bytes, kSllHeaderLength, load_be16(bytes.data + 14), out);
-    case kLinkTypeLinuxSll2:
-      // Linux cooked v2: protocol first, then reserved, ifindex, ARPHRD, type, address.
-      if (!bytes.has(0, kSll2HeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype(bytes, kSll2HeaderLength, load_be16(bytes.data), out);
-    case kLinkTypeNull: {
-      // The family is in the capturing host's byte order. Families are small numbers, so the
-      // reading whose high half is zero is the right one.
-      if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      const std::uint32_t little = load_le32(bytes.data);
-      const std::uint32_t family = (little & 0xffff0000u) != 0 ? load_be32(bytes.data) : little;
-      return decode_address_family(bytes, family, out);
-    }
-    case kLinkTypeLoop:
-      // OpenBSD DLT_LOOP: the same family, always in network byte order.
-      if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_address_family(bytes, load_be32(bytes.data), out);
-    default:
-      return DecodeVerdict::kUnsupportedLinkType;
-  }
+  Tunnels none;
+  return decode_frame<false>(link_type, bytes, out, none);
+}
+
+DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
+                            std::uint32_t wire_length, std::uint64_t timestamp_ns,
+                            std::uint32_t ingress_interface, const DecodeOptions& options,
+                            cache::PacketSummary& out) {
+  if (options.decap == 0) return decode_packet(link_type, frame, wire_length, timestamp_ns, ingress_interface, out);
+  out.key = {};
+  out.key.ingress_interface = ingress_interface;
+  out.timestamp_ns = timestamp_ns;
+  out.tcp_flags = 0;
+  out.octets = 0;
+  out.ttl = 0;
+  const Bytes bytes{frame.data(), frame.size(), std::max<std::uint64_t>(wire_length, frame.size())};
+  Tunnels tunnels;
+  tunnels.enabled = options.decap;
+  return decode_frame<true>(link_type, bytes, out, tunnels);
 }
 
 }  // namespace tapflow::probe

@@ -21,10 +21,10 @@ constexpr unsigned kMaxStopPolls = 4096;
 constexpr std::uint64_t kCounterRefreshNs = 1'000'000'000ull;
 }  // namespace
 
-SourcePoller::SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, std::uint64_t seed,
-                           std::uint32_t source, bool live, bool progress)
+SourcePoller::SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, DecodeOptions decode,
+                           std::uint64_t seed, std::uint32_t source, bool live, bool progress)
     : queue_(queue),
-      decode_(sampling, seed),
+      decode_(sampling, seed, decode),
       source_(source),
       live_(live),
       progress_(progress && !live && isatty(STDERR_FILENO) == 1) {

@@ -20,7 +20,8 @@ namespace tapflow::probe::runtime {
 
 class SourcePoller {
  public:
-  SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, std::uint64_t seed, std::uint32_t source,
+  SourcePoller(drivers::RxQueue& queue, cache::SamplingConfig sampling, DecodeOptions decode, std::uint64_t seed,
+               std::uint32_t source,
                bool live, bool progress);
   ~SourcePoller();
 

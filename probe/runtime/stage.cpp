@@ -12,7 +12,7 @@ namespace tapflow::probe::runtime {
 // ---- Stage
 
 Stage::Stage(drivers::RxQueue& queue, const StageConfig& config, std::function<void()> on_ended)
-    : poller_(queue, config.sampling, config.seed ^ 0x5851f42d4c957f2dull, config.source, config.live,
+    : poller_(queue, config.sampling, config.decode, config.seed ^ 0x5851f42d4c957f2dull, config.source, config.live,
               config.progress),
       on_ended_(std::move(on_ended)) {}
 

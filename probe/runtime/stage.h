@@ -41,6 +41,7 @@ struct StageQuery {
 struct StageConfig {
   cache::FlowTableConfig table;  // per shard
   cache::SamplingConfig sampling;
+  DecodeOptions decode;          // --decap
   std::uint64_t seed = 0;        // flow hash, shard hash and sampler
   std::uint32_t source = 0;      // this stage's index among the sources
   bool live = false;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "cache/flow_hash.h"
@@ -388,27 +389,37 @@ TEST(FlowTable, TimestampsNearTheEndOfTimeDoNotWrapDeadlines) {
   EXPECT_EQ(out[0].end_reason, FlowEndReason::kForcedEnd);
 }
 
-TEST(FlowTable, TheReservedKeyByteNeitherSplitsNorStrandsAFlow) {
-  // The table stores keys without `reserved` and rehashes them when a flow leaves: a caller that
-  // leaves it set must still find, and remove, the same entry.
+TEST(FlowTable, TunnelFieldsKeepFlowsApartAndComeBackInTheRecord) {
+  // --decap: equal inner headers in two tunnels (or in a tunnel and outside) are three flows; a
+  // tunnelled IPv4 flow lives in a wide entry and its record has the whole key back.
   FlowTable table(config(64));
   std::vector<FlowRecord> out;
-  auto odd = packet(7, 1 * kSecond);
-  odd.key.reserved = 0x5a;
-  table.update(odd, out);
-  table.update(packet(7, 2 * kSecond), out);
-  EXPECT_EQ(table.size(), 1u);
-  table.update(packet(7, 3 * kSecond, 40, 0x01), out);  // FIN
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].packets, 3u);
-  EXPECT_EQ(table.size(), 0u);
-  // The buckets' overflow counts are intact: 64 flows go in and are each found again.
-  out.clear();
-  for (std::uint16_t port = 100; port < 164; ++port) table.update(packet(port, 4 * kSecond), out);
-  for (std::uint16_t port = 100; port < 164; ++port) table.update(packet(port, 5 * kSecond), out);
-  EXPECT_TRUE(out.empty());
-  EXPECT_EQ(table.size(), 64u);
-  EXPECT_EQ(table.counters().flows_created, 65u);
+  auto in_vni_10 = packet(7, 1 * kSecond);
+  in_vni_10.key.tunnel_type = static_cast<std::uint8_t>(TunnelType::kVxlan);
+  in_vni_10.key.tunnel_id = 10;
+  auto in_vni_11 = in_vni_10;
+  in_vni_11.key.tunnel_id = 11;
+  for (int i = 0; i < 2; ++i) {
+    table.update(in_vni_10, out);
+    table.update(in_vni_11, out);
+    table.update(packet(7, 1 * kSecond), out);
+  }
+  EXPECT_EQ(table.size(), 3u);
+  table.expire_all(FlowEndReason::kForcedEnd, out);
+  ASSERT_EQ(out.size(), 3u);
+  std::set<std::uint32_t> ids;
+  for (const auto& r : out) {
+    EXPECT_EQ(r.packets, 2u);
+    ids.insert(r.key.tunnel_id);
+    if (r.key.tunnel_id == 10) {
+      EXPECT_EQ(r.key, in_vni_10.key);
+    } else if (r.key.tunnel_id == 11) {
+      EXPECT_EQ(r.key, in_vni_11.key);
+    } else {
+      EXPECT_EQ(r.key.tunnel_type, 0);
+    }
+  }
+  EXPECT_EQ(ids, (std::set<std::uint32_t>{0, 10, 11}));
 }
 
 TEST(FlowHash, SymmetricHashIgnoresDirection) {

@@ -1,6 +1,8 @@
 // libFuzzer target for the packet decoder (probe/decode/decoder.h). The first input byte picks one of the
 // link types decode_packet supports, the rest is the frame; the decoder must never read past the
-// frame (ASan) nor hit undefined behaviour (UBSan), whatever the bytes.
+// frame (ASan) nor hit undefined behaviour (UBSan), whatever the bytes. Every input is decoded
+// twice: as without --decap, and with every --decap encapsulation on (--decap all), which must
+// give the same verdict and key whenever the frame holds no tunnel it decapsulated.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -34,6 +36,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                                      1'700'000'000'000'000'000ull, 1, summary);
   // Names exist for every verdict the decoder can return.
   if (tapflow::probe::to_string(verdict).empty() || tapflow::probe::to_key(verdict).empty()) {
+    __builtin_trap();
+  }
+  tapflow::cache::PacketSummary inner{};
+  const auto decap_verdict = tapflow::probe::decode_packet(
+      link_type, frame, wire_length, 1'700'000'000'000'000'000ull, 1,
+      tapflow::probe::DecodeOptions{tapflow::probe::kDecapAll}, inner);
+  if (tapflow::probe::to_string(decap_verdict).empty() || tapflow::probe::to_key(decap_verdict).empty()) {
+    __builtin_trap();
+  }
+  // Nothing decapsulated: exactly the default decode.
+  if (decap_verdict == tapflow::probe::DecodeVerdict::kOk && inner.key.tunnel_type == 0 &&
+      (verdict != decap_verdict || !(inner.key == summary.key) || inner.octets != summary.octets)) {
     __builtin_trap();
   }
   return 0;

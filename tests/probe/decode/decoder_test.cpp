@@ -196,7 +196,8 @@ void expect_v4(const Decoded& d, std::uint8_t protocol, std::uint16_t source_por
   EXPECT_EQ(k.source_port, source_port);
   EXPECT_EQ(k.destination_port, destination_port);
   EXPECT_EQ(k.ingress_interface, kIngress);
-  EXPECT_EQ(k.reserved, 0);
+  EXPECT_EQ(k.tunnel_type, 0);
+  EXPECT_EQ(k.tunnel_id, 0u);
   EXPECT_EQ(d.summary.octets, octets);
   EXPECT_EQ(d.summary.timestamp_ns, kTimestamp);
 }
@@ -212,7 +213,8 @@ void expect_v6(const Decoded& d, std::uint8_t protocol, std::uint16_t source_por
   EXPECT_EQ(k.source_port, source_port);
   EXPECT_EQ(k.destination_port, destination_port);
   EXPECT_EQ(k.ingress_interface, kIngress);
-  EXPECT_EQ(k.reserved, 0);
+  EXPECT_EQ(k.tunnel_type, 0);
+  EXPECT_EQ(k.tunnel_id, 0u);
   EXPECT_EQ(d.summary.octets, octets);
   EXPECT_EQ(d.summary.timestamp_ns, kTimestamp);
 }
@@ -849,7 +851,7 @@ TEST(DecoderTest, MutatedFramesNeverMisbehave) {
       ASSERT_LT(static_cast<int>(d.verdict), static_cast<int>(DecodeVerdict::kCount));
       if (d.verdict == DecodeVerdict::kOk) {
         EXPECT_TRUE(d.summary.key.ip_version == 4 || d.summary.key.ip_version == 6);
-        EXPECT_EQ(d.summary.key.reserved, 0);
+        EXPECT_EQ(d.summary.key.tunnel_type, 0);
         EXPECT_EQ(d.summary.key.ingress_interface, kIngress);
       }
     }
@@ -870,6 +872,238 @@ TEST(DecoderTest, VerdictNames) {
             "truncated at layer 3 (IPv4/IPv6 header)");
   EXPECT_EQ(to_key(DecodeVerdict::kTruncatedNetworkLayer), "truncated_network_layer");
   EXPECT_EQ(to_key(DecodeVerdict::kOk), "ok");
+}
+
+// ---- --decap ---------------------------------------------------------------------------------
+
+Decoded decode_decap(std::uint16_t decap, const Bytes& frame, std::uint32_t wire_length = 0) {
+  Decoded d{};
+  d.verdict = decode_packet(kLinkTypeEthernet, std::span<const std::uint8_t>(frame.data(), frame.size()),
+                            wire_length != 0 ? wire_length : static_cast<std::uint32_t>(frame.size()),
+                            kTimestamp, kIngress, DecodeOptions{decap}, d.summary);
+  return d;
+}
+
+// The outer packet: 10.1.1.1 -> 10.2.2.2 (distinct from the inner Ipv4{} addresses).
+Bytes outer_v4(std::uint8_t protocol, const Bytes& payload) {
+  Bytes b = Ipv4{.protocol = protocol}.build(payload);
+  const Bytes source = {10, 1, 1, 1}, destination = {10, 2, 2, 2};
+  std::copy(source.begin(), source.end(), b.begin() + 12);
+  std::copy(destination.begin(), destination.end(), b.begin() + 16);
+  return b;
+}
+// UDP header + payload with a correct length.
+Bytes udp_with(std::uint16_t source, std::uint16_t destination, const Bytes& payload) {
+  return be16(source) + be16(destination) + be16(static_cast<std::uint16_t>(8 + payload.size())) + be16(0) +
+         payload;
+}
+Bytes inner_frame() { return ethernet(0x0800) + v4_tcp(); }                 // 64 bytes
+Bytes vxlan_header(std::uint32_t vni, std::uint8_t flags = 0x08) {         // RFC 7348 §5
+  return Bytes{flags, 0, 0, 0} + be32(vni << 8);
+}
+Bytes gre_header(std::uint16_t flags, std::uint16_t protocol, const Bytes& optional = {}) {
+  return be16(flags) + be16(protocol) + optional;
+}
+Bytes geneve_header(std::uint16_t protocol, std::uint32_t vni, std::uint8_t option_words = 0) {
+  return Bytes{option_words, 0} + be16(protocol) + be32(vni << 8) + filler(option_words * 4u);
+}
+// GTP-U G-PDU: version 1, PT 1, flags (E S PN), message 255, length, TEID.
+Bytes gtp_header(std::uint32_t teid, std::uint8_t flags = 0, std::uint8_t message = 0xff) {
+  return Bytes{static_cast<std::uint8_t>(0x30 | flags), message} + be16(0) + be32(teid);
+}
+
+void expect_inner(const Decoded& d, cache::TunnelType type, std::uint32_t id) {
+  EXPECT_EQ(d.summary.key.tunnel_type, static_cast<std::uint8_t>(type));
+  EXPECT_EQ(d.summary.key.tunnel_id, id);
+  Decoded untunnelled = d;
+  untunnelled.summary.key.tunnel_type = 0;
+  untunnelled.summary.key.tunnel_id = 0;
+  expect_v4(untunnelled, kTcp, 40000, 443, 50);
+  EXPECT_EQ(d.summary.tcp_flags, 0x12);
+  EXPECT_EQ(d.summary.ttl, 61);
+}
+
+std::vector<Case> decap_cases() {
+  const Bytes eth = ethernet(0x0800);
+  return {
+      {"vxlan", kLinkTypeEthernet, eth + outer_v4(kUdp, udp_with(51000, 4789, vxlan_header(5001) + inner_frame()))},
+      {"vxlan-linux", kLinkTypeEthernet, eth + outer_v4(kUdp, udp_with(51000, 8472, vxlan_header(7) + inner_frame()))},
+      {"geneve", kLinkTypeEthernet,
+       eth + outer_v4(kUdp, udp_with(51000, 6081, geneve_header(0x6558, 77, 2) + inner_frame()))},
+      {"geneve-ip", kLinkTypeEthernet, eth + outer_v4(kUdp, udp_with(51000, 6081, geneve_header(0x0800, 78) + v4_tcp()))},
+      {"gtp-u", kLinkTypeEthernet, eth + outer_v4(kUdp, udp_with(2152, 2152, gtp_header(0xdeadbeef) + v4_tcp()))},
+      {"gtp-u-ext", kLinkTypeEthernet,
+       eth + outer_v4(kUdp, udp_with(2152, 2152,
+                                     gtp_header(0x1234, 0x04) + be16(0) + Bytes{0, 0x85} +  // PDU session container
+                                         Bytes{1, 0x10, 0x09, 0} + v4_tcp()))},
+      {"gre", kLinkTypeEthernet, eth + outer_v4(kGre, gre_header(0, 0x0800) + v4_tcp())},
+      {"gre-key", kLinkTypeEthernet,
+       eth + outer_v4(kGre, gre_header(0xb000, 0x0800, be32(0xabcd) + be32(0x1234) + be32(9)) + v4_tcp())},
+      {"gre-ethernet", kLinkTypeEthernet, eth + outer_v4(kGre, gre_header(0x2000, 0x6558, be32(0x100)) + inner_frame())},
+      {"erspan-i", kLinkTypeEthernet, eth + outer_v4(kGre, gre_header(0, 0x88be) + inner_frame())},
+      {"erspan-ii", kLinkTypeEthernet,
+       eth + outer_v4(kGre, gre_header(0x1000, 0x88be, be32(1)) + be16(0x1000) + be16(0x0123) + be32(0) +
+                                inner_frame())},
+      {"erspan-iii", kLinkTypeEthernet,
+       eth + outer_v4(kGre, gre_header(0x1000, 0x22eb, be32(1)) + be16(0x2000) + be16(0x0042) + be32(0) +
+                                be32(0x00000001) + zeros(8) + inner_frame())},
+      {"ip-in-ip", kLinkTypeEthernet, eth + outer_v4(4, v4_tcp())},
+      {"ipv6-in-ipv4", kLinkTypeEthernet, eth + outer_v4(41, v6_tcp())},
+  };
+}
+
+TEST(DecapTest, ParseNames) {
+  std::string error;
+  EXPECT_EQ(parse_decap("all", error)->decap, kDecapAll);
+  EXPECT_EQ(parse_decap("none", error)->decap, 0);
+  EXPECT_EQ(parse_decap("gre,vxlan", error)->decap, kDecapGre | kDecapVxlan);
+  EXPECT_EQ(parse_decap("gtp-u,ip-in-ip,ipv6-in-ipv4,geneve,erspan", error)->decap,
+            kDecapGtpU | kDecapIpInIp | kDecapIpv6InIpv4 | kDecapGeneve | kDecapErspan);
+  EXPECT_FALSE(parse_decap("gre,mpls", error));
+  EXPECT_NE(error.find("unknown encapsulation 'mpls'"), std::string::npos) << error;
+  EXPECT_FALSE(parse_decap("gre,", error));
+  EXPECT_FALSE(parse_decap("", error));
+  EXPECT_EQ(decap_to_string(kDecapGre | kDecapGtpU), "gre,gtp-u");
+  EXPECT_EQ(decap_to_string(0), "none");
+  EXPECT_EQ(parse_decap(decap_to_string(kDecapAll), error)->decap, kDecapAll);
+}
+
+TEST(DecapTest, EveryTunnelKeysTheInnerFlowWithItsId) {
+  using T = cache::TunnelType;
+  const std::pair<T, std::uint32_t> expected[] = {
+      {T::kVxlan, 5001}, {T::kVxlan, 7},        {T::kGeneve, 77},  {T::kGeneve, 78}, {T::kGtpU, 0xdeadbeef},
+      {T::kGtpU, 0x1234}, {T::kGre, 0},         {T::kGre, 0x1234}, {T::kGre, 0x100}, {T::kErspan, 0},
+      {T::kErspan, 0x123}, {T::kErspan, 0x42}, {T::kIpInIp, 0},
+  };
+  const auto cases = decap_cases();
+  for (std::size_t i = 0; i < std::size(expected); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    expect_inner(decode_decap(kDecapAll, cases[i].frame), expected[i].first, expected[i].second);
+  }
+  Decoded v6 = decode_decap(kDecapAll, cases.back().frame);
+  EXPECT_EQ(v6.summary.key.tunnel_type, static_cast<std::uint8_t>(T::kIpv6InIpv4));
+  v6.summary.key.tunnel_type = 0;
+  expect_v6(v6, kTcp, 40000, 443, 66);
+}
+
+TEST(DecapTest, WithoutTheOptionOrItsNameTheTunnelIsTheOuterFlow) {
+  for (const Case& c : decap_cases()) {
+    SCOPED_TRACE(c.name);
+    const Decoded plain = decode(c.link_type, c.frame);
+    ASSERT_EQ(plain.verdict, DecodeVerdict::kOk);
+    EXPECT_EQ(plain.summary.key.tunnel_type, 0);
+    EXPECT_EQ(plain.summary.key.source_address, v4_address(10, 1, 1, 1));
+    // decap with every other name, or none: exactly the plain decode.
+    std::uint16_t own = kDecapIpv6InIpv4;
+    if (c.name.starts_with("vxlan")) own = kDecapVxlan;
+    if (c.name.starts_with("geneve")) own = kDecapGeneve;
+    if (c.name.starts_with("gtp")) own = kDecapGtpU;
+    if (c.name.starts_with("gre")) own = kDecapGre;
+    if (c.name.starts_with("erspan")) own = kDecapErspan;
+    if (c.name == "ip-in-ip") own = kDecapIpInIp;
+    for (const std::uint16_t decap : {std::uint16_t{0}, static_cast<std::uint16_t>(kDecapAll & ~own)}) {
+      const Decoded other = decode_decap(decap, c.frame);
+      ASSERT_EQ(other.verdict, DecodeVerdict::kOk);
+      EXPECT_EQ(other.summary.key, plain.summary.key);
+      EXPECT_EQ(other.summary.octets, plain.summary.octets);
+    }
+  }
+}
+
+TEST(DecapTest, EqualInnerHeadersInTwoTunnelsAreTwoKeys) {
+  const Bytes eth = ethernet(0x0800);
+  const Decoded a = decode_decap(kDecapVxlan, eth + outer_v4(kUdp, udp_with(1, 4789, vxlan_header(1) + inner_frame())));
+  const Decoded b = decode_decap(kDecapVxlan, eth + outer_v4(kUdp, udp_with(1, 4789, vxlan_header(2) + inner_frame())));
+  ASSERT_EQ(a.verdict, DecodeVerdict::kOk);
+  ASSERT_EQ(b.verdict, DecodeVerdict::kOk);
+  EXPECT_NE(a.summary.key, b.summary.key);
+}
+
+TEST(DecapTest, NestedTunnelsAreBoundedInDepth) {
+  const Bytes eth = ethernet(0x0800);
+  // VXLAN in GRE: the innermost tunnel names the flow.
+  const Bytes vxlan_in_gre =
+      eth + outer_v4(kGre, gre_header(0x2000, 0x0800, be32(5)) +
+                               outer_v4(kUdp, udp_with(1, 4789, vxlan_header(99) + inner_frame())));
+  expect_inner(decode_decap(kDecapAll, vxlan_in_gre), cache::TunnelType::kVxlan, 99);
+  Bytes packet = v4_tcp();
+  for (int depth = 1; depth <= kMaxTunnelDepth + 1; ++depth) {
+    packet = outer_v4(4, packet);
+    const Decoded d = decode_decap(kDecapIpInIp, eth + packet);
+    if (depth <= kMaxTunnelDepth) {
+      expect_inner(d, cache::TunnelType::kIpInIp, 0);
+    } else {
+      EXPECT_EQ(d.verdict, DecodeVerdict::kDecapTooDeep);
+    }
+  }
+}
+
+TEST(DecapTest, MalformedTunnelHeadersHaveTheirOwnReasons) {
+  const Bytes eth = ethernet(0x0800);
+  auto verdict = [&](const Bytes& ip) { return decode_decap(kDecapAll, eth + ip).verdict; };
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(1, 4789, vxlan_header(1, 0x00) + inner_frame()))), DecodeVerdict::kDecapBadVxlan);
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(1, 4789, Bytes{0x08, 0, 0}))), DecodeVerdict::kDecapBadVxlan);
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(1, 6081, Bytes{0x40, 0} + be16(0x6558) + be32(0) + inner_frame()))),
+            DecodeVerdict::kDecapBadGeneve);  // version 1
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(1, 6081, Bytes{0x3f, 0} + be16(0x6558) + be32(0) + filler(8)))),
+            DecodeVerdict::kDecapBadGeneve);  // options past the datagram
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(2152, 2152, Bytes{0x50, 0xff} + be16(0) + be32(1) + v4_tcp()))),
+            DecodeVerdict::kDecapBadGtpU);  // version 2 (GTPv2-C is not GTP-U)
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(2152, 2152, gtp_header(1, 0x04) + be16(0) + Bytes{0, 0x85} +
+                                                           Bytes{0, 0, 0, 0} + v4_tcp()))),
+            DecodeVerdict::kDecapBadGtpU);  // an extension header of length 0
+  EXPECT_EQ(verdict(outer_v4(kGre, be16(0x4000) + be16(0x0800) + v4_tcp())), DecodeVerdict::kDecapBadGre);  // routing
+  EXPECT_EQ(verdict(outer_v4(kGre, be16(0x0002) + be16(0x0800) + v4_tcp())), DecodeVerdict::kDecapBadGre);  // version 2
+  EXPECT_EQ(verdict(outer_v4(kGre, be16(0x2000) + be16(0x0800) + be16(1))), DecodeVerdict::kDecapBadGre);   // key cut
+  EXPECT_EQ(verdict(outer_v4(kGre, gre_header(0x1000, 0x88be, be32(1)) + be16(0x2000) + be16(1) + be32(0) +
+                                       inner_frame())),
+            DecodeVerdict::kDecapBadErspan);  // type II header with version 2
+  EXPECT_EQ(verdict(outer_v4(kGre, gre_header(0x1000, 0x22eb, be32(1)) + be16(0x2000) + be16(1))),
+            DecodeVerdict::kDecapBadErspan);
+  // Inside a well-formed tunnel, layers are counted as outer ones are.
+  EXPECT_EQ(verdict(outer_v4(4, Ipv4{.version = 5}.build(tcp(1, 2, 0)))), DecodeVerdict::kBadIpVersion);
+  EXPECT_EQ(verdict(outer_v4(kUdp, udp_with(1, 4789, vxlan_header(1) + ethernet(0x0806) + zeros(28)))),
+            DecodeVerdict::kNotIp);
+  // Not a tunnel's user data: the outer flow, as without --decap.
+  expect_v4(decode_decap(kDecapAll, eth + Ipv4{.protocol = kUdp}.build(udp_with(2152, 2152, gtp_header(1, 0, 1)))),
+            kUdp, 2152, 2152, 20 + 8 + 8);
+  expect_v4(decode_decap(kDecapAll, eth + Ipv4{.protocol = kGre}.build(be16(0x3081) + be16(0x880b) + be32(0) + be32(0))),
+            kGre, 0, 0, 20 + 12);  // PPTP's enhanced GRE
+}
+
+TEST(DecapTest, FragmentedOuterPacketsAreNotDecapsulated) {
+  const Bytes eth = ethernet(0x0800);
+  Bytes first = outer_v4(4, v4_tcp());
+  first[6] = 0x20;  // MF
+  const Decoded d = decode_decap(kDecapAll, eth + first);
+  ASSERT_EQ(d.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(d.summary.key.protocol, 4);
+  EXPECT_EQ(d.summary.key.tunnel_type, 0);
+  EXPECT_EQ(d.summary.key.source_address, v4_address(10, 1, 1, 1));
+}
+
+TEST(DecapTest, InnerBytesStopAtTheOuterDatagram) {
+  // Ethernet padding after a short outer datagram is never part of the inner packet.
+  const Bytes eth = ethernet(0x0800);
+  const Bytes inner = Ipv4{.protocol = kUdp}.build(udp(5353, 53));
+  Bytes ip = outer_v4(4, inner);
+  ip.resize(ip.size() - 2);  // the inner UDP header is cut by the outer total length...
+  ip[3] = static_cast<std::uint8_t>(ip.size());
+  const Decoded d = decode_decap(kDecapIpInIp, eth + ip + filler(20));  // ...and padding follows
+  EXPECT_EQ(d.verdict, DecodeVerdict::kOk);  // ports are still within the outer datagram
+  Bytes cut = outer_v4(4, Ipv4{.protocol = kUdp}.build(Bytes{0x14}));
+  EXPECT_EQ(decode_decap(kDecapIpInIp, eth + cut + filler(20)).verdict, DecodeVerdict::kTruncatedTransportLayer);
+}
+
+TEST(DecapTest, CutShortAtEveryOffsetNeverReadsPastTheCapture) {
+  for (const Case& c : decap_cases()) {
+    SCOPED_TRACE(c.name);
+    for (std::size_t n = 0; n < c.frame.size(); ++n) {
+      const Bytes cut(c.frame.begin(), c.frame.begin() + static_cast<std::ptrdiff_t>(n));
+      const Decoded d = decode_decap(kDecapAll, cut, static_cast<std::uint32_t>(c.frame.size()));
+      ASSERT_LT(static_cast<int>(d.verdict), static_cast<int>(DecodeVerdict::kCount));
+    }
+  }
 }
 
 }  // namespace
