@@ -53,6 +53,9 @@ std::string format_record(const DecodedRecord& record) {
     line += fmt::format(" ttl {}-{}", f.min_ttl, f.max_ttl);
   }
   if (record.has(ie::kIngressInterface)) line += fmt::format(" in-if {}", key.ingress_interface);
+  if (record.has(ie::kLayer2SegmentId) && key.tunnel_type != 0) {
+    line += fmt::format(" tunnel {} {}", cache::to_string(static_cast<cache::TunnelType>(key.tunnel_type)), key.tunnel_id);
+  }
   if (record.has(ie::kBgpSourceAsNumber) || record.has(ie::kBgpDestinationAsNumber)) {
     line += fmt::format(" as {}->{}", f.source_as, f.destination_as);
   }
