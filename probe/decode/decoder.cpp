@@ -849,19 +849,28 @@ std::string_view to_key(DecodeVerdict verdict) {
   return "unknown";
 }
 
-DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
-                            std::uint32_t wire_length, std::uint64_t timestamp_ns,
-                            std::uint32_t ingress_interface, cache::PacketSummary& out) {
-  // The key is hashed and compared as bytes: every byte, including unused address bytes and the
-  // tunnel fields, must be written on every path.
+namespace {
+
+// Resets the summary for a new frame and returns its bytes. The key is hashed and compared as
+// bytes: every byte, including unused address bytes and the tunnel fields, must be written on
+// every path.
+Bytes start_summary(std::span<const std::uint8_t> frame, std::uint32_t wire_length, std::uint64_t timestamp_ns,
+                    std::uint32_t ingress_interface, cache::PacketSummary& out) {
   out.key = {};
   out.key.ingress_interface = ingress_interface;
   out.timestamp_ns = timestamp_ns;
   out.tcp_flags = 0;
   out.octets = 0;
   out.ttl = 0;
+  return Bytes{frame.data(), frame.size(), std::max<std::uint64_t>(wire_length, frame.size())};
+}
 
-  const Bytes bytes{frame.data(), frame.size(), std::max<std::uint64_t>(wire_length, frame.size())};
+}  // namespace
+
+DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
+                            std::uint32_t wire_length, std::uint64_t timestamp_ns,
+                            std::uint32_t ingress_interface, cache::PacketSummary& out) {
+  const Bytes bytes = start_summary(frame, wire_length, timestamp_ns, ingress_interface, out);
   Tunnels none;
   return decode_frame<false>(link_type, bytes, out, none);
 }
@@ -871,13 +880,7 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
                             std::uint32_t ingress_interface, const DecodeOptions& options,
                             cache::PacketSummary& out) {
   if (options.decap == 0) return decode_packet(link_type, frame, wire_length, timestamp_ns, ingress_interface, out);
-  out.key = {};
-  out.key.ingress_interface = ingress_interface;
-  out.timestamp_ns = timestamp_ns;
-  out.tcp_flags = 0;
-  out.octets = 0;
-  out.ttl = 0;
-  const Bytes bytes{frame.data(), frame.size(), std::max<std::uint64_t>(wire_length, frame.size())};
+  const Bytes bytes = start_summary(frame, wire_length, timestamp_ns, ingress_interface, out);
   Tunnels tunnels;
   tunnels.enabled = options.decap;
   return decode_frame<true>(link_type, bytes, out, tunnels);

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,3 +280,42 @@ def tshark_problems(path, extra=()):
     if out.returncode != 0:
         return [f"tshark exited {out.returncode}: {out.stderr.strip()}"]
     return [l for l in out.stdout.splitlines() if l.strip()]
+
+
+def collect_file_records(path):
+    """The data records `tapflow collect` reads from one IPFIX file on its own; fails when it cannot
+    read it or a data set comes before its template (the file is not self-describing)."""
+    proc = subprocess.run([tapflow_binary(), "collect", "--listen", f"file:{path}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        fail(f"collect cannot read {path} on its own: {proc.stderr}")
+    m = re.search(r"(\d+) data sets without template", proc.stderr)
+    if not m or m.group(1) != "0":
+        fail(f"{path}: data before its template: {proc.stderr}")
+    return len([l for l in proc.stdout.splitlines() if l.strip()])
+
+
+# A python3 -c program: UDP datagrams to the discard port, 100 a second, from four source ports.
+UDP_DISCARD_SENDER = ("import socket, time\n"
+                      "socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]\n"
+                      "while True:\n"
+                      "    for s in socks: s.sendto(b'x' * 64, ('127.0.0.1', 9))\n"
+                      "    time.sleep(0.04)\n")
+
+
+@contextlib.contextmanager
+def loopback_netns(prefix, why):
+    """A network namespace of our own with its loopback up, deleted afterwards; exits 77 when not
+    root (`why` says what needs it) or namespaces are missing."""
+    if os.geteuid() != 0:
+        print(f"SKIP: needs root ({why})")
+        sys.exit(SKIP)
+    ns = f"{prefix}{uuid.uuid4().hex[:6]}"
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        print("SKIP: cannot create a network namespace")
+        sys.exit(SKIP)
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -13,41 +13,22 @@ nobody, or without namespaces."""
 import json
 import os
 import pwd
-import re
 import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import common
 
 
-def collect_records(path):
-    proc = subprocess.run([common.tapflow_binary(), "collect", "--listen", f"file:{path}"],
-                          capture_output=True, text=True)
-    m = re.search(r"(\d+) data sets without template", proc.stderr)
-    if proc.returncode != 0 or not m or m.group(1) != "0":
-        common.fail(f"collect cannot read {path} on its own: {proc.stderr}")
-    return len([l for l in proc.stdout.splitlines() if l.strip()])
-
-
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root (network namespace, packet capture, --user)")
-        return common.SKIP
     try:
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         print("SKIP: no user nobody")
         return common.SKIP
-    ns = f"tfusr{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
-        print("SKIP: cannot create a network namespace")
-        return common.SKIP
-    try:
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+    with common.loopback_netns("tfusr", "network namespace, packet capture, --user") as ns:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             os.chmod(tmp, 0o755)  # root's, and nobody may pass through it
@@ -68,16 +49,11 @@ def main():
             if (tmp / "tapflow.pid").exists():
                 common.fail("the refused run left its pid file")
 
-            sender = ("import socket, time\n"
-                      "socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]\n"
-                      "while True:\n"
-                      "    for s in socks: s.sendto(b'x' * 64, ('127.0.0.1', 9))\n"
-                      "    time.sleep(0.04)\n")
 
             def run_probe(args, during):
                 probe = subprocess.Popen(base + args + ["--stats-json", str(stats_path)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                traffic = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", sender],
+                traffic = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", common.UDP_DISCARD_SENDER],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
                     time.sleep(3)
@@ -116,7 +92,7 @@ def main():
                     common.fail(f"{leftover} left behind at exit")
             if not ipfix.exists():
                 common.fail(f"no new {ipfix.name} after SIGHUP: {err}")
-            before, after = collect_records(renamed), collect_records(ipfix)
+            before, after = common.collect_file_records(renamed), common.collect_file_records(ipfix)
             if before == 0 or after == 0 or before + after != exported:
                 common.fail(f"IPFIX records before SIGHUP {before} + after {after} != exported {exported}")
 
@@ -131,8 +107,6 @@ def main():
             print(f"--user nobody: {before} + {after} IPFIX records around the SIGHUP, {json_records} in "
                   f"{len(json_files)} rotated JSON files, all exported; statistics written, pid file and socket "
                   f"removed")
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     return 0
 
 

@@ -8,38 +8,17 @@ tapflow says it exported. Skips (77) when not root or namespaces are unavailable
 import json
 import os
 import shutil
-import re
 import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import common
 
 
-def collect_records(path):
-    proc = subprocess.run([common.tapflow_binary(), "collect", "--listen", f"file:{path}"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        common.fail(f"collect cannot read {path} on its own: {proc.stderr}")
-    m = re.search(r"(\d+) data sets without template", proc.stderr)
-    if not m or m.group(1) != "0":
-        common.fail(f"{path}: data before its template: {proc.stderr}")
-    return len([l for l in proc.stdout.splitlines() if l.strip()])
-
-
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root (network namespace, packet capture)")
-        return common.SKIP
-    ns = f"tfhup{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
-        print("SKIP: cannot create a network namespace")
-        return common.SKIP
-    try:
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+    with common.loopback_netns("tfhup", "network namespace, packet capture") as ns:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "flows.ipfix"
             rotated = Path(tmp) / "flows.ipfix.1"
@@ -49,13 +28,7 @@ def main():
                  "--active-timeout", "1", "--inactive-timeout", "1", "--control", "none",
                  "--stats-json", str(stats_path), "--threads", "1"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            # UDP datagrams to the discard port, 100 a second, from a few source ports.
-            sender = ("import socket, time\n"
-                      "socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]\n"
-                      "while True:\n"
-                      "    for s in socks: s.sendto(b'x' * 64, ('127.0.0.1', 9))\n"
-                      "    time.sleep(0.04)\n")
-            ping = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", sender],
+            ping = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", common.UDP_DISCARD_SENDER],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(3)
@@ -79,7 +52,7 @@ def main():
             exported = stats["exporters"][0]["records"]
             if not out.exists() or not rotated.exists():
                 common.fail(f"expected both {rotated.name} and a new {out.name}")
-            before, after = collect_records(rotated), collect_records(out)
+            before, after = common.collect_file_records(rotated), common.collect_file_records(out)
             if before == 0 or after == 0 or before + after != exported:
                 common.fail(f"records before rotation {before} + after {after} != exported {exported}")
             if shutil.which("ipfixDump"):
@@ -89,9 +62,6 @@ def main():
                         common.fail(f"ipfixDump cannot read {path} on its own: {proc.stderr[:300]}")
             print(f"SIGHUP: {before} records in the rotated file, {after} in the new one, {exported} exported; "
                   f"both self-describing")
-    finally:
-        subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     return 0
 
 
