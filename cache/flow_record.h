@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "cache/flow_key.h"
+#include "cache/packet_summary.h"
 
 namespace tapflow::cache {
 
@@ -28,6 +29,33 @@ constexpr std::string_view to_string(FlowEndReason reason) {
   return "unknown";
 }
 
+// A flow's layer-2, MPLS and IPv6 fields (--key, --fields): the first packet's PacketExtras, with
+// fragment_flags the OR over its packets and the layer-3 packet lengths' extremes. All zero (and
+// direction kDirectionUnknown) in a run that does not decode extras.
+struct FlowExtras {
+  PacketExtras first;
+  std::uint32_t min_length = 0;  // layer-3 octets of the flow's smallest packet (0 = unknown)
+  std::uint32_t max_length = 0;
+};
+
+// --biflow (RFC 5103): the reverse direction of a connection, destination to source of the key.
+// All zero for a uniflow, or a biflow whose responder never answered.
+struct ReverseCounters {
+  std::uint64_t packets = 0;
+  std::uint64_t octets = 0;
+  std::uint64_t first_ns = 0;  // 0: no reverse packet
+  std::uint64_t last_ns = 0;
+  std::uint8_t tcp_flags = 0;
+  std::uint8_t min_ttl = 0;
+  std::uint8_t max_ttl = 0;
+};
+
+// RFC 5103 §6.3 biflowDirection (IE 239) values tapflow sets.
+enum class BiflowDirection : std::uint8_t {
+  kArbitrary = 0,  // the initiator is the first packet seen, the handshake was not
+  kInitiator = 1,  // the source sent the TCP handshake's SYN, seen by the table
+};
+
 struct FlowRecord {
   FlowKey key;
   std::uint64_t packets = 0;
@@ -43,6 +71,9 @@ struct FlowRecord {
   std::uint8_t destination_prefix_length = 0;
   std::uint32_t source_as = 0;
   std::uint32_t destination_as = 0;
+  FlowExtras extras;        // --key / --fields
+  ReverseCounters reverse;  // --biflow
+  BiflowDirection biflow_direction = BiflowDirection::kArbitrary;  // --biflow
 };
 
 }  // namespace tapflow::cache

@@ -17,6 +17,7 @@
 // when expiry ran (a packet joining a timed-out flow expires it first).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,19 @@ struct FlowTableConfig {
   // Each packet counts as this many packets and its octets this many times (--scale-sampled:
   // the sampling interval; 1 otherwise).
   std::uint32_t packet_weight = 1;
+  // --key / --fields: every flow keeps a FlowExtras (its first packet's PacketExtras, the OR of
+  // fragment flags, min/max packet length); update() and update_batch() then take each packet's
+  // PacketExtras. Bytes set in extra_key_mask select the PacketExtras key bytes (the first
+  // kExtraKeyBytes) that are part of the flow key: packets differing there are different flows.
+  bool extras = false;
+  std::array<std::uint8_t, kExtraKeyBytes> extra_key_mask{};
+  // --biflow (RFC 5103): one flow per connection. A packet whose reversed key (addresses, ports,
+  // MACs swapped) matches a flow is accounted in its reverse counters. The first packet seen is
+  // the initiator, except a SYN-ACK without a flow: its destination sent the SYN, so the flow is
+  // keyed from that side (biflow_direction kInitiator whenever the SYN's direction is known).
+  // FIN/RST: a flow ends on RST, or once both directions have sent FIN; idle is counted from the
+  // last packet in either direction.
+  bool biflow = false;
 };
 
 // Counters of one table; plain integers because only the owning thread writes them.
@@ -69,10 +83,16 @@ class FlowTable {
   // are appended to `expired`, which the caller drains. Advances the table's clock to the
   // packet's time if it is later.
   void update(const PacketSummary& packet, std::vector<FlowRecord>& expired);
+  // With config().extras: the packet's extras too (`extras` is ignored otherwise).
+  void update(const PacketSummary& packet, const PacketExtras& extras, std::vector<FlowRecord>& expired);
 
   // The same as update() for each packet in order, but prefetches the buckets and entries of a
   // group of packets before touching any of them, so their cache misses overlap.
   void update_batch(std::span<const PacketSummary> packets, std::vector<FlowRecord>& expired);
+  // With config().extras: `extras[i]` belongs to `packets[i]` (same length); without, it may be
+  // empty and is ignored.
+  void update_batch(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,
+                    std::vector<FlowRecord>& expired);
 
   // Expires flows idle or active for longer than the timeouts at time `now_ns` (at most one
   // granularity late), at most `max_records` of them (spreading expiry over calls); returns how
