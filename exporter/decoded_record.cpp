@@ -65,10 +65,35 @@ std::string format_record(const DecodedRecord& record) {
   if (record.has(ie::kFlowEndReason)) {
     line += fmt::format(" end {}", cache::to_string(f.end_reason));
   }
+  // RFC 5103 biflows: the reverse direction.
+  if (record.has(ie::kPacketDeltaCount, kReverseEnterprise)) {
+    line += fmt::format(" reverse packets {} bytes {}", f.reverse.packets, f.reverse.octets);
+    if (record.has(ie::kTcpControlBits, kReverseEnterprise)) line += " flags " + format_tcp_flags(f.reverse.tcp_flags);
+    if (record.has(ie::kBiflowDirection)) {
+      line += f.biflow_direction == cache::BiflowDirection::kInitiator ? " initiator" : " arbitrary";
+    }
+  }
+  // --fields: every optional element the record carried, by name.
+  const auto elements = information_elements();
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (!record.fields.test(i) || (elements[i].needs & kChosenFeature) == 0) continue;
+    line += fmt::format(" {}={}", elements[i].name, render_value(elements[i], f));
+  }
   if (!record.unknown_fields.empty()) {
     line += fmt::format(" (+{} unknown fields)", record.unknown_fields.size());
   }
   return line;
+}
+
+TemplateSpec record_spec(const DecodedRecord& record) {
+  TemplateSpec spec;
+  if (record.has(ie::kBgpSourceAsNumber)) spec.features |= kRoutingFeature;
+  if (record.has(ie::kPacketDeltaCount, kReverseEnterprise)) spec.features |= kBiflowFeature;
+  const auto elements = information_elements();
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (record.fields.test(i) && (elements[i].needs & kChosenFeature) != 0) spec.chosen.set(i);
+  }
+  return spec;
 }
 
 std::optional<std::uint64_t> DecodedOptionsRecord::get(std::uint16_t id, int occurrence) const {

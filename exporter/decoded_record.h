@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cache/flow_record.h"
+#include "exporter/ie/information_elements.h"
 
 namespace tapflow::exporter {
 
@@ -21,15 +22,15 @@ struct UnknownField {
 struct DecodedRecord {
   cache::FlowRecord flow;
   // Bit i set = information_elements()[i] was present and read into `flow`.
-  std::uint64_t fields = 0;
+  ElementSet fields;
   std::uint16_t version = 0;
   std::uint32_t observation_domain_id = 0;
   std::uint16_t template_id = 0;
   std::uint32_t export_time_s = 0;
   std::vector<UnknownField> unknown_fields;
 
-  // True when the record carried the enterprise-0 element `ie_id` and tapflow read it.
-  bool has(std::uint16_t ie_id) const;
+  // True when the record carried element `ie_id` of `enterprise` and tapflow read it.
+  bool has(std::uint16_t ie_id, std::uint32_t enterprise = 0) const;
 };
 
 // One field of an options record. Values of up to 8 octets are read as unsigned integers.
@@ -59,7 +60,13 @@ struct DecodedOptionsRecord {
 std::string format_options_record(const DecodedOptionsRecord& record);
 
 // One line of text: times (UTC, ms), protocol, addresses and ports, packets, bytes, then the
-// optional fields the record carried (TCP flags, ToS, TTLs, interface, end reason).
+// optional fields the record carried (TCP flags, ToS, TTLs, interface, tunnel, AS numbers,
+// masks, end reason, the reverse direction of a biflow, then each --fields element as
+// name=value).
 std::string format_record(const DecodedRecord& record);
+
+// What the record carried, as the TemplateSpec an exporter would have used (for record_json):
+// routing when it had AS numbers, biflow when it had reverse counters, the optional elements.
+TemplateSpec record_spec(const DecodedRecord& record);
 
 }  // namespace tapflow::exporter

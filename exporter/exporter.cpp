@@ -5,6 +5,7 @@
 #include <string>
 
 #include "exporter/anonymize/anonymizer.h"
+#include "exporter/biflow/uniflow_exporter.h"
 #include "exporter/group_exporter.h"
 #include "exporter/json/json_lines_exporter.h"
 #include "exporter/prefixes/prefix_exporter.h"
@@ -95,7 +96,7 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
       file.rotate_interval_s = options.rotate_interval_s;
     }
     return std::make_unique<JsonLinesExporter>(std::make_unique<FileTransport>(path, std::move(file)),
-                                               std::string(url), options.routing_fields);
+                                               std::string(url), options.template_spec());
   }
   for (const auto& [prefix, mode] : {std::pair{std::string_view("failover:"), GroupExporter::Mode::kFailover},
                                      std::pair{std::string_view("balance:"), GroupExporter::Mode::kBalance}}) {
@@ -160,11 +161,17 @@ std::unique_ptr<FlowExporter> make_unwrapped(std::string_view url, const ExportO
   try {
     switch (options.version) {
       case 5:
-        return std::make_unique<NetflowV5Exporter>(std::move(transport), options, std::move(clock),
-                                                   std::string(url));
-      case 9:
-        return std::make_unique<NetflowV9Exporter>(std::move(transport), options, std::move(clock),
-                                                   std::string(url));
+      case 9: {
+        std::unique_ptr<FlowExporter> e;
+        if (options.version == 5) {
+          e = std::make_unique<NetflowV5Exporter>(std::move(transport), options, std::move(clock), std::string(url));
+        } else {
+          e = std::make_unique<NetflowV9Exporter>(std::move(transport), options, std::move(clock), std::string(url));
+        }
+        // No reverse elements: a biflow goes out as its two uniflows.
+        if (options.biflow) e = std::make_unique<UniflowExporter>(std::move(e));
+        return e;
+      }
       default:
         return std::make_unique<IpfixExporter>(std::move(transport), options, std::move(clock),
                                                std::string(url));

@@ -14,6 +14,7 @@
 #include "cache/flow_record.h"
 #include "cache/sampler.h"
 #include "exporter/anonymize/anonymize_spec.h"
+#include "exporter/ie/information_elements.h"
 #include "exporter/transport/transport.h"
 
 namespace tapflow::exporter {
@@ -62,6 +63,23 @@ struct ExportOptions {
   bool routing_fields = false;
   // v9/IPFIX templates carry layer2SegmentId (--decap: flows have a tunnel type and id).
   bool tunnel_fields = false;
+  // --fields and the extra --key fields: optional rows of information_elements() the v9/IPFIX
+  // templates carry (v5 refuses a run with any, probe/); json: and the table show them.
+  ElementSet chosen_fields;
+  ElementSet dropped_fields;  // key fields --key left out (always 0): not in the templates
+  // --biflow: records carry the reverse direction. IPFIX and json: export it (RFC 5103 reverse
+  // elements); v5 and v9 destinations get each biflow as its two uniflows.
+  bool biflow = false;
+
+  // The template contents these options give (sampling is the encoder's business).
+  TemplateSpec template_spec() const {
+    TemplateSpec spec;
+    spec.features = static_cast<std::uint8_t>((routing_fields ? kRoutingFeature : 0) | (tunnel_fields ? kTunnelFeature : 0) |
+                                              (biflow ? kBiflowFeature : 0));
+    spec.chosen = chosen_fields;
+    spec.dropped = dropped_fields;
+    return spec;
+  }
   // --rotate: file: and json: outputs (not json:-) get a file per interval of this many seconds
   // of the export clock, their paths strftime patterns (transport/file_rotation.h); 0 = one file.
   std::uint32_t rotate_interval_s = 0;

@@ -29,9 +29,9 @@ constexpr std::uint64_t kNsPerMs = 1'000'000;
 constexpr std::size_t kMapNodeOverhead = 40;
 }  // namespace
 
-bool DecodedRecord::has(std::uint16_t ie_id) const {
-  const int index = find_information_element(ie_id);
-  return index >= 0 && (fields >> index) & 1;
+bool DecodedRecord::has(std::uint16_t ie_id, std::uint32_t enterprise) const {
+  const int index = find_information_element(ie_id, enterprise);
+  return index >= 0 && fields.test(static_cast<std::size_t>(index));
 }
 
 namespace {
@@ -356,9 +356,8 @@ std::string MessageDecoder::decode_template_set(std::span<const std::uint8_t> se
         field.id &= static_cast<std::uint16_t>(~kEnterpriseBit);
         field.enterprise_number = get_u32(set.data() + offset);
         offset += 4;
-      } else {
-        field.known_index = find_information_element(field.id);
       }
+      field.known_index = find_information_element(field.id, field.enterprise_number);
       t.min_record_length += field.length == kVariableLength ? 1 : field.length;
       t.fields.push_back(field);
     }
@@ -489,7 +488,7 @@ std::string MessageDecoder::decode_data_set(std::span<const std::uint8_t> set, c
       value_octets += length;
       if (field.known_index >= 0 && field.length != kVariableLength &&
           known[static_cast<std::size_t>(field.known_index)].read(value, context, record.flow)) {
-        record.fields |= std::uint64_t{1} << field.known_index;
+        record.fields.set(static_cast<std::size_t>(field.known_index));
       } else {
         record.unknown_fields.push_back(
             {field.enterprise_number, field.id, std::vector<std::uint8_t>(value.begin(), value.end())});
@@ -705,7 +704,7 @@ MessageSummary MessageDecoder::decode_v5(std::span<const std::uint8_t> message,
     // FIRST/LAST_SWITCHED are read against the header clock, as in v9.
     const int index = find_information_element(id);
     if (index >= 0 && elements[static_cast<std::size_t>(index)].read(value, context, r.flow)) {
-      r.fields |= std::uint64_t{1} << index;
+      r.fields.set(static_cast<std::size_t>(index));
     }
   };
   for (std::uint16_t i = 0; i < summary.count; ++i) {

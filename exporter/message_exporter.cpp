@@ -22,7 +22,7 @@ Encoder make_encoder(const ExportOptions& o, std::size_t max_message_size) {
   if constexpr (std::is_same_v<Encoder, NetflowV5Encoder>) {
     return Encoder(o.engine_type, o.engine_id, max_message_size, o.sampling);
   } else {
-    return Encoder(o.observation_domain_id, max_message_size, o.sampling, o.routing_fields, o.tunnel_fields);
+    return Encoder(o.observation_domain_id, max_message_size, o.sampling, o.template_spec());
   }
 }
 }  // namespace

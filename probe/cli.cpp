@@ -1,5 +1,7 @@
 #include "probe/cli.h"
 
+#include <fmt/format.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "exporter/transport/file_rotation.h"
 #include "probe/decode/decoder.h"
 #include "probe/duration.h"
+#include "probe/record_choice.h"
 
 namespace tapflow::probe {
 
@@ -219,6 +222,25 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
       "Key flows in these tunnels on their innermost headers, with the tunnel's id (VNI, TEID, GRE key, "
       "ERSPAN session) in the key: a comma list of gre, vxlan, geneve, gtp-u, erspan, ip-in-ip, "
       "ipv6-in-ipv4, or all; at most 3 tunnels deep");
+  add_parsed_option(
+      app, "--key", o.key,
+      [](const std::string& text, std::string& error) -> std::optional<RecordChoice> {
+        RecordChoice choice;
+        if (!parse_key(text, choice, error)) return std::nullopt;
+        choice.key_text = text;
+        return choice;
+      },
+      "The flow key (Flexible NetFlow's match): a comma list of " + key_field_names() +
+          ". Fields left out are 0 in the records and left out of v9/IPFIX templates; the protocol is "
+          "always in the key");
+  add_parsed_option(app, "--fields", o.fields, tapflow::exporter::parse_field_list,
+                    "More fields in each record (Flexible NetFlow's collect), taken from the flow's first packet "
+                    "(fragmentFlags: of all its packets; the lengths: its smallest and largest): a comma list of " +
+                        tapflow::exporter::optional_field_names() + ". v9, IPFIX, json: and the table carry them");
+  app.add_flag("--biflow", o.biflow,
+               "One record per connection (RFC 5103): forward and reverse counters, flags and times; the "
+               "initiator is the SYN sender when the handshake is seen, else the first packet's source. IPFIX "
+               "and json: carry the reverse elements; v5 and v9 destinations get each biflow as two uniflows");
   add_parsed_option(app, "-s,--sample", o.sampling, tapflow::cache::parse_sampling,
       "Packet sampling before the cache: N or deterministic:N (every Nth packet), random:N "
       "(one random packet in each N); the rate is announced to the collectors");
@@ -264,6 +286,21 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
                  "under systemd)")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
+}
+
+std::optional<std::string> refused_combination(const ProbeOptions& o) {
+  if (o.version == 5 && !o.export_urls.empty()) {
+    RecordChoice choice = o.key;
+    choice.chosen |= o.fields;
+    const auto elements = exporter::information_elements();
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      if (choice.chosen.test(i)) {
+        return fmt::format("NetFlow v5 (-v 5) has no field for {} (--key/--fields): use -v 9 or -v 10",
+                           elements[i].name);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> options_without_effect(const CLI::App& app, const ProbeOptions& o) {

@@ -17,4 +17,8 @@ void add_probe_options(CLI::App& app, ProbeOptions& options);
 // -s. Options that are surely a mistake (--rx-queues or a filter with -r) are refused elsewhere.
 std::vector<std::string> options_without_effect(const CLI::App& app, const ProbeOptions& options);
 
+// Options that cannot work together (a --fields element with -v 5): the one-line reason, to
+// stop with before anything starts.
+std::optional<std::string> refused_combination(const ProbeOptions& options);
+
 }  // namespace tapflow::probe

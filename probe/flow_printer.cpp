@@ -39,19 +39,44 @@ void FlowPrinter::print(std::span<const cache::FlowRecord> records) {
 void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
   constexpr int kIpv4Endpoint = 21;
   constexpr int kIpv6Endpoint = 47;
+  const bool biflow = (fields_.features & exporter::kBiflowFeature) != 0;
+  const bool more = biflow || fields_.chosen.any();
+  // The end reason is padded only when columns follow it ("lack of resources" is the longest).
+  const int reason_width = more ? 17 : 0;
   if (!header_printed_) {
-    fmt::print(out_, "{:<23} {:>8} {:<6} {:>{}}    {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {}\n", "first seen (UTC)",
-               "duration", "proto", "source", kIpv4Endpoint, "destination", kIpv4Endpoint, "packets", "octets",
-               "flags", "tos", "if", "end reason");
+    std::string header = fmt::format("{:<23} {:>8} {:<6} {:>{}}    {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {:<{}}",
+                                     "first seen (UTC)", "duration", "proto", "source", kIpv4Endpoint, "destination",
+                                     kIpv4Endpoint, "packets", "octets", "flags", "tos", "if", "end reason",
+                                     reason_width);
+    if (biflow) header += fmt::format(" {:>8} {:>10} {:<8}", "rpackets", "roctets", "rflags");
+    if (fields_.chosen.any()) header += " fields";
+    while (!header.empty() && header.back() == ' ') header.pop_back();
+    fmt::print(out_, "{}\n", header);
     header_printed_ = true;
   }
+  const auto elements = exporter::information_elements();
+  std::string row;
   for (const auto& r : records) {
     const int endpoint = r.key.is_ipv6() ? kIpv6Endpoint : kIpv4Endpoint;
-    fmt::print(out_, "{:<23} {:>8.3f} {:<6} {:>{}} -> {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {}\n",
-               cache::format_time_utc(r.first_ns), static_cast<double>(r.last_ns - r.first_ns) / 1e9,
-               protocol_name(r.key.protocol), format_endpoint(r.key, true), endpoint, format_endpoint(r.key, false),
-               endpoint, r.packets, r.octets, format_tcp_flags(r.tcp_flags), r.key.tos, r.key.ingress_interface,
-               cache::to_string(r.end_reason));
+    row = fmt::format("{:<23} {:>8.3f} {:<6} {:>{}} -> {:<{}} {:>7} {:>10} {:<8} {:>3} {:>3} {:<{}}",
+                      cache::format_time_utc(r.first_ns), static_cast<double>(r.last_ns - r.first_ns) / 1e9,
+                      protocol_name(r.key.protocol), format_endpoint(r.key, true), endpoint,
+                      format_endpoint(r.key, false), endpoint, r.packets, r.octets, format_tcp_flags(r.tcp_flags),
+                      r.key.tos, r.key.ingress_interface, cache::to_string(r.end_reason), reason_width);
+    if (biflow) {
+      row += fmt::format(" {:>8} {:>10} {:<8}", r.reverse.packets, r.reverse.octets, format_tcp_flags(r.reverse.tcp_flags));
+    }
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      if (!fields_.chosen.test(i)) continue;
+      const auto& e = elements[i];
+      if (e.families == (r.key.is_ipv6() ? exporter::AddressFamilies::kIpv4Only : exporter::AddressFamilies::kIpv6Only)) {
+        continue;
+      }
+      row += fmt::format(" {}={}", e.alias.empty() ? e.name : e.alias, exporter::render_value(e, r));
+    }
+    while (!row.empty() && row.back() == ' ') row.pop_back();
+    row += '\n';
+    fmt::print(out_, "{}", row);  // throws std::system_error when the output fails
     ++printed_;
   }
 }

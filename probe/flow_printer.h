@@ -1,6 +1,8 @@
 // Prints flow records as a text table on stdout: tapflow's output when no collector is given.
 #pragma once
 
+#include "exporter/ie/information_elements.h"
+
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +21,9 @@ using cache::format_tcp_flags;
 class FlowPrinter {
  public:
   explicit FlowPrinter(std::FILE* out) : out_(out) {}
+  // What rows carry beyond the default columns: the reverse direction (--biflow), then each
+  // chosen element (--fields, --key) as name=value, after the end reason.
+  void set_fields(const exporter::TemplateSpec& fields) { fields_ = fields; }
   void print(std::span<const cache::FlowRecord> records);
   std::uint64_t records_printed() const { return printed_; }
   // Records that could not be written (the output failed; see the log line).
@@ -28,6 +33,7 @@ class FlowPrinter {
   void print_rows(std::span<const cache::FlowRecord> records);
 
   std::FILE* out_;
+  exporter::TemplateSpec fields_;
   bool header_printed_ = false;
   std::uint64_t printed_ = 0;
   std::uint64_t not_printed_ = 0;

@@ -311,6 +311,7 @@ int run_probe(ProbeOptions& options, const std::vector<std::string>& warnings) {
       if (geteuid() == 0) check_output_directories(options, *user);
     }
     tapflow::probe::RuntimeConfig config = tapflow::probe::make_runtime_config(options);
+    printer.set_fields(config.export_config.options.template_spec());
     if (user && geteuid() == 0) {
       config.export_config.options.output_owner_uid = static_cast<int>(user->uid);
       config.export_config.options.output_owner_gid = static_cast<int>(user->gid);
@@ -480,6 +481,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     return tapflow::probe::run_control_client(control_path, request);
+  }
+  if (const auto refused = tapflow::probe::refused_combination(options)) {
+    tapflow::log::error("{}", *refused);
+    return 2;
   }
   return run_probe(options, tapflow::probe::options_without_effect(app, options));
 }

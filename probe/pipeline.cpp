@@ -171,7 +171,8 @@ class Pipeline::Impl {
 };
 
 Pipeline::Pipeline(const RuntimeConfig& config, FlowPrinter* printer)
-    : impl_(std::make_unique<Impl>(config, printer, stats_)) {}
+    : record_fields_(config.export_config.options.template_spec()),
+      impl_(std::make_unique<Impl>(config, printer, stats_)) {}
 
 Pipeline::~Pipeline() = default;
 

@@ -35,6 +35,8 @@ class Pipeline {
   int run(drivers::Driver& driver, const std::atomic<bool>& stop);
 
   const ProbeStats& stats() const { return stats_; }
+  // What the run's records carry beyond the defaults (--biflow, --fields, --key), for ctl.
+  const exporter::TemplateSpec& record_fields() const { return record_fields_; }
 
   // A snapshot for the control socket and the metrics: counters so far and up to `flow_limit`
   // active flows (most recently updated first). With `expire_all`, every active flow is exported
@@ -54,6 +56,7 @@ class Pipeline {
  private:
   class Impl;
   ProbeStats stats_;
+  exporter::TemplateSpec record_fields_;
   std::unique_ptr<Impl> impl_;
 };
 

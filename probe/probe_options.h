@@ -7,7 +7,9 @@
 
 #include "cache/sampler.h"
 #include "exporter/anonymize/anonymize_spec.h"
+#include "exporter/ie/information_elements.h"
 #include "exporter/transport/pacer.h"
+#include "probe/record_choice.h"
 
 namespace tapflow::probe {
 
@@ -34,6 +36,9 @@ struct ProbeOptions {
   std::string prefix_as = "origin";       // --prefix-as origin|peer
   std::uint32_t rotate_s = 0;             // --rotate: file:/json: outputs cut by the probe's clock; 0 = off
   std::uint16_t decap = 0;                // --decap: probe::DecapProtocols bits; 0 = outer flows
+  RecordChoice key;                       // --key: the flow key (default: the 7-tuple)
+  exporter::ElementSet fields;            // --fields: optional elements the records carry
+  bool biflow = false;                    // --biflow: one record per connection (RFC 5103)
   cache::SamplingConfig sampling;         // -s / --sample: before the cache
   bool scale_sampled = false;             // multiply counters by the sampling interval
   unsigned engine_type = 0;               // NetFlow v5 header

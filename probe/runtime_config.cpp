@@ -36,6 +36,15 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
              .packet_weight = options.scale_sampled && sampled ? options.sampling.interval : 1u};
   c.sampling = options.sampling;
   c.decode.decap = options.decap;
+  // --key, --fields, --biflow: the decode stage, the table and the templates from one choice.
+  RecordChoice record = options.key;
+  record.chosen |= options.fields;
+  record.biflow = options.biflow;
+  c.decode.extras = record.needs_extras();
+  c.decode.key_drops = record.key_drops;
+  c.table.extras = c.decode.extras;
+  c.table.extra_key_mask = record.extra_key_mask;
+  c.table.biflow = record.biflow;
   c.scale_sampled = options.scale_sampled;
   c.progress = options.progress;
   // What the collectors are told: the sampling applied, or nothing when the counts are already
@@ -58,6 +67,9 @@ RuntimeConfig make_runtime_config(const ProbeOptions& options) {
                              .prefixes = nullptr,
                              .peer_as = options.prefix_as == "peer",
                              .tunnel_fields = options.decap != 0,
+                             .chosen_fields = record.chosen,
+                             .dropped_fields = record.dropped,
+                             .biflow = record.biflow,
                              .rotate_interval_s = options.rotate_s};
   if (!options.prefixes.empty()) {
     // Loaded once for every destination that uses it; a bad file stops the start (exit 2).

@@ -1,7 +1,13 @@
 #include "exporter/ie/information_elements.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
+
+#include <fmt/format.h>
+
+#include "cache/flow_text.h"
 
 #include "exporter/ie/byte_order.h"
 
@@ -74,25 +80,63 @@ bool read_layer2_segment_id(Value v, FlowRecord& r) {
   return true;
 }
 
+template <std::size_t N>
+bool read_bytes(Value v, std::array<std::uint8_t, N>& out) {
+  if (v.size() != N) return false;
+  std::memcpy(out.data(), v.data(), N);
+  return true;
+}
+
+void put_u24(std::uint8_t* out, std::uint32_t value) {
+  out[0] = static_cast<std::uint8_t>(value >> 16);
+  out[1] = static_cast<std::uint8_t>(value >> 8);
+  out[2] = static_cast<std::uint8_t>(value);
+}
+
+// An MPLS label stack section: the top entry's three octets (longer sections keep the first).
+bool read_label(Value v, std::uint32_t& out) {
+  if (v.size() < 3) return false;
+  out = static_cast<std::uint32_t>(get_unsigned(v.data(), 3));
+  return true;
+}
+
+bool read_ms(Value v, std::uint64_t& ns) {
+  std::uint64_t ms = 0;
+  if (!read_unsigned(v, ms)) return false;
+  ns = ms * kNsPerMs;
+  return true;
+}
+
+bool read_icmp_type_code(Value v, FlowRecord& r) {
+  std::uint16_t type_code = 0;
+  if (!read_unsigned(v, type_code)) return false;
+  if (type_code != 0) r.key.destination_port = type_code;
+  return true;
+}
+
 constexpr InformationElement kTable[] = {
     {ie::kSourceIpv4Address, "sourceIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.key.source_address.data(), 4); },
-     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.source_address, r); }},
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.source_address, r); },
+     DataType::kIpv4Address},
     {ie::kDestinationIpv4Address, "destinationIPv4Address", 4, AddressFamilies::kIpv4Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.destination_address.data(), 4);
      },
-     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.destination_address, r); }},
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 4, 4, r.key.destination_address, r); },
+     DataType::kIpv4Address},
     {ie::kSourceIpv6Address, "sourceIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.source_address.data(), 16);
      },
-     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.source_address, r); }},
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.source_address, r); },
+     DataType::kIpv6Address},
     {ie::kDestinationIpv6Address, "destinationIPv6Address", 16, AddressFamilies::kIpv6Only, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) {
        std::memcpy(out, r.key.destination_address.data(), 16);
      },
-     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.destination_address, r); }},
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_address(v, 16, 6, r.key.destination_address, r); },
+     DataType::kIpv6Address},
     {ie::kSourceTransportPort, "sourceTransportPort", 2, AddressFamilies::kBoth, kBothFormats, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.source_port); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.key.source_port); }},
@@ -142,7 +186,8 @@ constexpr InformationElement kTable[] = {
        if (!read_unsigned(v, ms)) return false;
        r.first_ns = ms * kNsPerMs;
        return true;
-     }},
+     },
+     DataType::kMilliseconds},
     {ie::kFlowEndMilliseconds, "flowEndMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, 0,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.last_ns / kNsPerMs); },
      [](Value v, const ReadContext&, FlowRecord& r) {
@@ -150,7 +195,8 @@ constexpr InformationElement kTable[] = {
        if (!read_unsigned(v, ms)) return false;
        r.last_ns = ms * kNsPerMs;
        return true;
-     }},
+     },
+     DataType::kMilliseconds},
     // v9 (RFC 3954 §8): sysUpTime ms of the first and last packet; the collector anchors them with
     // the header's sysUpTime and unix_secs. Before the system start they clamp to 0; past 2^32 ms
     // (49.7 days) they wrap, as the header's sysUpTime does.
@@ -215,83 +261,238 @@ constexpr InformationElement kTable[] = {
     {ie::kLayer2SegmentId, "layer2SegmentId", 8, AddressFamilies::kBoth, kBothFormats, kTunnelFeature,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, layer2_segment_id(r.key)); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_layer2_segment_id(v, r); }},
+    // --fields / --key (kChosenFeature): layer-2, MPLS and IPv6 fields of the flow's first packet
+    // (the key's when they are key fields), decoded only when chosen.
+    {ie::kSourceMacAddress, "sourceMacAddress", 6, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.extras.first.source_mac.data(), 6); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_bytes(v, r.extras.first.source_mac); },
+     DataType::kMacAddress, 0, "smac"},
+    {ie::kDestinationMacAddress, "destinationMacAddress", 6, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { std::memcpy(out, r.extras.first.destination_mac.data(), 6); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_bytes(v, r.extras.first.destination_mac); },
+     DataType::kMacAddress, 0, "dmac"},
+    {ie::kVlanId, "vlanId", 2, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.extras.first.vlan_id); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.vlan_id); },
+     DataType::kUnsigned, 0, "vlan"},
+    // The customer (inner) VLAN of a QinQ frame (IEEE 802.1ad).
+    {ie::kDot1qCustomerVlanId, "dot1qCustomerVlanId", 2, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.extras.first.inner_vlan_id); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.inner_vlan_id); },
+     DataType::kUnsigned, 0, "inner-vlan"},
+    {ie::kMplsTopLabelStackSection, "mplsTopLabelStackSection", 3, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u24(out, r.extras.first.mpls_top_label); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_label(v, r.extras.first.mpls_top_label); },
+     DataType::kMplsLabel, 0, "mpls"},
+    {ie::kMplsLabelStackSection2, "mplsLabelStackSection2", 3, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u24(out, r.extras.first.mpls_labels[0]); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_label(v, r.extras.first.mpls_labels[0]); },
+     DataType::kMplsLabel, 0, "mpls2"},
+    {ie::kMplsLabelStackSection3, "mplsLabelStackSection3", 3, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u24(out, r.extras.first.mpls_labels[1]); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_label(v, r.extras.first.mpls_labels[1]); },
+     DataType::kMplsLabel, 0, "mpls3"},
+    // unsigned32 sent in 3 octets (reduced-size encoding, RFC 7011 §6.2): v9's IPV6_FLOW_LABEL is 3.
+    {ie::kFlowLabelIpv6, "flowLabelIPv6", 3, AddressFamilies::kIpv6Only, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u24(out, r.extras.first.flow_label); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.flow_label); },
+     DataType::kUnsigned, 0, "flow-label"},
+    // OR over the flow's packets: 0x40 DF, 0x20 MF, 0x10 a non-first fragment.
+    {ie::kFragmentFlags, "fragmentFlags", 1, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.extras.first.fragment_flags); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.fragment_flags); },
+     DataType::kUnsigned, 0, "frag"},
+    // unsigned64 sent in 4 octets; v9 MIN/MAX_PKT_LNGTH.
+    {ie::kMinimumIpTotalLength, "minimumIpTotalLength", 4, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.extras.min_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.min_length); },
+     DataType::kUnsigned, 0, "min-length"},
+    {ie::kMaximumIpTotalLength, "maximumIpTotalLength", 4, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.extras.max_length); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.max_length); },
+     DataType::kUnsigned, 0, "max-length"},
+    // 0 ingress, 1 egress, where the capture says (pcapng packet flags, a Linux SLL header, an
+    // AF_PACKET socket); 255 where it does not (not an IANA value: the template cannot omit it).
+    {ie::kFlowDirection, "flowDirection", 1, AddressFamilies::kBoth, kBothFormats, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.extras.first.direction); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.direction); },
+     DataType::kUnsigned, 0, "direction"},
+    // IPFIX has its own ICMP type/code elements (v9 always sends ICMP_TYPE, above).
+    {ie::kIcmpType, "icmpTypeCodeIPv4", 2, AddressFamilies::kIpv4Only, kIpfixFormat, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.protocol == 1 ? r.key.destination_port : 0); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_icmp_type_code(v, r); },
+     DataType::kUnsigned, 0, "icmp"},
+    {ie::kIcmpTypeCodeIpv6, "icmpTypeCodeIPv6", 2, AddressFamilies::kIpv6Only, kIpfixFormat, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.protocol == 58 ? r.key.destination_port : 0); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_icmp_type_code(v, r); },
+     DataType::kUnsigned, 0, "icmp"},
+    // --biflow (RFC 5103): the reverse direction's counters, flags, TTLs and times (IPFIX only),
+    // and whether the source is known to have opened the connection (§6.3).
+    {ie::kOctetDeltaCount, "reverseOctetDeltaCount", 8, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.reverse.octets); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.octets); },
+     DataType::kUnsigned, kReverseEnterprise},
+    {ie::kPacketDeltaCount, "reversePacketDeltaCount", 8, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.reverse.packets); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.packets); },
+     DataType::kUnsigned, kReverseEnterprise},
+    {ie::kTcpControlBits, "reverseTcpControlBits", 2, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.reverse.tcp_flags); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.tcp_flags); },
+     DataType::kUnsigned, kReverseEnterprise},
+    {ie::kMinimumTtl, "reverseMinimumTTL", 1, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.reverse.min_ttl); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.min_ttl); },
+     DataType::kUnsigned, kReverseEnterprise},
+    {ie::kMaximumTtl, "reverseMaximumTTL", 1, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.reverse.max_ttl); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.max_ttl); },
+     DataType::kUnsigned, kReverseEnterprise},
+    // 0 when the responder never answered.
+    {ie::kFlowStartMilliseconds, "reverseFlowStartMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.reverse.first_ns / kNsPerMs); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_ms(v, r.reverse.first_ns); },
+     DataType::kMilliseconds, kReverseEnterprise},
+    {ie::kFlowEndMilliseconds, "reverseFlowEndMilliseconds", 8, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u64(out, r.reverse.last_ns / kNsPerMs); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_ms(v, r.reverse.last_ns); },
+     DataType::kMilliseconds, kReverseEnterprise},
+    {ie::kBiflowDirection, "biflowDirection", 1, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, static_cast<std::uint8_t>(r.biflow_direction)); },
+     [](Value v, const ReadContext&, FlowRecord& r) {
+       std::uint8_t direction = 0;
+       if (!read_unsigned(v, direction)) return false;
+       r.biflow_direction = static_cast<cache::BiflowDirection>(direction);
+       return true;
+     }},
 };
+
 
 constexpr std::size_t kTableSize = std::size(kTable);
-// The decoder keeps one presence bit per element in a 64-bit mask.
-static_assert(kTableSize <= 64, "DecodedRecord::fields holds one bit per information element");
+static_assert(kTableSize <= kMaxInformationElements, "DecodedRecord::fields holds one bit per row");
 
-constexpr bool in_template(const InformationElement& e, AddressFamilies excluded, Formats format,
-                           std::uint8_t features) {
-  return e.families != excluded && (e.formats & format) != 0 && (e.needs & ~features) == 0;
+bool in_template(const InformationElement& e, AddressFamilies excluded, Formats format, const TemplateSpec& spec,
+                 std::size_t index) {
+  if (e.families == excluded || (e.formats & format) == 0) return false;
+  // v9 (RFC 3954) has no enterprise numbers.
+  if (format == kV9Format && e.enterprise != 0) return false;
+  if (spec.dropped.test(index)) return false;
+  if ((e.needs & kChosenFeature) != 0 && !spec.chosen.test(index)) return false;
+  return (e.needs & ~kChosenFeature & ~spec.features) == 0;
 }
 
-template <AddressFamilies kExcluded, Formats kFormat, std::uint8_t kFeatures>
-constexpr auto make_fields() {
-  constexpr std::size_t count = [] {
-    std::size_t n = 0;
-    for (const auto& e : kTable) n += in_template(e, kExcluded, kFormat, kFeatures);
-    return n;
-  }();
-  std::array<const InformationElement*, count> fields{};
-  std::size_t i = 0;
-  for (const auto& e : kTable) {
-    if (in_template(e, kExcluded, kFormat, kFeatures)) fields[i++] = &e;
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
   }
-  return fields;
+  return true;
 }
 
-// Every layout: [format][IPv4, IPv6][features 0..7].
-template <Formats kFormat, AddressFamilies kExcluded>
-struct Layouts {
-  static constexpr auto f0 = make_fields<kExcluded, kFormat, 0>();
-  static constexpr auto f1 = make_fields<kExcluded, kFormat, 1>();
-  static constexpr auto f2 = make_fields<kExcluded, kFormat, 2>();
-  static constexpr auto f3 = make_fields<kExcluded, kFormat, 3>();
-  static constexpr auto f4 = make_fields<kExcluded, kFormat, 4>();
-  static constexpr auto f5 = make_fields<kExcluded, kFormat, 5>();
-  static constexpr auto f6 = make_fields<kExcluded, kFormat, 6>();
-  static constexpr auto f7 = make_fields<kExcluded, kFormat, 7>();
-  static FieldList get(std::uint8_t features) {
-    switch (features & 7) {
-      case 0: return f0;
-      case 1: return f1;
-      case 2: return f2;
-      case 3: return f3;
-      case 4: return f4;
-      case 5: return f5;
-      case 6: return f6;
-      default: return f7;
-    }
-  }
-};
-using Ipv4Ipfix = Layouts<kIpfixFormat, AddressFamilies::kIpv6Only>;
-using Ipv6Ipfix = Layouts<kIpfixFormat, AddressFamilies::kIpv4Only>;
-using Ipv4V9 = Layouts<kV9Format, AddressFamilies::kIpv6Only>;
-using Ipv6V9 = Layouts<kV9Format, AddressFamilies::kIpv4Only>;
+bool named(const InformationElement& e, std::string_view name) {
+  return iequals(e.name, name) || (!e.alias.empty() && e.alias == name);
+}
 
 }  // namespace
 
 std::span<const InformationElement> information_elements() { return kTable; }
 
-int find_information_element(std::uint16_t id) {
+int find_information_element(std::uint16_t id, std::uint32_t enterprise) {
   for (std::size_t i = 0; i < kTableSize; ++i) {
-    if (kTable[i].id == id) return static_cast<int>(i);
+    if (kTable[i].id == id && kTable[i].enterprise == enterprise) return static_cast<int>(i);
   }
   return -1;
 }
 
-FieldList ipv4_record_fields() { return Ipv4Ipfix::get(0); }
-FieldList ipv6_record_fields() { return Ipv6Ipfix::get(0); }
-
-FieldList record_fields(ExportFormat format, int ip_version, std::uint8_t features) {
-  const bool v6 = ip_version == 6;
-  if (format == ExportFormat::kV9) {
-    // v9 announces sampling in an options record that applies to all the source's records.
-    const auto v9_features = static_cast<std::uint8_t>(features & ~kSampledFeature);
-    return v6 ? Ipv6V9::get(v9_features) : Ipv4V9::get(v9_features);
+int find_information_element(std::string_view name) {
+  for (std::size_t i = 0; i < kTableSize; ++i) {
+    if (named(kTable[i], name)) return static_cast<int>(i);
   }
-  return v6 ? Ipv6Ipfix::get(features) : Ipv4Ipfix::get(features);
+  return -1;
+}
+
+std::optional<ElementSet> parse_field_list(std::string_view list, std::string& error) {
+  ElementSet set;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view name = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    if (name.empty()) continue;
+    bool found = false;
+    // An alias may name several rows (icmp: the IPv4 and the IPv6 element).
+    for (std::size_t i = 0; i < kTableSize; ++i) {
+      if (!named(kTable[i], name)) continue;
+      if ((kTable[i].needs & kChosenFeature) == 0) {
+        error = fmt::format("'{}' is always exported; --fields takes: {}", name, optional_field_names());
+        return std::nullopt;
+      }
+      set.set(i);
+      found = true;
+    }
+    if (!found) {
+      error = fmt::format("unknown field '{}'; --fields takes: {}", name, optional_field_names());
+      return std::nullopt;
+    }
+  }
+  return set;
+}
+
+std::string optional_field_names() {
+  std::string names;
+  for (const auto& e : kTable) {
+    if ((e.needs & kChosenFeature) == 0) continue;
+    if (names.find(fmt::format("({})", e.alias)) != std::string::npos && !e.alias.empty()) continue;
+    if (!names.empty()) names += ", ";
+    names += e.alias.empty() ? std::string(e.name) : fmt::format("{} ({})", e.name, e.alias);
+  }
+  return names;
+}
+
+std::vector<const InformationElement*> record_fields(ExportFormat format, int ip_version, const TemplateSpec& spec) {
+  const AddressFamilies excluded = ip_version == 6 ? AddressFamilies::kIpv4Only : AddressFamilies::kIpv6Only;
+  TemplateSpec effective = spec;
+  // v9 announces sampling in an options record that applies to all the source's records.
+  const Formats f = format == ExportFormat::kV9 ? kV9Format : kIpfixFormat;
+  if (f == kV9Format) effective.features = static_cast<std::uint8_t>(effective.features & ~kSampledFeature);
+  std::vector<const InformationElement*> fields;
+  for (std::size_t i = 0; i < kTableSize; ++i) {
+    if (in_template(kTable[i], excluded, f, effective, i)) fields.push_back(&kTable[i]);
+  }
+  return fields;
+}
+
+FieldList ipv4_record_fields() {
+  static const auto fields = record_fields(ExportFormat::kIpfix, 4);
+  return fields;
+}
+FieldList ipv6_record_fields() {
+  static const auto fields = record_fields(ExportFormat::kIpfix, 6);
+  return fields;
+}
+
+std::string render_value(const InformationElement& e, const cache::FlowRecord& record, const WriteContext& context) {
+  std::array<std::uint8_t, 16> bytes{};
+  const std::size_t n = std::min<std::size_t>(e.length, bytes.size());
+  if (e.length <= bytes.size()) e.write(record, context, bytes.data());
+  switch (e.type) {
+    case DataType::kIpv4Address:
+    case DataType::kIpv6Address: {
+      std::array<std::uint8_t, 16> address{};
+      std::memcpy(address.data(), bytes.data(), n);
+      return cache::format_address(address, e.type == DataType::kIpv6Address);
+    }
+    case DataType::kMacAddress:
+      return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2], bytes[3],
+                         bytes[4], bytes[5]);
+    case DataType::kMplsLabel: {
+      const auto entry = static_cast<std::uint32_t>(get_unsigned(bytes.data(), 3));
+      return fmt::format("{}-{}-{}", entry >> 4, (entry >> 1) & 7, entry & 1);
+    }
+    case DataType::kMilliseconds:
+    case DataType::kUnsigned:
+      break;
+  }
+  return fmt::format("{}", get_unsigned(bytes.data(), n));
 }
 
 std::size_t record_length(FieldList fields) {

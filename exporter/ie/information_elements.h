@@ -1,14 +1,21 @@
-// The one table of information elements (IANA IPFIX registry, enterprise 0; NetFlow v9 field
-// types share these ids) tapflow exports: the id, name and encoded length of each, which formats
-// carry it, how to write it from a flow record and how to read it back. IPFIX and v9 templates
-// and the collector's decoder are derived from this table, so adding an element here adds it
-// everywhere. Never allocates; the write functions assume the caller reserved `length` octets.
+// The one registry of information elements tapflow exports and reads: IANA's IPFIX registry
+// (enterprise 0; NetFlow v9 field types share these ids) and RFC 5103's reverse elements
+// (enterprise 29305). Each row gives the id, name, data type and encoded length, which formats
+// and templates carry it, how to write it from a flow record and how to read it back. IPFIX and
+// v9 templates (built at run time from a TemplateSpec), the collector's decoder and the generic
+// text and JSON renderings of optional fields (collect, the table, ctl, json:) are derived from
+// it, so a new field is one row here plus where the probe measures it. Never allocates on the
+// data path; the write functions assume the caller reserved `length` octets.
 #pragma once
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cache/flow_record.h"
 
@@ -41,7 +48,24 @@ enum TemplateFeatures : std::uint8_t {
   kSampledFeature = 1,  // sampling is announced: selectorId (IPFIX)
   kRoutingFeature = 2,  // a --prefixes stage fills AS numbers and prefix lengths
   kTunnelFeature = 4,   // --decap: flows carry a tunnel type and id
+  kBiflowFeature = 8,   // --biflow: records carry the reverse direction (IPFIX only)
+  // Not a feature: the row is optional, in templates only when named by --fields or --key
+  // (TemplateSpec::chosen).
+  kChosenFeature = 16,
 };
+
+// IANA abstract data types (RFC 7012 §3.1) as far as the generic renderings need them.
+enum class DataType : std::uint8_t {
+  kUnsigned,
+  kIpv4Address,
+  kIpv6Address,
+  kMacAddress,
+  kMplsLabel,       // a 3-octet label stack entry, shown as label-TC-S (nfdump's way)
+  kMilliseconds,    // dateTimeMilliseconds
+};
+
+// RFC 5103 §6.1: the reverse elements' Private Enterprise Number.
+inline constexpr std::uint32_t kReverseEnterprise = 29305;
 
 struct InformationElement {
   std::uint16_t id;
@@ -56,14 +80,39 @@ struct InformationElement {
   // record; returns false when that length makes no sense for the element (then it is unknown).
   bool (*read)(std::span<const std::uint8_t> value, const ReadContext& context,
                cache::FlowRecord& record);
+  DataType type = DataType::kUnsigned;
+  std::uint32_t enterprise = 0;  // 0: IANA; kReverseEnterprise: RFC 5103 reverse element
+  std::string_view alias = {};   // a short name --fields and --key accept beside `name`
 };
+
+// At most this many rows (DecodedRecord keeps one presence bit per row).
+inline constexpr std::size_t kMaxInformationElements = 128;
+using ElementSet = std::bitset<kMaxInformationElements>;
 
 // The whole table, in template order.
 std::span<const InformationElement> information_elements();
 
-// Index of the enterprise-0 element `id` in information_elements(), or -1 when tapflow does not
+// Index of element `id` of `enterprise` in information_elements(), or -1 when tapflow does not
 // know it (the first entry when two formats encode an id differently; its read takes any length).
-int find_information_element(std::uint16_t id);
+int find_information_element(std::uint16_t id, std::uint32_t enterprise = 0);
+
+// Index of the row named `name` (its IANA name, case-insensitively, or its alias), or -1.
+int find_information_element(std::string_view name);
+
+// What one destination's templates carry: the features, and the optional (kChosenFeature) rows
+// --fields and --key named, by index in information_elements().
+struct TemplateSpec {
+  std::uint8_t features = 0;  // TemplateFeatures bits
+  ElementSet chosen;
+  ElementSet dropped;  // default rows left out: the key fields --key dropped (always 0 then)
+};
+
+// Which fields of a record --fields and --key select. Parsed from a comma-separated LIST of
+// names (information_elements() names or aliases); `error` says which name is unknown or not
+// selectable. For --key the LIST is the whole key (see probe/); here only the optional rows.
+std::optional<ElementSet> parse_field_list(std::string_view list, std::string& error);
+// Every optional row's name and alias, for --help and error messages ("sourceMacAddress (smac), ...").
+std::string optional_field_names();
 
 // Well-known ids the decoder and formatters refer to by name.
 namespace ie {
@@ -118,6 +167,20 @@ inline constexpr std::uint16_t kSamplingSize = 309;
 inline constexpr std::uint16_t kSamplingPopulation = 310;
 inline constexpr std::uint16_t kObservationTimeMilliseconds = 323;
 inline constexpr std::uint16_t kLayer2SegmentId = 351;
+inline constexpr std::uint16_t kMinimumIpTotalLength = 25;
+inline constexpr std::uint16_t kMaximumIpTotalLength = 26;
+inline constexpr std::uint16_t kFlowLabelIpv6 = 31;
+inline constexpr std::uint16_t kSourceMacAddress = 56;
+inline constexpr std::uint16_t kVlanId = 58;
+inline constexpr std::uint16_t kFlowDirection = 61;
+inline constexpr std::uint16_t kMplsTopLabelStackSection = 70;
+inline constexpr std::uint16_t kMplsLabelStackSection2 = 71;
+inline constexpr std::uint16_t kMplsLabelStackSection3 = 72;
+inline constexpr std::uint16_t kDestinationMacAddress = 80;
+inline constexpr std::uint16_t kIcmpTypeCodeIpv6 = 139;
+inline constexpr std::uint16_t kFragmentFlags = 197;
+inline constexpr std::uint16_t kBiflowDirection = 239;
+inline constexpr std::uint16_t kDot1qCustomerVlanId = 245;
 }  // namespace ie
 
 // The selectorId tapflow's data records carry when sampling is on (one Selection Process).
@@ -126,12 +189,22 @@ inline constexpr std::uint64_t kSelectorIdValue = 1;
 // An ordered list of elements: the body of one template, generic over the export format.
 using FieldList = std::span<const InformationElement* const>;
 
-// The record layouts tapflow exports for IPv4 and IPv6 flows: IPFIX without sampling or routing
-// fields (the defaults), or for a format and TemplateFeatures bits (v9 announces sampling in an
-// options record, so kSampledFeature changes only IPFIX layouts).
+// The record layout tapflow exports for IPv4 or IPv6 flows in `format` for `spec`, in table
+// order (v9 announces sampling in an options record, so kSampledFeature changes only IPFIX
+// layouts; v9 has no enterprise elements, so no reverse ones).
+std::vector<const InformationElement*> record_fields(ExportFormat format, int ip_version,
+                                                     const TemplateSpec& spec = {});
+// The default IPFIX layouts (no sampling, routing, tunnel or chosen fields), built once.
 FieldList ipv4_record_fields();
 FieldList ipv6_record_fields();
-FieldList record_fields(ExportFormat format, int ip_version, std::uint8_t features);
+
+// Octets of `e`'s field specifier in an IPFIX template: 4, or 8 with an enterprise number.
+inline std::size_t field_specifier_size(const InformationElement& e) { return e.enterprise != 0 ? 8 : 4; }
+
+// `e`'s value in `record` as text: numbers in decimal, addresses and MACs in their usual form,
+// MPLS entries as label-TC-S, times as milliseconds since the epoch.
+std::string render_value(const InformationElement& e, const cache::FlowRecord& record,
+                         const WriteContext& context = {});
 
 // sysUpTime in ms of `ns` (ns since the epoch) for a system started at `system_start_ms`: clamped
 // to 0 before the start, never underflowing; wraps mod 2^32 (49.7 days) as NetFlow's does.

@@ -10,8 +10,9 @@ namespace tapflow::exporter {
 
 namespace {
 // Template record header (id, field count) and one field specifier (id, length), RFC 7011 §3.4.1
-// and §3.2; all our elements are enterprise 0, so no enterprise number follows. An options
-// template record header adds the scope field count (§3.4.2.2).
+// and §3.2; an enterprise element's specifier adds its enterprise number (field_specifier_size).
+// An options template record header adds the scope field count (§3.4.2.2); options fields are
+// all enterprise 0.
 constexpr std::size_t kTemplateHeaderSize = 4;
 constexpr std::size_t kOptionsTemplateHeaderSize = 6;
 constexpr std::size_t kFieldSpecifierSize = 4;
@@ -72,7 +73,7 @@ std::size_t options_template_length(const OptionsLayout& layout) {
 }  // namespace
 
 IpfixEncoder::IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_message_size,
-                           cache::SamplingConfig sampling, bool routing, bool tunnel)
+                           cache::SamplingConfig sampling, const TemplateSpec& fields)
     : observation_domain_id_(observation_domain_id),
       max_message_size_(std::min(max_message_size, kMaxMessageSize)),
       sampling_(sampling) {
@@ -81,15 +82,17 @@ IpfixEncoder::IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_
     throw std::invalid_argument("sampling interval 0: expected 1 out of N packets, N >= 1");
   }
   for (int i = 0; i < 2; ++i) {
-    const auto features = static_cast<std::uint8_t>((sampled ? kSampledFeature : 0) | (routing ? kRoutingFeature : 0) |
-                                                    (tunnel ? kTunnelFeature : 0));
-    const auto fields = record_fields(ExportFormat::kIpfix, i == 0 ? 4 : 6, features);
-    templates_[i] = {i == 0 ? kIpv4TemplateId : kIpv6TemplateId, fields, record_length(fields)};
+    TemplateSpec spec = fields;
+    if (sampled) spec.features |= kSampledFeature;
+    auto layout = record_fields(ExportFormat::kIpfix, i == 0 ? 4 : 6, spec);
+    const std::size_t length = record_length(layout);
+    templates_[i] = {i == 0 ? kIpv4TemplateId : kIpv6TemplateId, std::move(layout), length};
   }
   std::size_t template_set = kSetHeaderSize;
   std::size_t data_sets = 0;
   for (const auto& t : templates_) {
-    template_set += kTemplateHeaderSize + kFieldSpecifierSize * t.fields.size();
+    template_set += kTemplateHeaderSize;
+    for (const auto* e : t.fields) template_set += field_specifier_size(*e);
     data_sets += kSetHeaderSize + t.record_length;
   }
   // Options templates and one record of each (RFC 7011 §4), worst case: statistics and sampling.
@@ -155,9 +158,11 @@ void IpfixEncoder::write_template_set() {
     put_u16(out + 2, static_cast<std::uint16_t>(t.fields.size()));
     out += kTemplateHeaderSize;
     for (const auto* e : t.fields) {
-      put_u16(out, e->id);
+      // RFC 7011 §3.2: the enterprise bit, then the enterprise number after the length.
+      put_u16(out, e->enterprise != 0 ? static_cast<std::uint16_t>(e->id | 0x8000u) : e->id);
       put_u16(out + 2, e->length);
-      out += kFieldSpecifierSize;
+      if (e->enterprise != 0) put_u32(out + 4, e->enterprise);
+      out += field_specifier_size(*e);
     }
   }
   const auto set_length = static_cast<std::uint16_t>(out - set);

@@ -42,10 +42,11 @@ class IpfixEncoder {
   // `max_message_size` is capped at kMaxMessageSize; throws std::invalid_argument when it cannot
   // hold a message with every template, the options records and one record of each family, or
   // when the sampling interval is 0.
-  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage);
-  // `tunnel`: layer2SegmentId (--decap).
+  // `fields`: what the templates carry beyond the defaults (AS numbers and prefix lengths for a
+  // --prefixes stage, layer2SegmentId for --decap, reverse elements for --biflow, --fields);
+  // kSampledFeature is added here when sampling is announced.
   IpfixEncoder(std::uint32_t observation_domain_id, std::size_t max_message_size,
-               cache::SamplingConfig sampling = {}, bool routing = false, bool tunnel = false);
+               cache::SamplingConfig sampling = {}, const TemplateSpec& fields = {});
 
   // Starts a message; with_templates puts the template set (all templates) first, as the data
   // sets that follow may use them (RFC 7011 §8), then the options templates and records: the
@@ -73,7 +74,7 @@ class IpfixEncoder {
  private:
   struct Template {
     std::uint16_t id;
-    FieldList fields;
+    std::vector<const InformationElement*> fields;
     std::size_t record_length;
   };
 

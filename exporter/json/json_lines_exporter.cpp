@@ -4,7 +4,7 @@
 
 namespace tapflow::exporter {
 
-nlohmann::json record_json(const cache::FlowRecord& r, bool routing) {
+nlohmann::json record_json(const cache::FlowRecord& r, const TemplateSpec& fields) {
   nlohmann::json j = {{"source", cache::format_address(r.key.source_address, r.key.is_ipv6())},
           {"destination", cache::format_address(r.key.destination_address, r.key.is_ipv6())},
           {"source_port", r.key.source_port},
@@ -24,23 +24,47 @@ nlohmann::json record_json(const cache::FlowRecord& r, bool routing) {
     j["tunnel_type"] = cache::to_string(static_cast<cache::TunnelType>(r.key.tunnel_type));
     j["tunnel_id"] = r.key.tunnel_id;
   }
-  if (routing) {
+  if ((fields.features & kRoutingFeature) != 0) {
     j["source_as"] = r.source_as;
     j["destination_as"] = r.destination_as;
     j["source_prefix_length"] = r.source_prefix_length;
     j["destination_prefix_length"] = r.destination_prefix_length;
   }
+  if ((fields.features & kBiflowFeature) != 0) {
+    j["reverse_packets"] = r.reverse.packets;
+    j["reverse_octets"] = r.reverse.octets;
+    j["reverse_tcp_flags"] = cache::format_tcp_flags(r.reverse.tcp_flags);
+    j["reverse_first_ms"] = r.reverse.first_ns / 1'000'000;
+    j["reverse_last_ms"] = r.reverse.last_ns / 1'000'000;
+    j["biflow_direction"] = r.biflow_direction == cache::BiflowDirection::kInitiator ? "initiator" : "arbitrary";
+  }
+  // --fields: each chosen element under its IANA name, numbers as numbers.
+  if (fields.chosen.any()) {
+    const auto elements = information_elements();
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      if (!fields.chosen.test(i)) continue;
+      const auto& e = elements[i];
+      // An element of the other family (flowLabelIPv6 on an IPv4 flow) is left out.
+      if (e.families == (r.key.is_ipv6() ? AddressFamilies::kIpv4Only : AddressFamilies::kIpv6Only)) continue;
+      const std::string value = render_value(e, r);
+      if (e.type == DataType::kUnsigned) {
+        j[std::string(e.name)] = std::stoull(value);
+      } else {
+        j[std::string(e.name)] = value;
+      }
+    }
+  }
   return j;
 }
 
-JsonLinesExporter::JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination, bool routing)
-    : routing_(routing), sink_(std::move(sink)), destination_(std::move(destination)) {
+JsonLinesExporter::JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination, TemplateSpec fields)
+    : fields_(fields), sink_(std::move(sink)), destination_(std::move(destination)) {
   buffer_.reserve(kWriteBytes + 1024);
 }
 
 void JsonLinesExporter::export_records(std::span<const cache::FlowRecord> records) {
   for (const auto& r : records) {
-    buffer_ += record_json(r, routing_).dump();
+    buffer_ += record_json(r, fields_).dump();
     buffer_ += '\n';
     ++buffered_records_;
     ++counters_.records;

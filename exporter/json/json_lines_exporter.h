@@ -19,13 +19,15 @@ namespace tapflow::exporter {
 // One record as a JSON object: source, destination (addresses as text), source_port,
 // destination_port, protocol (number), protocol_name, tos, ingress_interface, packets, octets,
 // tcp_flags (as the table shows them), first_ms, last_ms (ms since the Unix epoch), end_reason;
-// with `routing` (a --prefixes stage filled them) also source_as, destination_as,
-// source_prefix_length and destination_prefix_length.
-nlohmann::json record_json(const cache::FlowRecord& r, bool routing = false);
+// with kRoutingFeature (a --prefixes stage filled them) also source_as, destination_as,
+// source_prefix_length and destination_prefix_length; with kBiflowFeature reverse_packets,
+// reverse_octets, reverse_tcp_flags, reverse_first_ms, reverse_last_ms and biflow_direction
+// (initiator or arbitrary); and each chosen (--fields, --key) element under its IANA name.
+nlohmann::json record_json(const cache::FlowRecord& r, const TemplateSpec& fields = {});
 
 class JsonLinesExporter final : public FlowExporter {
  public:
-  JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination, bool routing = false);
+  JsonLinesExporter(std::unique_ptr<Transport> sink, std::string destination, TemplateSpec fields = {});
 
   void export_records(std::span<const cache::FlowRecord> records) override;
   void flush() override;
@@ -40,7 +42,7 @@ class JsonLinesExporter final : public FlowExporter {
   void take_events(std::vector<TransportEvent>& out) override { sink_->take_events(out); }
 
  private:
-  bool routing_ = false;
+  TemplateSpec fields_;
   static constexpr std::size_t kWriteBytes = 64 * 1024;
   std::unique_ptr<Transport> sink_;
   std::string destination_;

@@ -27,7 +27,7 @@ constexpr std::size_t padded(std::size_t n) { return (n + 3) & ~std::size_t{3}; 
 }  // namespace
 
 NetflowV9Encoder::NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size,
-                                   cache::SamplingConfig sampling, bool routing, bool tunnel)
+                                   cache::SamplingConfig sampling, const TemplateSpec& fields)
     : source_id_(source_id),
       max_message_size_(std::min(max_message_size, kMaxMessageSize)),
       sampling_(sampling) {
@@ -35,9 +35,9 @@ NetflowV9Encoder::NetflowV9Encoder(std::uint32_t source_id, std::size_t max_mess
     throw std::invalid_argument("sampling interval 0: expected 1 out of N packets, N >= 1");
   }
   for (int i = 0; i < 2; ++i) {
-    const auto features = static_cast<std::uint8_t>((routing ? kRoutingFeature : 0) | (tunnel ? kTunnelFeature : 0));
-    const auto fields = record_fields(ExportFormat::kV9, i == 0 ? 4 : 6, features);
-    templates_[i] = {i == 0 ? kIpv4TemplateId : kIpv6TemplateId, fields, record_length(fields)};
+    auto layout = record_fields(ExportFormat::kV9, i == 0 ? 4 : 6, fields);
+    const std::size_t length = record_length(layout);
+    templates_[i] = {i == 0 ? kIpv4TemplateId : kIpv6TemplateId, std::move(layout), length};
   }
   std::size_t needed = kHeaderSize + kFlowSetHeaderSize;
   for (const auto& t : templates_) {

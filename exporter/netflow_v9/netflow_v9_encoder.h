@@ -37,10 +37,11 @@ class NetflowV9Encoder {
 
   // Throws std::invalid_argument when `max_message_size` cannot hold a packet with the templates,
   // the options record and one record of each family, or when the sampling interval is 0.
-  // `routing`: the templates carry the AS numbers and prefix lengths (a --prefixes stage);
-  // `tunnel`: layer2SegmentId (--decap).
+  // `fields`: what the templates carry beyond the defaults (AS numbers and prefix lengths for a
+  // --prefixes stage, layer2SegmentId for --decap, --fields); v9 has no reverse elements, so a
+  // --biflow run sends v9 destinations uniflows (exporter.h).
   NetflowV9Encoder(std::uint32_t source_id, std::size_t max_message_size, cache::SamplingConfig sampling = {},
-                   bool routing = false, bool tunnel = false);
+                   const TemplateSpec& fields = {});
 
   // Starts a packet at `export_ns` (the export clock, ns since the epoch). The header's unix_secs
   // is that time, or the latest LAST_SWITCHED in the packet if later, rounded up to a whole
@@ -67,7 +68,7 @@ class NetflowV9Encoder {
  private:
   struct Template {
     std::uint16_t id;
-    FieldList fields;
+    std::vector<const InformationElement*> fields;
     std::size_t record_length;
   };
 

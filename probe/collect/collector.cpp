@@ -136,7 +136,7 @@ class Printer {
     }
     for (const auto& record : records) {
       if (options_.max_records != 0 && printed_ >= options_.max_records) return false;
-      std::string line = options_.json ? exporter::record_json(record.flow, record.has(exporter::ie::kBgpSourceAsNumber)).dump() : format_record(record);
+      std::string line = options_.json ? exporter::record_json(record.flow, exporter::record_spec(record)).dump() : format_record(record);
       line += '\n';
       std::fputs(line.c_str(), options_.out);
       ++printed_;

@@ -108,8 +108,17 @@ struct Bytes {
 // Which IP version the link layer announced; kAny lets the version nibble decide (RAW, MPLS).
 enum class IpVersion : std::uint8_t { kAny = 0, kV4 = 4, kV6 = 6 };
 
-// The --decap walk's state; without --decap (kDecap false) it is passed along but never read.
+// What a decode instantiation does beyond the plain walk (a bit mask): --decap looks into
+// tunnels; extras fills a PacketExtras (--key, --fields). Each combination is its own code.
+enum : unsigned { kModeDecap = 1, kModeExtras = 2 };
+constexpr bool kDecapMode(unsigned mode) { return (mode & kModeDecap) != 0; }
+constexpr bool kExtrasMode(unsigned mode) { return (mode & kModeExtras) != 0; }
+
+// The --decap walk's state, and where the extras go; without --decap (kModeDecap clear) the
+// tunnel part is passed along but never read, without kModeExtras `extras` is never touched.
 struct Tunnels {
+  cache::PacketExtras* extras = nullptr;
+  int vlan_tags = 0;  // extras: VLAN tags seen since the last Ethernet header
   std::uint16_t enabled = 0;  // DecapProtocols bits
   int depth = 0;              // tunnels entered so far
   // Set by the innermost IP header decoded so far: whether it is a fragment (its payload is not
@@ -118,22 +127,45 @@ struct Tunnels {
   std::uint64_t datagram_end = 0;
 };
 
-template <bool kDecap>
+// extras: an Ethernet header (outer or a tunnel's inner one: the innermost wins) gives the MACs
+// and starts the VLAN tags afresh.
+template <unsigned kMode>
+void note_ethernet(const std::uint8_t* header, Tunnels& t) {
+  if constexpr (kExtrasMode(kMode)) {
+    std::memcpy(t.extras->destination_mac.data(), header, 6);
+    std::memcpy(t.extras->source_mac.data(), header + 6, 6);
+    t.extras->vlan_id = 0;
+    t.extras->inner_vlan_id = 0;
+    t.vlan_tags = 0;
+  }
+}
+
+// extras: a Linux cooked header's packet type (4: sent by this host) and its link-layer source.
+template <unsigned kMode>
+void note_cooked(std::uint16_t packet_type, std::uint16_t address_length, const std::uint8_t* address, Tunnels& t) {
+  if constexpr (kExtrasMode(kMode)) {
+    t.extras->direction = packet_type == 4 ? 1 : 0;
+    if (address_length == 6) std::memcpy(t.extras->source_mac.data(), address, 6);
+  }
+}
+
+
+template <unsigned kMode>
 DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expected, PacketSummary& out,
                         Tunnels& t);
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint16_t ethertype,
                                PacketSummary& out, Tunnels& t);
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, std::uint8_t protocol,
                             PacketSummary& out, Tunnels& t);
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_udp_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out,
                                 Tunnels& t);
 
 // Fills ports (or ICMP type/code) and TCP flags from the transport header at [start, end), `end`
 // being where the capture or the IP datagram stops, whichever comes first.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std::size_t end,
                                std::uint8_t protocol, PacketSummary& out, Tunnels& t) {
   const std::size_t available = end > start ? end - start : 0;
@@ -155,8 +187,8 @@ DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std::size_
       if (available < 4) return DecodeVerdict::kTruncatedTransportLayer;
       out.key.source_port = load_be16(p);
       out.key.destination_port = load_be16(p + 2);
-      if constexpr (kDecap) {
-        if (protocol == kProtoUdp && !t.fragment) return decode_udp_tunnel<kDecap>(bytes, start, end, out, t);
+      if constexpr (kDecapMode(kMode)) {
+        if (protocol == kProtoUdp && !t.fragment) return decode_udp_tunnel<kMode>(bytes, start, end, out, t);
       }
       return DecodeVerdict::kOk;
     case kProtoIcmp:
@@ -169,14 +201,14 @@ DecodeVerdict decode_transport(const Bytes& bytes, std::size_t start, std::size_
     default:
       // GRE, ESP, OSPF, IGMP, PIM, VRRP, tunnels...: the flow is addresses + protocol. Without
       // --decap a tunnel is one outer flow.
-      if constexpr (kDecap) {
-        if (!t.fragment) return decode_tunnel<kDecap>(bytes, start, end, protocol, out, t);
+      if constexpr (kDecapMode(kMode)) {
+        if (!t.fragment) return decode_tunnel<kMode>(bytes, start, end, protocol, out, t);
       }
       return DecodeVerdict::kOk;
   }
 }
 
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   // The caller has checked that one byte is there and that its version nibble is 4.
   const std::uint8_t* ip = bytes.data + offset;
@@ -208,7 +240,13 @@ DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary&
   // RFC 791: a non-zero fragment offset means the transport header is in another fragment; such
   // fragments form their own flow with ports 0 rather than being reassembled.
   const std::uint16_t flags_fragment_offset = load_be16(ip + 6);
-  if constexpr (kDecap) {
+  if constexpr (kExtrasMode(kMode)) {
+    // IPFIX fragmentFlags: the header's DF (0x40) and MF (0x20) bits, 0x10 for a later fragment.
+    t.extras->fragment_flags = static_cast<std::uint8_t>(((flags_fragment_offset >> 8) & 0x60u) |
+                                                         ((flags_fragment_offset & 0x1fffu) != 0 ? 0x10u : 0u));
+    t.extras->flow_label = 0;
+  }
+  if constexpr (kDecapMode(kMode)) {
     t.fragment = (flags_fragment_offset & 0x3fffu) != 0;  // MF set or an offset
     t.datagram_end = offset + octets;
   }
@@ -216,7 +254,7 @@ DecodeVerdict decode_ipv4(const Bytes& bytes, std::size_t offset, PacketSummary&
   // The datagram's end, not the frame's, bounds the transport header: Ethernet pads short frames
   // to 60 bytes and the padding must never be read as ports.
   const auto end = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size, offset + octets));
-  return decode_transport<kDecap>(bytes, offset + header_length, end, out.key.protocol, out, t);
+  return decode_transport<kMode>(bytes, offset + header_length, end, out.key.protocol, out, t);
 }
 
 // RFC 2675: the Jumbo Payload length, or 0 when the Hop-by-Hop header at `hbh` (fully captured,
@@ -240,7 +278,7 @@ std::uint32_t find_jumbo_payload_length(const std::uint8_t* hbh, std::size_t len
   return 0;
 }
 
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   if (!bytes.has(offset, kIpv6HeaderLength)) return DecodeVerdict::kTruncatedNetworkLayer;
   const std::uint8_t* ip = bytes.data + offset;
@@ -269,6 +307,10 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
 
   out.key.ip_version = 6;
   out.key.tos = static_cast<std::uint8_t>(load_be16(ip) >> 4);  // RFC 8200 §3: traffic class
+  if constexpr (kExtrasMode(kMode)) {
+    t.extras->flow_label = load_be32(ip) & 0xfffffu;
+    t.extras->fragment_flags = 0;
+  }
   out.ttl = ip[7];
   std::memcpy(out.key.source_address.data(), ip + 8, 16);
   std::memcpy(out.key.destination_address.data(), ip + 24, 16);
@@ -277,7 +319,7 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
   // The header's own length, uncapped, decides whether the chain fits: a frame shorter on the wire
   // than its header says was cut (truncated), not malformed.
   const std::uint64_t datagram_end = offset + octets;
-  if constexpr (kDecap) {
+  if constexpr (kDecapMode(kMode)) {
     t.fragment = false;
     t.datagram_end = datagram_end;
   }
@@ -311,12 +353,16 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
         // RFC 8200 §4.5: a non-zero offset means the headers that follow are in the first
         // fragment; this fragment joins the flow with ports 0, keyed by the next header.
         const std::uint16_t fragment_offset_flags = load_be16(bytes.data + cursor + 2);
+        if constexpr (kExtrasMode(kMode)) {
+          t.extras->fragment_flags = static_cast<std::uint8_t>(((fragment_offset_flags & 0x0001u) != 0 ? 0x20u : 0u) |
+                                                               ((fragment_offset_flags & 0xfff8u) != 0 ? 0x10u : 0u));
+        }
         if ((fragment_offset_flags & 0xfff8u) != 0) {
           out.key.protocol = fragment_next_header;
           return DecodeVerdict::kOk;
         }
         // A first fragment (M set) is not decapsulated either; an atomic fragment (RFC 6946) is.
-        if constexpr (kDecap) t.fragment = (fragment_offset_flags & 0x0001u) != 0;
+        if constexpr (kDecapMode(kMode)) t.fragment = (fragment_offset_flags & 0x0001u) != 0;
         next_header = fragment_next_header;
         cursor += kIpv6FragmentHeaderLength;
         continue;
@@ -328,7 +374,7 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
         out.key.protocol = next_header;
         const auto end =
             static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size, datagram_end));
-        return decode_transport<kDecap>(bytes, cursor, end, next_header, out, t);
+        return decode_transport<kMode>(bytes, cursor, end, next_header, out, t);
       }
     }
     if (cursor + header_length > datagram_end) return DecodeVerdict::kBadIpTotalLength;
@@ -343,7 +389,7 @@ DecodeVerdict decode_ipv6(const Bytes& bytes, std::size_t offset, PacketSummary&
 }
 
 // The IP header at `offset`; `expected` is what the link layer announced.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expected, PacketSummary& out,
                         Tunnels& t) {
   if (!bytes.has(offset, 1)) return DecodeVerdict::kTruncatedNetworkLayer;
@@ -351,18 +397,24 @@ DecodeVerdict decode_ip(const Bytes& bytes, std::size_t offset, IpVersion expect
   if (expected != IpVersion::kAny && version != static_cast<unsigned>(expected)) {
     return DecodeVerdict::kBadIpVersion;
   }
-  if (version == 4) return decode_ipv4<kDecap>(bytes, offset, out, t);
-  if (version == 6) return decode_ipv6<kDecap>(bytes, offset, out, t);
+  if (version == 4) return decode_ipv4<kMode>(bytes, offset, out, t);
+  if (version == 6) return decode_ipv6<kMode>(bytes, offset, out, t);
   return DecodeVerdict::kBadIpVersion;
 }
 
 // RFC 3032 §2.1: labels until the bottom-of-stack bit; the stack does not say what it carries,
 // so the first nibble after it decides, as tcpdump does.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_mpls(const Bytes& bytes, std::size_t offset, PacketSummary& out, Tunnels& t) {
   for (int i = 0; i < kMaxMplsLabels; ++i) {
     if (!bytes.has(offset, kMplsLabelLength)) return DecodeVerdict::kTruncatedMpls;
     const bool bottom_of_stack = (bytes.data[offset + 2] & 0x01u) != 0;
+    if constexpr (kExtrasMode(kMode)) {
+      // The entry's label, TC and S bits (the TTL octet is not part of a label stack section).
+      const std::uint32_t entry = load_be32(bytes.data + offset) >> 8;
+      if (i == 0) t.extras->mpls_top_label = entry;
+      if (i == 1 || i == 2) t.extras->mpls_labels[static_cast<std::size_t>(i - 1)] = entry;
+    }
     offset += kMplsLabelLength;
     if (bottom_of_stack) {
       // The stack does not say what it carries: without the first byte after it, not even
@@ -371,14 +423,14 @@ DecodeVerdict decode_mpls(const Bytes& bytes, std::size_t offset, PacketSummary&
       const unsigned version = bytes.data[offset] >> 4;
       // Anything else is a pseudowire (control word 0 then Ethernet) or worse: not decapsulated.
       if (version != 4 && version != 6) return DecodeVerdict::kMplsNotIp;
-      return decode_ip<kDecap>(bytes, offset, IpVersion::kAny, out, t);
+      return decode_ip<kMode>(bytes, offset, IpVersion::kAny, out, t);
     }
   }
   return DecodeVerdict::kMplsNotIp;
 }
 
 // RFC 2516 §5.4 PPPoE session header, then the PPP protocol field (RFC 1661 §2).
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_pppoe_session(const Bytes& bytes, std::size_t offset, PacketSummary& out,
                                    Tunnels& t) {
   if (!bytes.has(offset, kPppoeHeaderLength + 1)) return DecodeVerdict::kTruncatedLinkLayer;
@@ -395,35 +447,41 @@ DecodeVerdict decode_pppoe_session(const Bytes& bytes, std::size_t offset, Packe
     offset += 2;
   }
   // Compressed or not, IPv4 is 0x21 and IPv6 0x57.
-  if (protocol == kPppIpv4) return decode_ip<kDecap>(bytes, offset, IpVersion::kV4, out, t);
-  if (protocol == kPppIpv6) return decode_ip<kDecap>(bytes, offset, IpVersion::kV6, out, t);
+  if (protocol == kPppIpv4) return decode_ip<kMode>(bytes, offset, IpVersion::kV4, out, t);
+  if (protocol == kPppIpv6) return decode_ip<kMode>(bytes, offset, IpVersion::kV6, out, t);
   return DecodeVerdict::kNotIp;  // LCP, IPCP, CHAP...
 }
 
 // From an ethertype whose payload starts at `offset`: VLAN tags (any depth, bounded), then MPLS,
 // PPPoE or IP. Ethernet, SLL and SLL2 all end up here.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint16_t ethertype,
                                PacketSummary& out, Tunnels& t) {
   for (int i = 0; i < kMaxLinkHeaders; ++i) {
     switch (ethertype) {
       case kEthertypeIpv4:
-        return decode_ip<kDecap>(bytes, offset, IpVersion::kV4, out, t);
+        return decode_ip<kMode>(bytes, offset, IpVersion::kV4, out, t);
       case kEthertypeIpv6:
-        return decode_ip<kDecap>(bytes, offset, IpVersion::kV6, out, t);
+        return decode_ip<kMode>(bytes, offset, IpVersion::kV6, out, t);
       case kEthertypeVlan:
       case kEthertypeQinq:
       case kEthertypeQinqOld:
         // IEEE 802.1Q: 2 bytes TCI, then the next ethertype.
         if (!bytes.has(offset, kVlanTagLength)) return DecodeVerdict::kTruncatedLinkLayer;
+        if constexpr (kExtrasMode(kMode)) {
+          const auto vid = static_cast<std::uint16_t>(load_be16(bytes.data + offset) & 0x0fffu);
+          if (t.vlan_tags == 0) t.extras->vlan_id = vid;
+          if (t.vlan_tags == 1) t.extras->inner_vlan_id = vid;
+          ++t.vlan_tags;
+        }
         ethertype = load_be16(bytes.data + offset + 2);
         offset += kVlanTagLength;
         break;
       case kEthertypeMplsUnicast:
       case kEthertypeMplsMulticast:
-        return decode_mpls<kDecap>(bytes, offset, out, t);
+        return decode_mpls<kMode>(bytes, offset, out, t);
       case kEthertypePppoeSession:
-        return decode_pppoe_session<kDecap>(bytes, offset, out, t);
+        return decode_pppoe_session<kMode>(bytes, offset, out, t);
       case kEthertypeArista: {
         // Arista's timestamp header (tcpdump print-arista.c, Wireshark packet-avsp.c): subtype 1,
         // a version whose second nibble gives a 64-bit (1) or 48-bit (2) timestamp, then the
@@ -449,18 +507,18 @@ DecodeVerdict decode_ethertype(const Bytes& bytes, std::size_t offset, std::uint
 }
 
 // DLT_NULL and DLT_LOOP: a 4-byte BSD address family.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_address_family(const Bytes& bytes, std::uint32_t family, PacketSummary& out,
                                     Tunnels& t) {
   switch (family) {
     case kAfInet:
-      return decode_ip<kDecap>(bytes, kNullHeaderLength, IpVersion::kV4, out, t);
+      return decode_ip<kMode>(bytes, kNullHeaderLength, IpVersion::kV4, out, t);
     case 10:  // Linux
     case 23:  // Windows (Npcap loopback)
     case 24:  // NetBSD, OpenBSD, BSD/OS
     case 28:  // FreeBSD, DragonFly
     case 30:  // macOS, iOS
-      return decode_ip<kDecap>(bytes, kNullHeaderLength, IpVersion::kV6, out, t);
+      return decode_ip<kMode>(bytes, kNullHeaderLength, IpVersion::kV6, out, t);
     default:
       return DecodeVerdict::kNotIp;
   }
@@ -507,10 +565,11 @@ inline DecodeVerdict enter_tunnel(cache::TunnelType type, std::uint32_t id, Pack
   return DecodeVerdict::kOk;
 }
 
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_inner_ethernet(const Bytes& inner, std::size_t offset, PacketSummary& out, Tunnels& t) {
   if (!inner.has(offset, kEthernetHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-  return decode_ethertype<kDecap>(inner, offset + kEthernetHeaderLength, load_be16(inner.data + offset + 12),
+  note_ethernet<kMode>(inner.data + offset, t);
+  return decode_ethertype<kMode>(inner, offset + kEthernetHeaderLength, load_be16(inner.data + offset + 12),
                                   out, t);
 }
 
@@ -518,7 +577,7 @@ DecodeVerdict decode_inner_ethernet(const Bytes& inner, std::size_t offset, Pack
 // frame after it. Type I has no header (and a GRE header without a sequence number); type II an
 // 8-octet one (version 1), type III a 12-octet one (version 2) and an 8-octet platform-specific
 // subheader when its O bit is set. The 10-bit session id is the tunnel id.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_erspan(const Bytes& inner, std::size_t cursor, std::uint16_t protocol, bool sequenced,
                             PacketSummary& out, Tunnels& t) {
   std::size_t header_length = 0;
@@ -537,12 +596,12 @@ DecodeVerdict decode_erspan(const Bytes& inner, std::size_t cursor, std::uint16_
     }
   }
   if (const auto v = enter_tunnel(cache::TunnelType::kErspan, session, out, t); v != DecodeVerdict::kOk) return v;
-  return decode_inner_ethernet<kDecap>(inner, cursor + header_length, out, t);
+  return decode_inner_ethernet<kMode>(inner, cursor + header_length, out, t);
 }
 
 // RFC 2784 §2.1 with RFC 2890 §2: flags and version, protocol type, then the checksum and
 // reserved1 (C), key (K) and sequence number (S) when their bits are set.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_gre(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out, Tunnels& t) {
   const Bytes inner = payload_bytes(bytes, end, t);
   if (!inner.has(start, 4)) return DecodeVerdict::kDecapBadGre;
@@ -571,28 +630,28 @@ DecodeVerdict decode_gre(const Bytes& bytes, std::size_t start, std::size_t end,
     case kEthertypeIpv6: {
       if (!gre) return DecodeVerdict::kOk;
       if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
-      return decode_ip<kDecap>(inner, cursor, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
+      return decode_ip<kMode>(inner, cursor, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
     }
     case kEthertypeTransparentEthernet: {
       if (!gre) return DecodeVerdict::kOk;
       if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
-      return decode_inner_ethernet<kDecap>(inner, cursor, out, t);
+      return decode_inner_ethernet<kMode>(inner, cursor, out, t);
     }
     case kEthertypeErspan:
     case kEthertypeErspan3:
       if ((t.enabled & kDecapErspan) == 0) return DecodeVerdict::kOk;
-      return decode_erspan<kDecap>(inner, cursor, protocol, sequenced, out, t);
+      return decode_erspan<kMode>(inner, cursor, protocol, sequenced, out, t);
     default:
       return DecodeVerdict::kOk;  // MPLS, PPP, WCCP, keepalives...: an outer flow
   }
 }
 
 // IP protocols that carry tunnels: GRE, IP in IP (RFC 2003, RFC 2473) and IPv6 in IP (RFC 4213).
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, std::uint8_t protocol,
                             PacketSummary& out, Tunnels& t) {
   if (protocol == kProtoGre && (t.enabled & (kDecapGre | kDecapErspan)) != 0) {
-    return decode_gre<kDecap>(bytes, start, end, out, t);
+    return decode_gre<kMode>(bytes, start, end, out, t);
   }
   const bool ipv4 = protocol == kProtoIpInIp && (t.enabled & kDecapIpInIp) != 0;
   const bool ipv6 = protocol == kProtoIpv6 && (t.enabled & kDecapIpv6InIpv4) != 0;
@@ -600,22 +659,22 @@ DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t e
   const Bytes inner = payload_bytes(bytes, end, t);
   const auto type = ipv4 ? cache::TunnelType::kIpInIp : cache::TunnelType::kIpv6InIpv4;
   if (const auto v = enter_tunnel(type, 0, out, t); v != DecodeVerdict::kOk) return v;
-  return decode_ip<kDecap>(inner, start, ipv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
+  return decode_ip<kMode>(inner, start, ipv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
 }
 
 // RFC 7348 §5: flags (I set: the VNI is valid), 24 reserved bits, the VNI, 8 reserved bits.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_vxlan(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
   if (!inner.has(cursor, kVxlanHeaderLength)) return DecodeVerdict::kDecapBadVxlan;
   if ((inner.data[cursor] & 0x08u) == 0) return DecodeVerdict::kDecapBadVxlan;
   const std::uint32_t vni = load_be32(inner.data + cursor + 4) >> 8;
   if (const auto v = enter_tunnel(cache::TunnelType::kVxlan, vni, out, t); v != DecodeVerdict::kOk) return v;
-  return decode_inner_ethernet<kDecap>(inner, cursor + kVxlanHeaderLength, out, t);
+  return decode_inner_ethernet<kMode>(inner, cursor + kVxlanHeaderLength, out, t);
 }
 
 // RFC 8926 §3.4: version (0) and options length in 4-octet units, O and C flags, protocol type
 // (Ethernet 0x6558, or IPv4/IPv6), VNI, then the options, skipped.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_geneve(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
   if (!inner.has(cursor, kGeneveHeaderLength)) return DecodeVerdict::kDecapBadGeneve;
   const std::uint8_t* g = inner.data + cursor;
@@ -628,8 +687,8 @@ DecodeVerdict decode_geneve(const Bytes& inner, std::size_t cursor, PacketSummar
     return DecodeVerdict::kOk;  // another payload (NSH, MPLS...): an outer flow
   }
   if (const auto v = enter_tunnel(cache::TunnelType::kGeneve, vni, out, t); v != DecodeVerdict::kOk) return v;
-  if (protocol == kEthertypeTransparentEthernet) return decode_inner_ethernet<kDecap>(inner, cursor + header_length, out, t);
-  return decode_ip<kDecap>(inner, cursor + header_length, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6,
+  if (protocol == kEthertypeTransparentEthernet) return decode_inner_ethernet<kMode>(inner, cursor + header_length, out, t);
+  return decode_ip<kMode>(inner, cursor + header_length, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6,
                            out, t);
 }
 
@@ -638,7 +697,7 @@ DecodeVerdict decode_geneve(const Bytes& inner, std::size_t cursor, PacketSummar
 // extension header type (present when any of E, S, PN is set), and the extension headers (§5.2:
 // length in 4-octet units, the next type in their last octet). Other messages (echo, error
 // indication, end marker) are signalling: an outer flow.
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_gtp_u(const Bytes& inner, std::size_t cursor, PacketSummary& out, Tunnels& t) {
   if (!inner.has(cursor, kGtpHeaderLength)) return DecodeVerdict::kDecapBadGtpU;
   const std::uint8_t flags = inner.data[cursor];
@@ -659,61 +718,64 @@ DecodeVerdict decode_gtp_u(const Bytes& inner, std::size_t cursor, PacketSummary
     }
   }
   if (const auto v = enter_tunnel(cache::TunnelType::kGtpU, teid, out, t); v != DecodeVerdict::kOk) return v;
-  return decode_ip<kDecap>(inner, offset, IpVersion::kAny, out, t);
+  return decode_ip<kMode>(inner, offset, IpVersion::kAny, out, t);
 }
 
 // UDP tunnels, by destination port (the source port is a flow hash in VXLAN and Geneve).
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_udp_tunnel(const Bytes& bytes, std::size_t start, std::size_t end, PacketSummary& out,
                                 Tunnels& t) {
   const std::uint16_t port = out.key.destination_port;
   const std::size_t cursor = start + kUdpHeaderLength;
   if ((port == kPortVxlan || port == kPortVxlanLinux) && (t.enabled & kDecapVxlan) != 0) {
-    return decode_vxlan<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+    return decode_vxlan<kMode>(payload_bytes(bytes, end, t), cursor, out, t);
   }
   if (port == kPortGeneve && (t.enabled & kDecapGeneve) != 0) {
-    return decode_geneve<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+    return decode_geneve<kMode>(payload_bytes(bytes, end, t), cursor, out, t);
   }
   if (port == kPortGtpU && (t.enabled & kDecapGtpU) != 0) {
-    return decode_gtp_u<kDecap>(payload_bytes(bytes, end, t), cursor, out, t);
+    return decode_gtp_u<kMode>(payload_bytes(bytes, end, t), cursor, out, t);
   }
   return DecodeVerdict::kOk;
 }
 
-template <bool kDecap>
+template <unsigned kMode>
 DecodeVerdict decode_frame(int link_type, const Bytes& bytes, PacketSummary& out, Tunnels& t) {
   switch (link_type) {
     case kLinkTypeEthernet:
       if (!bytes.has(0, kEthernetHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype<kDecap>(bytes, kEthernetHeaderLength, load_be16(bytes.data + 12), out, t);
+      note_ethernet<kMode>(bytes.data, t);
+      return decode_ethertype<kMode>(bytes, kEthernetHeaderLength, load_be16(bytes.data + 12), out, t);
     case kLinkTypeRaw:
     case kLinkTypeRawAlt12:
     case kLinkTypeRawAlt14:
-      return decode_ip<kDecap>(bytes, 0, IpVersion::kAny, out, t);
+      return decode_ip<kMode>(bytes, 0, IpVersion::kAny, out, t);
     case kLinkTypeIpv4:
-      return decode_ip<kDecap>(bytes, 0, IpVersion::kV4, out, t);
+      return decode_ip<kMode>(bytes, 0, IpVersion::kV4, out, t);
     case kLinkTypeIpv6:
-      return decode_ip<kDecap>(bytes, 0, IpVersion::kV6, out, t);
+      return decode_ip<kMode>(bytes, 0, IpVersion::kV6, out, t);
     case kLinkTypeLinuxSll:
       // Linux cooked v1: packet type, ARPHRD type, address length, 8 address bytes, protocol.
       if (!bytes.has(0, kSllHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype<kDecap>(bytes, kSllHeaderLength, load_be16(bytes.data + 14), out, t);
+      note_cooked<kMode>(load_be16(bytes.data), load_be16(bytes.data + 4), bytes.data + 6, t);
+      return decode_ethertype<kMode>(bytes, kSllHeaderLength, load_be16(bytes.data + 14), out, t);
     case kLinkTypeLinuxSll2:
       // Linux cooked v2: protocol first, then reserved, ifindex, ARPHRD, type, address.
       if (!bytes.has(0, kSll2HeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_ethertype<kDecap>(bytes, kSll2HeaderLength, load_be16(bytes.data), out, t);
+      note_cooked<kMode>(bytes.data[10], bytes.data[11], bytes.data + 12, t);
+      return decode_ethertype<kMode>(bytes, kSll2HeaderLength, load_be16(bytes.data), out, t);
     case kLinkTypeNull: {
       // The family is in the capturing host's byte order. Families are small numbers, so the
       // reading whose high half is zero is the right one.
       if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
       const std::uint32_t little = load_le32(bytes.data);
       const std::uint32_t family = (little & 0xffff0000u) != 0 ? load_be32(bytes.data) : little;
-      return decode_address_family<kDecap>(bytes, family, out, t);
+      return decode_address_family<kMode>(bytes, family, out, t);
     }
     case kLinkTypeLoop:
       // OpenBSD DLT_LOOP: the same family, always in network byte order.
       if (!bytes.has(0, kNullHeaderLength)) return DecodeVerdict::kTruncatedLinkLayer;
-      return decode_address_family<kDecap>(bytes, load_be32(bytes.data), out, t);
+      return decode_address_family<kMode>(bytes, load_be32(bytes.data), out, t);
     default:
       return DecodeVerdict::kUnsupportedLinkType;
   }
@@ -872,7 +934,7 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
                             std::uint32_t ingress_interface, cache::PacketSummary& out) {
   const Bytes bytes = start_summary(frame, wire_length, timestamp_ns, ingress_interface, out);
   Tunnels none;
-  return decode_frame<false>(link_type, bytes, out, none);
+  return decode_frame<0>(link_type, bytes, out, none);
 }
 
 DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
@@ -883,7 +945,20 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
   const Bytes bytes = start_summary(frame, wire_length, timestamp_ns, ingress_interface, out);
   Tunnels tunnels;
   tunnels.enabled = options.decap;
-  return decode_frame<true>(link_type, bytes, out, tunnels);
+  return decode_frame<kModeDecap>(link_type, bytes, out, tunnels);
+}
+
+DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
+                            std::uint32_t wire_length, std::uint64_t timestamp_ns,
+                            std::uint32_t ingress_interface, const DecodeOptions& options,
+                            cache::PacketSummary& out, cache::PacketExtras& extras) {
+  const Bytes bytes = start_summary(frame, wire_length, timestamp_ns, ingress_interface, out);
+  extras = cache::PacketExtras{};
+  Tunnels tunnels;
+  tunnels.enabled = options.decap;
+  tunnels.extras = &extras;
+  if (options.decap == 0) return decode_frame<kModeExtras>(link_type, bytes, out, tunnels);
+  return decode_frame<kModeDecap | kModeExtras>(link_type, bytes, out, tunnels);
 }
 
 }  // namespace tapflow::probe

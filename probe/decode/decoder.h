@@ -53,8 +53,21 @@ enum DecapProtocols : std::uint16_t {
 // Tunnels inside tunnels decapsulated at most; one more is rejected (kDecapTooDeep).
 inline constexpr int kMaxTunnelDepth = 3;
 
+// --key: FlowKey fields left out of the key (a bit mask); the decode stage zeroes them, so
+// packets differing only there share a flow.
+enum KeyDrops : std::uint8_t {
+  kDropSourceAddress = 1u << 0,
+  kDropDestinationAddress = 1u << 1,
+  kDropSourcePort = 1u << 2,
+  kDropDestinationPort = 1u << 3,  // ICMP type and code too (they are its destination port)
+  kDropTos = 1u << 4,
+  kDropIngressInterface = 1u << 5,
+};
+
 struct DecodeOptions {
   std::uint16_t decap = 0;  // DecapProtocols bits
+  bool extras = false;      // fill a PacketExtras per packet (--key or --fields need one)
+  std::uint8_t key_drops = 0;  // KeyDrops bits
 };
 
 // A --decap LIST: names from "gre, vxlan, geneve, gtp-u, erspan, ip-in-ip, ipv6-in-ipv4" joined
@@ -84,5 +97,15 @@ DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
                             std::uint32_t wire_length, std::uint64_t timestamp_ns,
                             std::uint32_t ingress_interface, const DecodeOptions& options,
                             cache::PacketSummary& out);
+
+// The same, also filling `extras` (--key, --fields): MACs and VLAN tags of the innermost Ethernet
+// header (a Linux cooked header's source and packet type: direction egress when this host sent
+// it), the top three MPLS label stack entries, the innermost IP header's fragment flags and IPv6
+// flow label. Fields the packet does not have are 0 (direction unknown). On a verdict other than
+// kOk, `extras` is unspecified.
+DecodeVerdict decode_packet(int link_type, std::span<const std::uint8_t> frame,
+                            std::uint32_t wire_length, std::uint64_t timestamp_ns,
+                            std::uint32_t ingress_interface, const DecodeOptions& options,
+                            cache::PacketSummary& out, cache::PacketExtras& extras);
 
 }  // namespace tapflow::probe

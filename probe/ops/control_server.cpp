@@ -48,8 +48,8 @@ bool someone_listens(const std::string& path) {
 }
 
 // The fields of -n json: (one definition), plus the flow's age.
-nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns) {
-  nlohmann::json j = exporter::record_json(r);
+nlohmann::json flow_json(const cache::FlowRecord& r, std::uint64_t now_ns, const exporter::TemplateSpec& fields) {
+  nlohmann::json j = exporter::record_json(r, fields);
   j["age_s"] = now_ns > r.first_ns ? static_cast<double>(now_ns - r.first_ns) / 1e9 : 0.0;
   return j;
 }
@@ -97,7 +97,7 @@ std::string handle_control_request(const std::string& line, Pipeline& pipeline) 
     const auto now = latest_packet_ns(s);
     if (json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+      for (const auto& f : s.flows) j.push_back(flow_json(f, now, pipeline.record_fields()));
       return j.dump(2) + "\n";
     }
     return flows_text(s.flows, now) + fmt::format("{} of {} active flows\n", s.flows.size(), s.stats.flows_active);
@@ -146,7 +146,7 @@ std::string handle_control_request(const std::string& line, Pipeline& pipeline) 
     const auto now = latest_packet_ns(s);
     if (json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& f : s.flows) j.push_back(flow_json(f, now));
+      for (const auto& f : s.flows) j.push_back(flow_json(f, now, pipeline.record_fields()));
       return j.dump(2) + "\n";
     }
     return fmt::format("top {} flows by {}\n", n, bytes ? "bytes" : "packets") + flows_text(s.flows, now);

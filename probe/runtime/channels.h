@@ -80,6 +80,8 @@ struct PacketBatch {
   std::uint32_t count = 0;
   BatchStamp stamp;
   std::array<cache::PacketSummary, kPacketBatchSize> packets;
+  // --key / --fields: packets[i]'s extras (untouched, and never read, otherwise).
+  std::array<cache::PacketExtras, kPacketBatchSize> extras;
 };
 
 struct RecordBatch {

@@ -37,17 +37,22 @@ class DecodeStage {
   DecodeStage(cache::SamplingConfig sampling, std::uint64_t seed, DecodeOptions options = {})
       : sampler_(sampling, seed), options_(options) {}
 
-  // Decodes `frames` into `out` (at least frames.size() long); returns how many the sampler kept.
-  // The clock follows the packets' time, never going backwards.
-  std::size_t decode(std::span<const drivers::Frame> frames, std::span<cache::PacketSummary> out) {
+  // Decodes `frames` into `out` (at least frames.size() long) and, when the options ask for
+  // extras, `extras` (as long; ignored otherwise); returns how many the sampler kept. The clock
+  // follows the packets' time, never going backwards.
+  std::size_t decode(std::span<const drivers::Frame> frames, std::span<cache::PacketSummary> out,
+                     std::span<cache::PacketExtras> extras = {}) {
     std::size_t kept = 0;
     counters_.packets_read += frames.size();
     for (const drivers::Frame& frame : frames) {
       counters_.bytes_read += frame.data.size();
       cache::PacketSummary& summary = out[kept];
-      // Without --decap, one predictable branch in front of the decoder of old.
-      const DecodeVerdict verdict = decode_packet(frame.link_type, frame.data, frame.wire_length,
-                                                  frame.timestamp_ns, frame.ingress_interface, options_, summary);
+      // Without --decap, --key and --fields, one predictable branch in front of the decoder of old.
+      const DecodeVerdict verdict =
+          options_.extras ? decode_packet(frame.link_type, frame.data, frame.wire_length, frame.timestamp_ns,
+                                          frame.ingress_interface, options_, summary, extras[kept])
+                          : decode_packet(frame.link_type, frame.data, frame.wire_length, frame.timestamp_ns,
+                                          frame.ingress_interface, options_, summary);
       ++counters_.verdicts[static_cast<std::size_t>(verdict)];
       if (verdict != DecodeVerdict::kOk) {
         counters_.octets_rejected += frame.wire_length;
@@ -62,6 +67,7 @@ class DecodeStage {
         counters_.octets_sampled_out += summary.octets;
         continue;
       }
+      if (options_.key_drops != 0) drop_key_fields(summary.key);
       ++kept;
     }
     return kept;
@@ -75,6 +81,16 @@ class DecodeStage {
   const DecodeCounters& counters() const { return counters_; }
 
  private:
+  void drop_key_fields(cache::FlowKey& key) const {
+    const std::uint8_t d = options_.key_drops;
+    if ((d & kDropSourceAddress) != 0) key.source_address = {};
+    if ((d & kDropDestinationAddress) != 0) key.destination_address = {};
+    if ((d & kDropSourcePort) != 0) key.source_port = 0;
+    if ((d & kDropDestinationPort) != 0) key.destination_port = 0;
+    if ((d & kDropTos) != 0) key.tos = 0;
+    if ((d & kDropIngressInterface) != 0) key.ingress_interface = 0;
+  }
+
   cache::PacketSampler sampler_;
   DecodeOptions options_;
   DecodeCounters counters_;

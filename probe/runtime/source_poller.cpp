@@ -63,8 +63,8 @@ std::string format_progress(const drivers::Progress& p, std::uint64_t packets, d
   return out;
 }
 
-drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::size_t& kept,
-                                       const std::atomic<bool>& stop) {
+drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std::span<cache::PacketExtras> extras,
+                                       std::size_t& kept, const std::atomic<bool>& stop) {
   kept = 0;
   if (ended_) return drivers::PollOutcome::kEndOfInput;
   const bool stopping = stop.load(std::memory_order_relaxed);
@@ -90,7 +90,7 @@ drivers::PollOutcome SourcePoller::poll(std::span<cache::PacketSummary> out, std
       log_events();
     }
   }
-  if (count != 0) kept = decode_.decode(std::span(frames_).first(count), out);
+  if (count != 0) kept = decode_.decode(std::span(frames_).first(count), out, extras);
   if (live_) {
     const std::uint64_t now = coarse_wall_clock_ns();
     decode_.advance_clock(now);

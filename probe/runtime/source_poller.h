@@ -25,9 +25,11 @@ class SourcePoller {
                bool live, bool progress);
   ~SourcePoller();
 
-  // One poll: decoded, sampled packets in out[0, kept). kEndOfInput when the input ended or,
+  // One poll: decoded, sampled packets in out[0, kept), their extras in extras[0, kept) when the
+  // decode options ask for them (`extras` is as long as `out` then). kEndOfInput when the input ended or,
   // once `stop` is set, when the stop is complete (files: at once; live: the ring drained).
-  drivers::PollOutcome poll(std::span<cache::PacketSummary> out, std::size_t& kept, const std::atomic<bool>& stop);
+  drivers::PollOutcome poll(std::span<cache::PacketSummary> out, std::span<cache::PacketExtras> extras,
+                            std::size_t& kept, const std::atomic<bool>& stop);
 
   BatchStamp stamp() const;
   const DecodeCounters& decode_counters() const { return decode_.counters(); }

@@ -14,6 +14,7 @@ namespace tapflow::probe::runtime {
 Stage::Stage(drivers::RxQueue& queue, const StageConfig& config, std::function<void()> on_ended)
     : poller_(queue, config.sampling, config.decode, config.seed ^ 0x5851f42d4c957f2dull, config.source, config.live,
               config.progress),
+      extras_on_(config.decode.extras),
       on_ended_(std::move(on_ended)) {}
 
 Stage::~Stage() = default;
@@ -87,10 +88,10 @@ void QueueStage::run() {
   for (;;) {
     serve();
     std::size_t kept = 0;
-    const drivers::PollOutcome outcome = poller_.poll(summaries_, kept, stop_);
+    const drivers::PollOutcome outcome = poller_.poll(summaries_, extras_span(extras_), kept, stop_);
     const BatchStamp stamp = poller_.stamp();
     // Idle polls account nothing but still expire on the clock.
-    worker_.account(std::span(summaries_).first(kept), stamp);
+    worker_.account(std::span(summaries_).first(kept), extras_span(extras_).first(extras_on_ ? kept : 0), stamp);
     if (outcome == drivers::PollOutcome::kEndOfInput) {
       worker_.finish(stamp);
       break;
@@ -146,11 +147,11 @@ void DispatcherStage::run() {
     if (shards_.size() == 1) {
       // One shard: decode straight into its batch, no copy and no hash.
       if (pending_[0] == nullptr) pending_[0] = acquire(0);
-      outcome = poller_.poll(pending_[0]->packets, kept, stop_);
+      outcome = poller_.poll(pending_[0]->packets, extras_span(pending_[0]->extras), kept, stop_);
       pending_[0]->count = static_cast<std::uint32_t>(kept);
       if (kept != 0 || outcome == drivers::PollOutcome::kIdle || ++rounds_ % 64 == 0) submit(0);
     } else {
-      outcome = poller_.poll(summaries_, kept, stop_);
+      outcome = poller_.poll(summaries_, extras_span(extras_), kept, stop_);
       if (kept != 0 || outcome == drivers::PollOutcome::kIdle) dispatch(kept);
     }
     if (outcome == drivers::PollOutcome::kEndOfInput) {
@@ -191,6 +192,7 @@ void DispatcherStage::dispatch(std::size_t count) {
                           (static_cast<U128>(cache::symmetric_hash(summaries_[i].key, shard_seed_)) * shards) >> 64);
     PacketBatch*& batch = pending_[s];
     if (batch == nullptr) batch = acquire(s);
+    if (extras_on_) batch->extras[batch->count] = extras_[i];
     batch->packets[batch->count++] = summaries_[i];
     if (batch->count == kPacketBatchSize) submit(s);
   }

@@ -41,7 +41,7 @@ struct StageQuery {
 struct StageConfig {
   cache::FlowTableConfig table;  // per shard
   cache::SamplingConfig sampling;
-  DecodeOptions decode;          // --decap
+  DecodeOptions decode;          // --decap, --key, --fields
   std::uint64_t seed = 0;        // flow hash, shard hash and sampler
   std::uint32_t source = 0;      // this stage's index among the sources
   bool live = false;
@@ -89,6 +89,12 @@ class Stage {
 
   SourcePoller poller_;
   std::array<cache::PacketSummary, kPacketBatchSize> summaries_;
+  std::array<cache::PacketExtras, kPacketBatchSize> extras_;  // --key / --fields only
+  bool extras_on_ = false;
+  // The extras span for a poll into `extras`: empty unless the run decodes extras.
+  std::span<cache::PacketExtras> extras_span(std::span<cache::PacketExtras> extras) const {
+    return extras_on_ ? extras : std::span<cache::PacketExtras>{};
+  }
   std::atomic<bool> stop_{false};
 
  private:

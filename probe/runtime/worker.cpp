@@ -24,10 +24,15 @@ Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records, boo
   expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);
 }
 
-void Worker::account(std::span<const cache::PacketSummary> packets, const BatchStamp& stamp) {
+void Worker::account(std::span<const cache::PacketSummary> packets, std::span<const cache::PacketExtras> extras,
+                     const BatchStamp& stamp) {
   stamp_ = stamp;
   if (!packets.empty()) {
-    table_.update_batch(packets, expired_);
+    if (table_.config().extras) {
+      table_.update_batch(packets, extras, expired_);
+    } else {
+      table_.update_batch(packets, expired_);
+    }
     warn_if_cache_full(table_);
   }
   while (table_.expire(stamp.clock_ns, expired_, kExpireChunk) != 0) emit();
@@ -124,7 +129,8 @@ void run_dispatched_worker(Worker& worker, PacketChannel& packets) {
       continue;
     }
     spins = 0;
-    worker.account(std::span(batch->packets).first(batch->count), batch->stamp);
+    worker.account(std::span(batch->packets).first(batch->count),
+                   std::span(batch->extras).first(worker.table().config().extras ? batch->count : 0), batch->stamp);
     const PacketBatch::Command command = batch->command;
     ShardQuestion* question = batch->question;
     const BatchStamp stamp = batch->stamp;

@@ -21,8 +21,11 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Accounts the packets, then expires what timed out by stamp.clock_ns.
-  void account(std::span<const cache::PacketSummary> packets, const BatchStamp& stamp);
+  // Accounts the packets (with their extras when the table keeps extras: `extras` is as long as
+  // `packets` then, else empty), then expires what timed out by stamp.clock_ns.
+  void account(std::span<const cache::PacketSummary> packets, std::span<const cache::PacketExtras> extras,
+               const BatchStamp& stamp);
+  void account(std::span<const cache::PacketSummary> packets, const BatchStamp& stamp) { account(packets, {}, stamp); }
   // Copies the counters and up to question.flow_limit active flows (most recently updated
   // first), after exporting every flow (forced end) if asked; records go out before it returns.
   void answer(ShardQuestion& question);

@@ -2,7 +2,8 @@
 // link types decode_packet supports, the rest is the frame; the decoder must never read past the
 // frame (ASan) nor hit undefined behaviour (UBSan), whatever the bytes. Every input is decoded
 // twice: as without --decap, and with every --decap encapsulation on (--decap all), which must
-// give the same verdict and key whenever the frame holds no tunnel it decapsulated.
+// give the same verdict and key whenever the frame holds no tunnel it decapsulated; then both
+// again filling extras (--key, --fields), which must never change the verdict or the summary.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -49,6 +50,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (decap_verdict == tapflow::probe::DecodeVerdict::kOk && inner.key.tunnel_type == 0 &&
       (verdict != decap_verdict || !(inner.key == summary.key) || inner.octets != summary.octets)) {
     __builtin_trap();
+  }
+  for (const std::uint16_t decap : {std::uint16_t{0}, std::uint16_t{tapflow::probe::kDecapAll}}) {
+    tapflow::probe::DecodeOptions options{decap};
+    options.extras = true;
+    tapflow::cache::PacketSummary with{};
+    tapflow::cache::PacketExtras extras{};
+    const auto extras_verdict = tapflow::probe::decode_packet(link_type, frame, wire_length,
+                                                              1'700'000'000'000'000'000ull, 1, options, with, extras);
+    const auto& plain = decap == 0 ? summary : inner;
+    const auto plain_verdict = decap == 0 ? verdict : decap_verdict;
+    if (extras_verdict != plain_verdict ||
+        (extras_verdict == tapflow::probe::DecodeVerdict::kOk && (!(with.key == plain.key) || with.octets != plain.octets))) {
+      __builtin_trap();
+    }
   }
   return 0;
 }

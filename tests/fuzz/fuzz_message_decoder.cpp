@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Every record carries at least one value octet: a set of zeros under a template of
     // variable-length fields is padding, not a record per octet.
     for (const auto& record : records) {
-      if (record.version != 5 && record.fields == 0 &&
+      if (record.version != 5 && record.fields.none() &&
           std::none_of(record.unknown_fields.begin(), record.unknown_fields.end(),
                        [](const auto& f) { return !f.value.empty(); })) {
         std::abort();

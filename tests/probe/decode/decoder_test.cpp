@@ -1106,5 +1106,94 @@ TEST(DecapTest, CutShortAtEveryOffsetNeverReadsPastTheCapture) {
   }
 }
 
+// ---- extras (--key, --fields) ------------------------------------------------------------
+
+struct DecodedExtras {
+  DecodeVerdict verdict;
+  PacketSummary summary;
+  cache::PacketExtras extras;
+};
+
+DecodedExtras decode_extras(int link_type, const Bytes& frame, std::uint16_t decap = 0) {
+  DecodedExtras d{};
+  DecodeOptions options;
+  options.decap = decap;
+  options.extras = true;
+  d.verdict = decode_packet(link_type, std::span<const std::uint8_t>(frame.data(), frame.size()),
+                            static_cast<std::uint32_t>(frame.size()), kTimestamp, kIngress, options, d.summary,
+                            d.extras);
+  return d;
+}
+
+TEST(DecoderExtrasTest, EthernetQinqMplsGiveMacsVlansAndLabels) {
+  const Bytes frame = ethernet(0x88a8) + vlan_tag(10, 0x8100) + vlan_tag(20, 0x8847) + mpls_label(100, false) +
+                      mpls_label(200, false) + mpls_label(300, true) + v4_tcp();
+  const auto d = decode_extras(kLinkTypeEthernet, frame);
+  ASSERT_EQ(d.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(d.extras.destination_mac, (std::array<std::uint8_t, 6>{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}));
+  EXPECT_EQ(d.extras.source_mac, (std::array<std::uint8_t, 6>{0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb}));
+  EXPECT_EQ(d.extras.vlan_id, 10);
+  EXPECT_EQ(d.extras.inner_vlan_id, 20);
+  EXPECT_EQ(d.extras.mpls_top_label, 100u << 4);                  // label, TC 0, S clear
+  EXPECT_EQ(d.extras.mpls_labels[0], 200u << 4);
+  EXPECT_EQ(d.extras.mpls_labels[1], (300u << 4) | 1u);           // bottom of stack
+  EXPECT_EQ(d.extras.fragment_flags, 0x40);                       // DF
+  EXPECT_EQ(d.extras.flow_label, 0u);
+  EXPECT_EQ(d.extras.direction, cache::kDirectionUnknown);
+}
+
+TEST(DecoderExtrasTest, Ipv6FlowLabelAndFragments) {
+  const auto v6 = decode_extras(kLinkTypeEthernet, ethernet(0x86dd) + v6_udp());
+  ASSERT_EQ(v6.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(v6.extras.flow_label, 0x12345u);
+  EXPECT_EQ(v6.extras.vlan_id, 0);
+
+  Ipv4 later;
+  later.protocol = kUdp;
+  later.fragment = 0x2000 | 100;  // MF, offset 800
+  const auto fragment = decode_extras(kLinkTypeEthernet, ethernet(0x0800) + later.build(filler(16)));
+  ASSERT_EQ(fragment.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(fragment.extras.fragment_flags, 0x20 | 0x10);
+
+  Ipv6 first;
+  first.next_header = kFragment;
+  const auto v6_fragment =
+      decode_extras(kLinkTypeEthernet, ethernet(0x86dd) + first.build(fragment_header(kUdp, 0, true) + udp(1, 2)));
+  ASSERT_EQ(v6_fragment.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(v6_fragment.extras.fragment_flags, 0x20);
+}
+
+TEST(DecoderExtrasTest, CookedHeadersGiveDirectionAndSource) {
+  Bytes outgoing = sll(0x0800) + v4_tcp();
+  outgoing[1] = 4;  // PACKET_OUTGOING
+  const auto out = decode_extras(kLinkTypeLinuxSll, outgoing);
+  ASSERT_EQ(out.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(out.extras.direction, 1);
+  EXPECT_EQ(out.extras.source_mac, (std::array<std::uint8_t, 6>{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}));
+  const auto in = decode_extras(kLinkTypeLinuxSll2, sll2(0x0800) + v4_tcp());
+  ASSERT_EQ(in.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(in.extras.direction, 1);  // the builder's packet type is 4
+  Bytes host = sll2(0x0800) + v4_tcp();
+  host[10] = 0;  // PACKET_HOST
+  EXPECT_EQ(decode_extras(kLinkTypeLinuxSll2, host).extras.direction, 0);
+}
+
+// Filling extras never changes the summary or the verdict, for every valid frame and every cut.
+TEST(DecoderExtrasTest, SummaryIsTheSameWithAndWithoutExtras) {
+  for (const Case& c : valid_cases()) {
+    for (std::size_t cut = 0; cut <= c.frame.size(); ++cut) {
+      const Bytes frame(c.frame.begin(), c.frame.begin() + static_cast<std::ptrdiff_t>(cut));
+      const auto plain = decode(c.link_type, frame);
+      const auto with = decode_extras(c.link_type, frame);
+      ASSERT_EQ(plain.verdict, with.verdict) << c.name << " cut " << cut;
+      if (plain.verdict != DecodeVerdict::kOk) continue;
+      EXPECT_EQ(plain.summary.key, with.summary.key) << c.name << " cut " << cut;
+      EXPECT_EQ(plain.summary.octets, with.summary.octets) << c.name;
+      EXPECT_EQ(plain.summary.ttl, with.summary.ttl) << c.name;
+      EXPECT_EQ(plain.summary.tcp_flags, with.summary.tcp_flags) << c.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tapflow::probe
