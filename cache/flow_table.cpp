@@ -16,8 +16,15 @@ namespace tapflow::cache {
 
 namespace {
 constexpr std::uint8_t kTcpFin = 0x01;
+constexpr std::uint8_t kTcpSyn = 0x02;
 constexpr std::uint8_t kTcpRst = 0x04;
+constexpr std::uint8_t kTcpAck = 0x10;
+constexpr std::uint8_t kProtocolIcmp = 1;
 constexpr std::uint8_t kProtocolTcp = 6;
+constexpr std::uint8_t kProtocolIcmpv6 = 58;
+
+// What a packet without decoded extras (or a table without config.extras) is read with.
+const PacketExtras kNoExtras{};
 
 // An entry stores the key from the header's `protocol` field to its end, in this byte order:
 // protocol, tos, ip_version, source port, destination port, ingress interface (host order),
@@ -35,6 +42,44 @@ bool load_is_zero(const std::uint8_t* p) {  // 12 bytes
   return (a | b) == 0;
 }
 
+// The key in an entry's byte order (narrow: the IPv4 form).
+inline void write_key(const FlowKey& key, bool narrow, std::uint8_t* out) {
+  const std::size_t address_size = narrow ? 4 : 16;
+  *out++ = key.protocol;
+  *out++ = key.tos;
+  *out++ = key.ip_version;
+  std::memcpy(out, &key.source_port, 2);
+  std::memcpy(out + 2, &key.destination_port, 2);
+  std::memcpy(out + 4, &key.ingress_interface, 4);
+  std::memcpy(out + 8, key.source_address.data(), address_size);
+  std::memcpy(out + 8 + address_size, key.destination_address.data(), address_size);
+  if (!narrow) {
+    out[40] = key.tunnel_type;
+    std::memcpy(out + 41, &key.tunnel_id, 4);
+  }
+}
+
+// The packet as its connection's other end would have sent it: MACs swapped. Only the MACs name
+// an end; VLANs, labels and the flow label are the packet's own.
+inline PacketExtras swap_macs(const PacketExtras& extras) {
+  PacketExtras swapped = extras;
+  swapped.source_mac = extras.destination_mac;
+  swapped.destination_mac = extras.source_mac;
+  return swapped;
+}
+
+inline void mask_key_extras(const PacketExtras& extras, const std::array<std::uint8_t, kExtraKeyBytes>& mask,
+                            std::uint8_t* out) {
+  const auto* in = reinterpret_cast<const std::uint8_t*>(&extras);
+  for (std::size_t i = 0; i < kExtraKeyBytes; ++i) out[i] = in[i] & mask[i];
+}
+
+std::uint64_t load_u48(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, 6);
+  return v;
+}
+
 }  // namespace
 
 FlowTable::ProbeKey FlowTable::make_probe(const FlowKey& key) {
@@ -44,20 +89,7 @@ FlowTable::ProbeKey FlowTable::make_probe(const FlowKey& key) {
   p.narrow = key.ip_version == 4 && (key.tunnel_type | key.tunnel_id) == 0 &&
              load_is_zero(key.source_address.data() + 4) &&
              load_is_zero(key.destination_address.data() + 4);
-  const std::size_t address_size = p.narrow ? 4 : 16;
-  std::uint8_t* out = p.bytes;
-  *out++ = key.protocol;
-  *out++ = key.tos;
-  *out++ = key.ip_version;
-  std::memcpy(out, &key.source_port, 2);
-  std::memcpy(out + 2, &key.destination_port, 2);
-  std::memcpy(out + 4, &key.ingress_interface, 4);
-  std::memcpy(out + 8, key.source_address.data(), address_size);
-  std::memcpy(out + 8 + address_size, key.destination_address.data(), address_size);
-  if (!p.narrow) {
-    out[40] = key.tunnel_type;
-    std::memcpy(out + 41, &key.tunnel_id, 4);
-  }
+  write_key(key, p.narrow, p.bytes);
   return p;
 }
 
@@ -89,6 +121,18 @@ FlowTable::FlowTable(const FlowTableConfig& config) : config_(config) {
   narrow_.entries = static_cast<Entry4*>(narrow_.storage.data());
   wide_.storage = PageMemory(sizeof(EntryWide) * config_.capacity);
   wide_.entries = static_cast<EntryWide*>(wide_.storage.data());
+  if (config_.extras || config_.biflow) {
+    side_memory_ = PageMemory(sizeof(SideBlock) * config_.capacity);
+    side_ = static_cast<SideBlock*>(side_memory_.data());
+    // A MAC bit is hashed only if both MACs select it: a packet of the other direction has the
+    // two swapped, and bits selected on one side only would move between them.
+    const auto& mask = config_.extra_key_mask;
+    biflow_hash_mask_ = mask;
+    for (std::size_t i = 0; i < 6; ++i) {
+      biflow_hash_mask_[i] = biflow_hash_mask_[6 + i] = static_cast<std::uint8_t>(mask[i] & mask[6 + i]);
+    }
+    static_assert(offsetof(PacketExtras, destination_mac) == 6 && offsetof(PacketExtras, vlan_id) == 12);
+  }
 
   // Enough slots for every flow, and by default twice as many.
   const std::size_t least = (config_.capacity + 7) / 8;
@@ -142,7 +186,23 @@ FlowRecord FlowTable::to_record(Ref r, FlowEndReason reason) const {
   rec.min_ttl = e.min_ttl;
   rec.max_ttl = e.max_ttl;
   rec.end_reason = reason;
+  if (side_ != nullptr) {
+    // The header counts both directions: the forward direction is what the reverse did not send.
+    const SideBlock& side = side_[r & ~kWide];
+    rec.packets -= side.reverse.packets;
+    rec.octets -= side.reverse.octets;
+    rec.first_ns = side.forward_first_ns;
+    rec.last_ns = side.forward_last_ns;
+    rec.extras = side.extras;
+    rec.reverse = side.reverse;
+    rec.biflow_direction = side.direction;
+  }
   return rec;
+}
+
+std::uint64_t FlowTable::placed_hash(Ref r) const {
+  if (side_ != nullptr) return side_[r & ~kWide].hash;
+  return hash_key(key_of(r), config_.hash_seed);
 }
 
 FlowEndReason FlowTable::timed_out_reason(const EntryHeader& e, std::uint64_t now_ns,
@@ -346,7 +406,7 @@ void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord
   if (reason != FlowEndReason::kEndOfFlow) reason = timed_out_reason(e, clock_ns_, reason);
   const FlowRecord& record = expired.emplace_back(to_record(r, reason));
   ++counters_.expired[static_cast<int>(reason)];
-  unplace(r, hash_key(record.key, config_.hash_seed));
+  unplace(r, side_ != nullptr ? side_[r & ~kWide].hash : hash_key(record.key, config_.hash_seed));
   wheel_unlink(r);
   release(r);
   --size_;
@@ -375,7 +435,7 @@ void FlowTable::evict(std::vector<FlowRecord>& expired) {
     if (next_victim != kNil) {
       const EntryHeader& e = header(next_victim);
       if (e.wheel_prev != kNil) __builtin_prefetch(&header(e.wheel_prev), 1);
-      __builtin_prefetch(&buckets_[hash_key(key_of(next_victim), config_.hash_seed) & bucket_mask_], 1);
+      __builtin_prefetch(&buckets_[placed_hash(next_victim) & bucket_mask_], 1);
     }
     return;
   }
@@ -440,7 +500,7 @@ std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>&
       const Ref ahead = ref_at(drain_cursor_ + kAhead);
       const EntryHeader& a = header(ahead);
       if (a.packets != 0) {
-        __builtin_prefetch(&buckets_[hash_key(key_of(ahead), config_.hash_seed) & bucket_mask_], 1);
+        __builtin_prefetch(&buckets_[placed_hash(ahead) & bucket_mask_], 1);
         if (a.wheel_prev != kNil) __builtin_prefetch(&header(a.wheel_prev), 1);
         if (a.wheel_next != kNil) __builtin_prefetch(&header(a.wheel_next), 1);
       }
@@ -457,10 +517,39 @@ std::size_t FlowTable::expire_all(FlowEndReason reason, std::vector<FlowRecord>&
 // --- updates ------------------------------------------------------------------------------------
 
 void FlowTable::update(const PacketSummary& packet, std::vector<FlowRecord>& expired) {
+  // A tail call out of line, so the default path keeps its frame and registers.
+  if (side_ != nullptr) [[unlikely]] return update_side_unhashed(packet, kNoExtras, expired);
   update_hashed(packet, hash_key(packet.key, config_.hash_seed), expired);
 }
 
+void FlowTable::update(const PacketSummary& packet, const PacketExtras& extras, std::vector<FlowRecord>& expired) {
+  if (side_ == nullptr) {
+    update_hashed(packet, hash_key(packet.key, config_.hash_seed), expired);
+    return;
+  }
+  update_side_unhashed(packet, config_.extras ? extras : kNoExtras, expired);
+}
+
+void FlowTable::update_side_unhashed(const PacketSummary& packet, const PacketExtras& extras,
+                                     std::vector<FlowRecord>& expired) {
+  update_side(packet, extras, side_hash(packet.key, extras), expired);
+}
+
+void FlowTable::update_batch(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,
+                             std::vector<FlowRecord>& expired) {
+  if (side_ == nullptr) {
+    update_batch(packets, expired);
+    return;
+  }
+  update_batch_side(packets, config_.extras ? extras : std::span<const PacketExtras>{}, expired);
+}
+
 void FlowTable::update_batch(std::span<const PacketSummary> packets, std::vector<FlowRecord>& expired) {
+  // The one test the default path pays: once per batch.
+  if (side_ != nullptr) [[unlikely]] {
+    update_batch_side(packets, {}, expired);
+    return;
+  }
   // Software pipelined (as DPDK's l3fwd and rte_hash bulk lookups): packet i + 2d has its key
   // hashed and its bucket prefetched, packet i + d has its bucket read and the entry whose tag
   // matches prefetched, packet i is updated. Prefetches are only hints: an update that moves an
@@ -557,6 +646,238 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
   // Cisco: a TCP flow ends with the packet carrying FIN or RST, after it is counted.
   if (packet.key.protocol == kProtocolTcp && (packet.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
     expire_entry(r, FlowEndReason::kEndOfFlow, expired);
+  }
+}
+
+
+// --- the side path: extras and biflow ------------------------------------------------------------
+
+FlowTable::SideProbe FlowTable::make_side_probe(const FlowKey& key, const PacketExtras& extras) const {
+  SideProbe p;
+  p.forward.narrow = false;
+  write_key(key, false, p.forward.bytes);
+  mask_key_extras(extras, config_.extra_key_mask, p.extras);
+  // ICMP keys hold type * 256 + code where ports would be: reversed, an echo reply's key is not
+  // its request's, and pairing on addresses alone would join unrelated messages. Never paired.
+  p.pairable = config_.biflow && key.protocol != kProtocolIcmp && key.protocol != kProtocolIcmpv6;
+  if (p.pairable) {
+    FlowKey reversed = key;
+    reversed.source_address = key.destination_address;
+    reversed.destination_address = key.source_address;
+    reversed.source_port = key.destination_port;
+    reversed.destination_port = key.source_port;
+    p.reverse.narrow = false;
+    write_key(reversed, false, p.reverse.bytes);
+    // Swapped, then masked: a key that selects one MAC selects the other end's in a reply.
+    mask_key_extras(swap_macs(extras), config_.extra_key_mask, p.reverse_extras);
+  }
+  return p;
+}
+
+std::uint64_t FlowTable::side_hash(const FlowKey& key, const PacketExtras& extras) const {
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                          k2 = 0x8ebc6af09c88c6e3ull;
+  const auto* x = reinterpret_cast<const std::uint8_t*>(&extras);
+  if (!config_.biflow) {
+    // The key's hash with the masked extra key bytes mixed in: two multiplies more.
+    std::uint8_t masked[kExtraKeyBytes];
+    mask_key_extras(extras, config_.extra_key_mask, masked);
+    std::uint64_t h = hash_key(key, config_.hash_seed);
+    h = detail::mix(detail::load_u64(masked) ^ h ^ k0, detail::load_u64(masked + 8) ^ k1);
+    return detail::mix(detail::load_u64(masked + 16) ^ h, config_.hash_seed ^ k2);
+  }
+  // Direction-independent, so a connection's two directions probe the same buckets and one
+  // lookup compares each candidate both ways (a second lookup with the reversed key would cost a
+  // second bucket walk, a likely cache miss, for every reverse packet and every new flow).
+  // symmetric_hash leaves out the key's last word (tos, version, tunnel), equal both ways.
+  const auto* k = reinterpret_cast<const std::uint8_t*>(&key);
+  std::uint64_t h = symmetric_hash(key, config_.hash_seed);
+  h = detail::mix(detail::load_u64(k + 40) ^ h ^ k0, config_.hash_seed ^ k1);
+  if (!config_.extras) return h;
+  // The MACs as sum and XOR (equal when swapped), the rest as it is; only the bits both
+  // orientations determine (biflow_hash_mask_), so every packet of a flow hashes alike.
+  const auto& m = biflow_hash_mask_;
+  const std::uint64_t source = load_u48(x) & load_u48(m.data());
+  const std::uint64_t destination = load_u48(x + 6) & load_u48(m.data() + 6);
+  const std::uint64_t rest = detail::load_u64(x + 12) & detail::load_u64(m.data() + 12);
+  std::uint32_t rest_x, rest_m;
+  std::memcpy(&rest_x, x + 20, 4);
+  std::memcpy(&rest_m, m.data() + 20, 4);
+  h = detail::mix((source + destination) ^ h ^ k2, (source ^ destination) ^ k0);
+  return detail::mix(rest ^ h ^ k1, static_cast<std::uint64_t>(rest_x & rest_m) ^ k2);
+}
+
+FlowTable::Ref FlowTable::find_side(const SideProbe& probe, std::uint64_t hash, bool& reversed) const {
+  const auto tag = static_cast<std::uint16_t>(hash >> 48);
+  std::uint64_t b = hash & bucket_mask_;
+  for (std::uint64_t probes = 0; probes <= bucket_mask_; ++probes) {
+    const Bucket& bucket = buckets_[b];
+    for (unsigned m = match_tags(bucket, tag); m != 0; m &= m - 1) {
+      const int i = std::countr_zero(m);
+      if (bucket.slots[i] == 0) continue;
+      const Ref r = bucket.slots[i] - 1;
+      const std::uint8_t* stored = key_bytes(wide_.entries[r & ~kWide]);
+      const SideBlock& side = side_[r & ~kWide];
+      // At most one flow matches either way: a packet with no flow either way creates one, in
+      // one orientation. A key equal to its own reverse matches forward.
+      if (std::memcmp(stored, probe.forward.bytes, kWideKeySize) == 0 &&
+          std::memcmp(side.key_extras, probe.extras, kExtraKeyBytes) == 0) {
+        reversed = false;
+        return r;
+      }
+      if (probe.pairable && std::memcmp(stored, probe.reverse.bytes, kWideKeySize) == 0 &&
+          std::memcmp(side.key_extras, probe.reverse_extras, kExtraKeyBytes) == 0) {
+        reversed = true;
+        return r;
+      }
+    }
+    if (bucket.overflow == 0) break;
+    b = (b + 1) & bucket_mask_;
+  }
+  return kNil;
+}
+
+void FlowTable::update_batch_side(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,
+                                  std::vector<FlowRecord>& expired) {
+  // The default path's pipeline (update_batch), with the side block prefetched beside the entry.
+  constexpr std::size_t kDistance = 6;
+  constexpr std::size_t kRing = 16;
+  std::uint64_t hashes[kRing];
+  const std::size_t n = packets.size();
+  const auto extras_of = [&](std::size_t i) -> const PacketExtras& {
+    return i < extras.size() ? extras[i] : kNoExtras;
+  };
+  for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+    if (i < n) {
+      hashes[i % kRing] = side_hash(packets[i].key, extras_of(i));
+      __builtin_prefetch(&buckets_[hashes[i % kRing] & bucket_mask_]);
+    }
+    if (i >= kDistance && i - kDistance < n) {
+      const std::uint64_t hash = hashes[(i - kDistance) % kRing];
+      const Bucket& bucket = buckets_[hash & bucket_mask_];
+      const unsigned m = match_tags(bucket, static_cast<std::uint16_t>(hash >> 48));
+      if (m != 0 && bucket.slots[std::countr_zero(m)] != 0) {
+        const Ref index = (bucket.slots[std::countr_zero(m)] - 1) & ~kWide;
+        const auto* e = reinterpret_cast<const char*>(&wide_.entries[index]);
+        const auto* side = reinterpret_cast<const char*>(&side_[index]);
+        __builtin_prefetch(e, 1);
+        __builtin_prefetch(e + 64, 1);
+        __builtin_prefetch(side, 1);
+        __builtin_prefetch(side + 64, 1);
+      }
+    }
+    if (i >= 2 * kDistance) {
+      const std::size_t k = i - 2 * kDistance;
+      update_side(packets[k], extras_of(k), hashes[k % kRing], expired);
+    }
+  }
+}
+
+void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& extras, std::uint64_t hash,
+                            std::vector<FlowRecord>& expired) {
+  if (packet.timestamp_ns > clock_ns_) clock_ns_ = packet.timestamp_ns;
+  const SideProbe probe = make_side_probe(packet.key, extras);
+  bool reversed = false;
+  Ref r = find_side(probe, hash, reversed);
+
+  if (r != kNil) {
+    // As update_hashed: a flow timed out at the packet's time (idle from its last packet either
+    // way, active from its first) is expired before the packet is counted.
+    const FlowEndReason reason = timed_out_reason(header(r), packet.timestamp_ns, FlowEndReason::kEndOfFlow);
+    if (reason != FlowEndReason::kEndOfFlow) {
+      expire_entry(r, reason, expired);
+      r = kNil;
+    }
+  }
+
+  const bool tcp = packet.key.protocol == kProtocolTcp;
+  if (r == kNil) {
+    if (size_ == 0) wheel_cursor_ = std::max(wheel_cursor_, clock_ns_ / granularity_ns_);
+    const bool syn = tcp && (packet.tcp_flags & kTcpSyn) != 0;
+    // A SYN-ACK with no flow: its destination sent the SYN, so that end is the source.
+    reversed = probe.pairable && syn && (packet.tcp_flags & kTcpAck) != 0;
+    r = allocate(true, expired);
+    const Ref index = r & ~kWide;
+    std::memcpy(key_bytes(wide_.entries[index]), reversed ? probe.reverse.bytes : probe.forward.bytes,
+                kWideKeySize);
+    SideBlock& side = *new (&side_[index]) SideBlock{};
+    std::memcpy(side.key_extras, reversed ? probe.reverse_extras : probe.extras, kExtraKeyBytes);
+    if (config_.extras) {
+      side.extras.first = reversed ? swap_macs(extras) : extras;
+      side.extras.min_length = packet.octets;
+      side.extras.max_length = packet.octets;
+    }
+    side.hash = hash;
+    // A pure SYN from the source, or a SYN-ACK keyed from its destination: either way the
+    // source sent the SYN.
+    side.direction = config_.biflow && syn ? BiflowDirection::kInitiator : BiflowDirection::kArbitrary;
+    EntryHeader& e = header(r);
+    e.packets = 0;
+    e.octets = 0;
+    e.first_ns = packet.timestamp_ns;
+    e.last_ns = packet.timestamp_ns;
+    e.tcp_flags = 0;
+    e.min_ttl = 0;  // set by the first forward packet
+    e.max_ttl = 0;
+    place(r, hash);
+    wheel_insert(r, deadline(e));
+    ++size_;
+    ++counters_.flows_created;
+  }
+
+  EntryHeader& e = header(r);
+  SideBlock& side = side_[r & ~kWide];
+  const std::uint64_t weight = config_.packet_weight;
+  const std::uint64_t octets = packet.octets * weight;
+  const bool first_forward = !reversed && e.packets == side.reverse.packets;
+  // The header: both directions, so the deadlines need nothing else.
+  e.packets += weight;
+  e.octets += octets;
+  if (packet.timestamp_ns < e.first_ns) {
+    e.first_ns = packet.timestamp_ns;
+    wheel_unlink(r);
+    wheel_insert(r, deadline(e));
+  }
+  e.last_ns = std::max(e.last_ns, packet.timestamp_ns);
+  if (reversed) {
+    ReverseCounters& v = side.reverse;
+    if (v.packets == 0) {
+      v.first_ns = v.last_ns = packet.timestamp_ns;
+      v.min_ttl = v.max_ttl = packet.ttl;
+    }
+    v.packets += weight;
+    v.octets += octets;
+    v.first_ns = std::min(v.first_ns, packet.timestamp_ns);
+    v.last_ns = std::max(v.last_ns, packet.timestamp_ns);
+    v.tcp_flags |= packet.tcp_flags;
+    v.min_ttl = std::min(v.min_ttl, packet.ttl);
+    v.max_ttl = std::max(v.max_ttl, packet.ttl);
+  } else {
+    if (first_forward) {
+      side.forward_first_ns = side.forward_last_ns = packet.timestamp_ns;
+      e.min_ttl = e.max_ttl = packet.ttl;
+    }
+    side.forward_first_ns = std::min(side.forward_first_ns, packet.timestamp_ns);
+    side.forward_last_ns = std::max(side.forward_last_ns, packet.timestamp_ns);
+    e.tcp_flags |= packet.tcp_flags;
+    e.min_ttl = std::min(e.min_ttl, packet.ttl);
+    e.max_ttl = std::max(e.max_ttl, packet.ttl);
+  }
+  if (config_.extras) {
+    side.extras.first.fragment_flags |= extras.fragment_flags;
+    side.extras.min_length = std::min(side.extras.min_length, packet.octets);
+    side.extras.max_length = std::max(side.extras.max_length, packet.octets);
+  }
+  counters_.packets += weight;
+  counters_.octets += octets;
+
+  if (tcp && (packet.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
+    // A uniflow ends with its FIN or RST (Cisco). A biflow ends on RST from either end, and on
+    // FIN only once both ends have sent one: the first FIN half-closes the connection.
+    const bool both_fin = (e.tcp_flags & side.reverse.tcp_flags & kTcpFin) != 0;
+    if (!config_.biflow || (packet.tcp_flags & kTcpRst) != 0 || both_fin) {
+      expire_entry(r, FlowEndReason::kEndOfFlow, expired);
+    }
   }
 }
 

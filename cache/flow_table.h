@@ -15,6 +15,14 @@
 // deadline. Slots are `granularity` wide (at most 1 s and 1/8 of the inactive timeout), so a flow
 // is expired at most one granularity after its deadline; what a record holds never depends on
 // when expiry ran (a packet joining a timed-out flow expires it first).
+//
+// With extras or biflow configured (--key/--fields, --biflow) every flow lives in the wide pool
+// and owns a side block, the entry of a third pool with the wide entry's index: its masked extra
+// key bytes (compared with the key), its FlowExtras, its reverse counters. Those runs take their
+// own update path; a table with neither maps no side pool, and its path is the one above.
+// A biflow's entry header counts both directions (packets, octets, the earliest and latest packet,
+// so the timer wheel needs nothing else); the side block keeps what is the reverse's and the
+// forward direction's own times, and the record is split back into directions.
 #pragma once
 
 #include <array>
@@ -54,6 +62,21 @@ struct FlowTableConfig {
   // keyed from that side (biflow_direction kInitiator whenever the SYN's direction is known).
   // FIN/RST: a flow ends on RST, or once both directions have sent FIN; idle is counted from the
   // last packet in either direction.
+  // How the table reads that (what the comments above leave open):
+  // - The hash is direction-independent (see biflow_hash in flow_table.cpp): both directions of
+  //   a connection probe the same buckets and each slot is compared both ways, one lookup.
+  // - ICMP and ICMPv6 flows are never paired: their key holds type and code, not ports, so the
+  //   reversed key of an echo reply is not its request's, and pairing by addresses alone would
+  //   merge unrelated messages. Each ICMP direction is a biflow with no reverse packets.
+  // - Only the MACs swap in the reversed key: VLAN ids, MPLS labels and the flow label must be
+  //   equal both ways for a key that selects them (an IPv6 flow label chosen by each end keeps
+  //   the two directions apart).
+  // - A biflow created by a SYN-ACK holds no forward packet until the SYN's sender sends again:
+  //   its record then has packets, octets, first_ns, last_ns, tcp_flags and TTLs 0 (as
+  //   ReverseCounters without a reverse packet), and its extras are the SYN-ACK's with the MACs
+  //   swapped into the key's orientation.
+  // - A biflow's FlowExtras cover both directions: fragment flags and min/max length over all
+  //   its packets; packet_weight scales both directions' counters.
   bool biflow = false;
 };
 
@@ -190,6 +213,23 @@ class FlowTable {
     std::uint32_t free_head = kNil; // recycled entries (packets 0), chained through h.wheel_next
   };
 
+  // --key/--fields, --biflow: what a flow keeps beside its wide entry, at the same index.
+  struct SideBlock {
+    // The packet's extra key bytes AND the key mask, in the key's orientation: compared with
+    // the key, so flows differing there stay apart.
+    std::uint8_t key_extras[kExtraKeyBytes];
+    // The forward direction's own first and last packet (the header has both directions'); 0
+    // until the source sends (a biflow created by a SYN-ACK).
+    std::uint64_t forward_first_ns;
+    std::uint64_t forward_last_ns;
+    ReverseCounters reverse;
+    FlowExtras extras;  // default (zero, direction unknown) without config.extras
+    std::uint64_t hash; // what the flow was placed with: a biflow's cannot be had from its key alone
+    BiflowDirection direction;
+  };
+  static_assert(sizeof(SideBlock) == 144, "key bytes, times, reverse counters and extras in the first 128");
+  static_assert(std::is_trivially_destructible_v<SideBlock>, "side blocks are never destroyed one by one");
+
   EntryHeader& header(Ref r) {
     return (r & kWide) != 0 ? wide_.entries[r & ~kWide].h : narrow_.entries[r].h;
   }
@@ -197,6 +237,8 @@ class FlowTable {
     return (r & kWide) != 0 ? wide_.entries[r & ~kWide].h : narrow_.entries[r].h;
   }
   FlowRecord to_record(Ref r, FlowEndReason reason) const;
+  // The hash the flow was placed with.
+  std::uint64_t placed_hash(Ref r) const;
   FlowKey key_of(Ref r) const;
   bool key_matches(Ref r, const FlowKey& key) const;
 
@@ -225,6 +267,26 @@ class FlowTable {
   Ref find(const ProbeKey& probe, std::uint64_t hash) const;
   void place(Ref r, std::uint64_t hash);
   void unplace(Ref r, std::uint64_t hash);
+
+  // The side path (config.extras or config.biflow): every flow in the wide pool with a side
+  // block. A packet is looked up by its key and masked extras, and in biflow mode reversed too.
+  struct SideProbe {
+    ProbeKey forward;                                 // always the wide form
+    ProbeKey reverse;                                 // addresses and ports swapped; if pairable
+    std::uint8_t extras[kExtraKeyBytes];              // the masked key bytes
+    std::uint8_t reverse_extras[kExtraKeyBytes];      // the same with the MACs swapped first
+    bool pairable;                                    // biflow, and not ICMP
+  };
+  SideProbe make_side_probe(const FlowKey& key, const PacketExtras& extras) const;
+  std::uint64_t side_hash(const FlowKey& key, const PacketExtras& extras) const;
+  Ref find_side(const SideProbe& probe, std::uint64_t hash, bool& reversed) const;
+  void update_side(const PacketSummary& packet, const PacketExtras& extras, std::uint64_t hash,
+                   std::vector<FlowRecord>& expired);
+  [[gnu::noinline]] void update_side_unhashed(const PacketSummary& packet, const PacketExtras& extras,
+                                              std::vector<FlowRecord>& expired);
+  void update_batch_side(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,
+                         std::vector<FlowRecord>& expired);
+
   Ref allocate(bool wide, std::vector<FlowRecord>& expired);
   void release(Ref r);
   void expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord>& expired);
@@ -261,6 +323,14 @@ class FlowTable {
   std::size_t size_ = 0;
   std::uint64_t clock_ns_ = 0;
   FlowTableCounters counters_;
+  // Last, so the default path's members keep their places.
+  // One side block per wide entry, mapped only with config.extras or config.biflow (nullptr
+  // otherwise: the default path never reads it).
+  PageMemory side_memory_;
+  SideBlock* side_ = nullptr;
+  // Biflow: the key mask's bits that both orientations of a packet determine (a MAC bit only if
+  // both MACs select it); the direction-independent hash reads only these.
+  std::array<std::uint8_t, kExtraKeyBytes> biflow_hash_mask_{};
 };
 
 }  // namespace tapflow::cache
