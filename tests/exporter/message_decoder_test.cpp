@@ -192,7 +192,7 @@ TEST(MessageDecoder, SkipsUnknownFieldsAndReadsReducedSizeIntegers) {
   b.u16(300).u16(5);               // template 300, 5 fields
   b.u16(8).u16(4);                 // sourceIPv4Address
   b.u16(1).u16(4);                 // octetDeltaCount, 4 octets
-  b.u16(0x8000 | 1).u16(2).u32(29305);  // enterprise field (reverse octetDeltaCount), 2 octets
+  b.u16(0x8000 | 1).u16(2).u32(9);  // an enterprise field tapflow does not know (Cisco's 1), 2 octets
   b.u16(82).u16(65535);            // interfaceName, variable length
   b.u16(4).u16(1);                 // protocolIdentifier
   b.close(set + 2, set);
@@ -217,7 +217,7 @@ TEST(MessageDecoder, SkipsUnknownFieldsAndReadsReducedSizeIntegers) {
   EXPECT_TRUE(out[0].has(ie::kOctetDeltaCount));
   EXPECT_FALSE(out[0].has(ie::kPacketDeltaCount));
   ASSERT_EQ(out[0].unknown_fields.size(), 2u);
-  EXPECT_EQ(out[0].unknown_fields[0].enterprise_number, 29305u);
+  EXPECT_EQ(out[0].unknown_fields[0].enterprise_number, 9u);
   EXPECT_EQ(out[0].unknown_fields[0].id, 1);
   EXPECT_EQ(out[0].unknown_fields[1].id, 82);
   EXPECT_EQ(out[0].unknown_fields[1].value, (std::vector<std::uint8_t>{'e', 't', 'h'}));
