@@ -708,8 +708,13 @@ std::uint64_t FlowTable::side_hash(const FlowKey& key, const PacketExtras& extra
 }
 
 FlowTable::Ref FlowTable::find_side(const SideProbe& probe, std::uint64_t hash, bool& reversed) const {
+  // The flow keyed as the packet, else the one keyed as its reverse. Both can exist only under a
+  // key mask that selects a MAC bit on one side and not the other (a packet whose reverse missed
+  // a flow for a MAC outside the key created its own): the forward one wins, whatever their
+  // order in the buckets. A key equal to its own reverse matches forward.
   const auto tag = static_cast<std::uint16_t>(hash >> 48);
   std::uint64_t b = hash & bucket_mask_;
+  Ref reverse_match = kNil;
   for (std::uint64_t probes = 0; probes <= bucket_mask_; ++probes) {
     const Bucket& bucket = buckets_[b];
     for (unsigned m = match_tags(bucket, tag); m != 0; m &= m - 1) {
@@ -718,23 +723,22 @@ FlowTable::Ref FlowTable::find_side(const SideProbe& probe, std::uint64_t hash, 
       const Ref r = bucket.slots[i] - 1;
       const std::uint8_t* stored = key_bytes(wide_.entries[r & ~kWide]);
       const SideBlock& side = side_[r & ~kWide];
-      // At most one flow matches either way: a packet with no flow either way creates one, in
-      // one orientation. A key equal to its own reverse matches forward.
       if (std::memcmp(stored, probe.forward.bytes, kWideKeySize) == 0 &&
           std::memcmp(side.key_extras, probe.extras, kExtraKeyBytes) == 0) {
         reversed = false;
         return r;
       }
-      if (probe.pairable && std::memcmp(stored, probe.reverse.bytes, kWideKeySize) == 0 &&
+      if (probe.pairable && reverse_match == kNil &&
+          std::memcmp(stored, probe.reverse.bytes, kWideKeySize) == 0 &&
           std::memcmp(side.key_extras, probe.reverse_extras, kExtraKeyBytes) == 0) {
-        reversed = true;
-        return r;
+        reverse_match = r;
       }
     }
     if (bucket.overflow == 0) break;
     b = (b + 1) & bucket_mask_;
   }
-  return kNil;
+  reversed = reverse_match != kNil;
+  return reverse_match;
 }
 
 void FlowTable::update_batch_side(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,

@@ -362,6 +362,31 @@ TEST(FlowTableBiflow, AMaskOnOneMacPairsTheReplyByTheOtherEndsMac) {
   EXPECT_EQ(pair->reverse.packets, 3u);
 }
 
+TEST(FlowTableBiflow, APacketMatchingOneFlowForwardAndAnotherReversedJoinsTheForwardOne) {
+  // With only the source MAC in the key, b's packet from MAC ..:0b to ..:0c and a's packet from
+  // ..:0a to ..:0d miss each other (reversed, each keys on the other's destination MAC): two
+  // flows. a's packet from ..:0a to ..:0b then matches a's flow forward and b's reversed.
+  FlowTableConfig c = config();
+  c.extras = true;
+  for (std::size_t i = 0; i < 6; ++i) c.extra_key_mask[i] = 0xff;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  PacketExtras from_b = extras(false);
+  from_b.destination_mac[5] = 0x0c;
+  PacketExtras from_a = extras(true);
+  from_a.destination_mac[5] = 0x0d;
+  table.update(packet(false, 1 * kSecond), from_b, out);  // filed first: first in its bucket
+  table.update(packet(true, 2 * kSecond), from_a, out);
+  ASSERT_EQ(table.size(), 2u);
+  table.update(packet(true, 3 * kSecond), extras(true), out);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& r : out) {
+    EXPECT_EQ(r.reverse.packets, 0u);
+    EXPECT_EQ(r.packets, r.key == key_a_to_b() ? 2u : 1u);
+  }
+}
+
 TEST(FlowTableBiflow, ASynAckFirstHasItsExtrasInTheKeysOrientation) {
   FlowTableConfig c = config();
   c.extras = true;
