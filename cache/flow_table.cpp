@@ -783,15 +783,15 @@ void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& ext
   const SideProbe probe = make_side_probe(packet.key, extras);
   bool reversed = false;
   Ref r = find_side(probe, hash, reversed);
-
-  if (r != kNil) {
-    // As update_hashed: a flow timed out at the packet's time (idle from its last packet either
-    // way, active from its first) is expired before the packet is counted.
+  // As update_hashed: a flow timed out at the packet's time (idle from its last packet either
+  // way, active from its first) is expired before the packet is counted. Then the lookup runs
+  // again: the packet may match another flow the other way round (see find_side), and a new flow
+  // must not duplicate it (found by fuzz_flow_table). At most two flows match, so this ends.
+  while (r != kNil) {
     const FlowEndReason reason = timed_out_reason(header(r), packet.timestamp_ns, FlowEndReason::kEndOfFlow);
-    if (reason != FlowEndReason::kEndOfFlow) {
-      expire_entry(r, reason, expired);
-      r = kNil;
-    }
+    if (reason == FlowEndReason::kEndOfFlow) break;
+    expire_entry(r, reason, expired);
+    r = find_side(probe, hash, reversed);
   }
 
   const bool tcp = packet.key.protocol == kProtocolTcp;
