@@ -708,8 +708,13 @@ std::uint64_t FlowTable::side_hash(const FlowKey& key, const PacketExtras& extra
 }
 
 FlowTable::Ref FlowTable::find_side(const SideProbe& probe, std::uint64_t hash, bool& reversed) const {
+  // The flow keyed as the packet, else the one keyed as its reverse. Both can exist only under a
+  // key mask that selects a MAC bit on one side and not the other (a packet whose reverse missed
+  // a flow for a MAC outside the key created its own): the forward one wins, whatever their
+  // order in the buckets. A key equal to its own reverse matches forward.
   const auto tag = static_cast<std::uint16_t>(hash >> 48);
   std::uint64_t b = hash & bucket_mask_;
+  Ref reverse_match = kNil;
   for (std::uint64_t probes = 0; probes <= bucket_mask_; ++probes) {
     const Bucket& bucket = buckets_[b];
     for (unsigned m = match_tags(bucket, tag); m != 0; m &= m - 1) {
@@ -718,23 +723,22 @@ FlowTable::Ref FlowTable::find_side(const SideProbe& probe, std::uint64_t hash, 
       const Ref r = bucket.slots[i] - 1;
       const std::uint8_t* stored = key_bytes(wide_.entries[r & ~kWide]);
       const SideBlock& side = side_[r & ~kWide];
-      // At most one flow matches either way: a packet with no flow either way creates one, in
-      // one orientation. A key equal to its own reverse matches forward.
       if (std::memcmp(stored, probe.forward.bytes, kWideKeySize) == 0 &&
           std::memcmp(side.key_extras, probe.extras, kExtraKeyBytes) == 0) {
         reversed = false;
         return r;
       }
-      if (probe.pairable && std::memcmp(stored, probe.reverse.bytes, kWideKeySize) == 0 &&
+      if (probe.pairable && reverse_match == kNil &&
+          std::memcmp(stored, probe.reverse.bytes, kWideKeySize) == 0 &&
           std::memcmp(side.key_extras, probe.reverse_extras, kExtraKeyBytes) == 0) {
-        reversed = true;
-        return r;
+        reverse_match = r;
       }
     }
     if (bucket.overflow == 0) break;
     b = (b + 1) & bucket_mask_;
   }
-  return kNil;
+  reversed = reverse_match != kNil;
+  return reverse_match;
 }
 
 void FlowTable::update_batch_side(std::span<const PacketSummary> packets, std::span<const PacketExtras> extras,
@@ -779,15 +783,15 @@ void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& ext
   const SideProbe probe = make_side_probe(packet.key, extras);
   bool reversed = false;
   Ref r = find_side(probe, hash, reversed);
-
-  if (r != kNil) {
-    // As update_hashed: a flow timed out at the packet's time (idle from its last packet either
-    // way, active from its first) is expired before the packet is counted.
+  // As update_hashed: a flow timed out at the packet's time (idle from its last packet either
+  // way, active from its first) is expired before the packet is counted. Then the lookup runs
+  // again: the packet may match another flow the other way round (see find_side), and a new flow
+  // must not duplicate it (found by fuzz_flow_table). At most two flows match, so this ends.
+  while (r != kNil) {
     const FlowEndReason reason = timed_out_reason(header(r), packet.timestamp_ns, FlowEndReason::kEndOfFlow);
-    if (reason != FlowEndReason::kEndOfFlow) {
-      expire_entry(r, reason, expired);
-      r = kNil;
-    }
+    if (reason == FlowEndReason::kEndOfFlow) break;
+    expire_entry(r, reason, expired);
+    r = find_side(probe, hash, reversed);
   }
 
   const bool tcp = packet.key.protocol == kProtocolTcp;

@@ -63,8 +63,11 @@ struct FlowTableConfig {
   // FIN/RST: a flow ends on RST, or once both directions have sent FIN; idle is counted from the
   // last packet in either direction.
   // How the table reads that (what the comments above leave open):
-  // - The hash is direction-independent (see biflow_hash in flow_table.cpp): both directions of
-  //   a connection probe the same buckets and each slot is compared both ways, one lookup.
+  // - The hash is direction-independent (side_hash in flow_table.cpp): both directions of a
+  //   connection probe the same buckets and each slot is compared both ways, one lookup.
+  // - A packet joins the flow keyed as it, else the one keyed as its reverse. Both can exist only
+  //   under a mask that selects a MAC bit on one side and not the other; a timed-out match is
+  //   expired and the lookup runs again, so no two flows ever share a key.
   // - ICMP and ICMPv6 flows are never paired: their key holds type and code, not ports, so the
   //   reversed key of an echo reply is not its request's, and pairing by addresses alone would
   //   merge unrelated messages. Each ICMP direction is a biflow with no reverse packets.
@@ -323,9 +326,9 @@ class FlowTable {
   std::size_t size_ = 0;
   std::uint64_t clock_ns_ = 0;
   FlowTableCounters counters_;
-  // Last, so the default path's members keep their places.
   // One side block per wide entry, mapped only with config.extras or config.biflow (nullptr
-  // otherwise: the default path never reads it).
+  // otherwise: the default path never reads it). Last, so the default path's members keep their
+  // places.
   PageMemory side_memory_;
   SideBlock* side_ = nullptr;
   // Biflow: the key mask's bits that both orientations of a packet determine (a MAC bit only if

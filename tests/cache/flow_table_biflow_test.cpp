@@ -362,6 +362,60 @@ TEST(FlowTableBiflow, AMaskOnOneMacPairsTheReplyByTheOtherEndsMac) {
   EXPECT_EQ(pair->reverse.packets, 3u);
 }
 
+TEST(FlowTableBiflow, APacketMatchingOneFlowForwardAndAnotherReversedJoinsTheForwardOne) {
+  // With only the source MAC in the key, b's packet from MAC ..:0b to ..:0c and a's packet from
+  // ..:0a to ..:0d miss each other (reversed, each keys on the other's destination MAC): two
+  // flows. a's packet from ..:0a to ..:0b then matches a's flow forward and b's reversed.
+  FlowTableConfig c = config();
+  c.extras = true;
+  for (std::size_t i = 0; i < 6; ++i) c.extra_key_mask[i] = 0xff;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  PacketExtras from_b = extras(false);
+  from_b.destination_mac[5] = 0x0c;
+  PacketExtras from_a = extras(true);
+  from_a.destination_mac[5] = 0x0d;
+  table.update(packet(false, 1 * kSecond), from_b, out);  // filed first: first in its bucket
+  table.update(packet(true, 2 * kSecond), from_a, out);
+  ASSERT_EQ(table.size(), 2u);
+  table.update(packet(true, 3 * kSecond), extras(true), out);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& r : out) {
+    EXPECT_EQ(r.reverse.packets, 0u);
+    EXPECT_EQ(r.packets, r.key == key_a_to_b() ? 2u : 1u);
+  }
+}
+
+TEST(FlowTableBiflow, AfterItsForwardFlowTimesOutAPacketJoinsTheOneReversed) {
+  // The two flows of the test above; a's flow idles out, b's does not. a's SYN-ACK to ..:0b
+  // expires a's flow, then joins b's as its reverse: a new flow keyed from b's side would be a
+  // second flow of b's identity (found by fuzz_flow_table).
+  FlowTableConfig c = config();
+  c.extras = true;
+  for (std::size_t i = 0; i < 6; ++i) c.extra_key_mask[i] = 0xff;
+  FlowTable table(c);
+  std::vector<FlowRecord> out;
+  PacketExtras from_b = extras(false);
+  from_b.destination_mac[5] = 0x0c;
+  PacketExtras from_a = extras(true);
+  from_a.destination_mac[5] = 0x0d;
+  table.update(packet(false, 1 * kSecond), from_b, out);
+  table.update(packet(true, 1 * kSecond), from_a, out);
+  table.update(packet(false, 10 * kSecond), from_b, out);
+  table.update(packet(true, 20 * kSecond, kSyn | kAck), extras(true), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, key_a_to_b());
+  EXPECT_EQ(out[0].end_reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(table.size(), 1u);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key.source_port, 80);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].reverse.packets, 1u);
+  EXPECT_EQ(out[0].reverse.tcp_flags, kSyn | kAck);
+}
+
 TEST(FlowTableBiflow, ASynAckFirstHasItsExtrasInTheKeysOrientation) {
   FlowTableConfig c = config();
   c.extras = true;

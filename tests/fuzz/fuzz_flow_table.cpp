@@ -1,23 +1,33 @@
 // libFuzzer target for the flow table (cache/flow_table.h), checked against a reference model.
 // Bytes 0-2 pick a small table: capacity 1..64 (so the cache fills and evicts), the default or
 // the minimum bucket count, inactive and active timeouts of 1, 2, 15, 60, 1800 or 86400 s, a hash
-// seed.
+// seed; byte 0's top bits the mode: 0 the default table, then config.extras, config.biflow, or
+// both. Outside mode 0 byte 3 picks one of 8 extra key masks (none, VLAN, one MAC, both, all 24
+// bytes, flow label, single bits of a MAC and the VLAN, MPLS and inner VLAN).
 // The rest is operations until the input ends: one packet (update), up to 32 (update_batch),
 // expire at the clock or later (every due flow or at most a few), expire_all(kForcedEnd) in
 // chunks, for_each_active with a limit. Packets take one of 128 keys (16 templates, some not plain
-// IPv4 or IPv6, x TCP/UDP x 4 ports); their times step from the table's clock by 0, by
-// milliseconds to an hour, a little backwards, or by days.
-// The model knows the flow the table must hold for each key, so every record is checked whole:
-// one pool key (never two merged), the packets, octets, times, flags and TTLs of exactly the
-// packets since that key's previous record, an end reason that fits the timeouts at the clock;
-// so are the size, clock and counters after every operation, and what for_each_active shows.
-// At the end expire_all drains the table: every packet and octet fed is in exactly one record.
+// IPv4 or IPv6, x TCP/UDP x 4 ports), outside mode 0 reversed (addresses, ports, MACs) by the key
+// byte's top bit; their times step from the table's clock by 0, by milliseconds to an hour, a
+// little backwards, or by days. With extras a fifth byte picks the packet's PacketExtras (MACs of
+// 4 hosts, VLAN, flow label, MPLS, fragment flags).
+// The model knows the flow the table must hold for each flow identity (the key as the flow is
+// keyed and its masked extra key bytes; in biflow mode a packet joins the flow keyed as it, else
+// the one keyed as its reverse), so every record is checked whole: one open flow (never two
+// merged), the packets, octets, times, flags and TTLs of exactly the packets since that flow's
+// previous record in each direction, its extras and biflow direction, an end reason that fits the
+// timeouts at the clock; so are the size, clock and counters after every operation, and what
+// for_each_active shows. At the end expire_all drains the table: every packet and octet fed is in
+// exactly one record.
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -27,11 +37,14 @@
 
 namespace {
 
+using tapflow::cache::BiflowDirection;
 using tapflow::cache::FlowEndReason;
 using tapflow::cache::FlowKey;
 using tapflow::cache::FlowRecord;
 using tapflow::cache::FlowTable;
+using tapflow::cache::PacketExtras;
 using tapflow::cache::PacketSummary;
+using tapflow::cache::kExtraKeyBytes;
 
 constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kSecond = 1000 * kMs;
@@ -98,11 +111,65 @@ const std::array<FlowKey, kKeys>& pool() {
   return keys;
 }
 
-// The pool key equal to `key`; fails if there is none.
-std::size_t index_of(const FlowKey& key) {
-  const auto it = std::find(pool().begin(), pool().end(), key);
-  REQUIRE(it != pool().end());
-  return static_cast<std::size_t>(it - pool().begin());
+FlowKey reversed(const FlowKey& key) {
+  FlowKey r = key;
+  std::swap(r.source_address, r.destination_address);
+  std::swap(r.source_port, r.destination_port);
+  return r;
+}
+
+PacketExtras swap_macs(const PacketExtras& x) {
+  PacketExtras r = x;
+  std::swap(r.source_mac, r.destination_mac);
+  return r;
+}
+
+using KeyMask = std::array<std::uint8_t, kExtraKeyBytes>;
+
+// Offsets in PacketExtras: MACs 0 and 6, VLAN 12, inner VLAN 14, MPLS top label 16, flow label 20.
+KeyMask key_mask(std::uint8_t choice) {
+  KeyMask m{};
+  const auto select = [&](std::size_t from, std::size_t n, std::uint8_t bits) {
+    for (std::size_t i = 0; i < n; ++i) m[from + i] = bits;
+  };
+  switch (choice & 7) {
+    case 1: select(12, 2, 0xff); break;
+    case 2: select(0, 6, 0xff); break;  // one MAC: the two directions key on different bits
+    case 3: select(0, 12, 0xff); break;
+    case 4: select(0, kExtraKeyBytes, 0xff); break;
+    case 5: select(20, 4, 0xff); break;
+    case 6: m[5] = 0x03; m[11] = 0x01; m[12] = 0x0f; break;  // single bits, asymmetric on the MACs
+    case 7: select(16, 4, 0xff); select(14, 1, 0x0f); break;
+    default: break;
+  }
+  return m;
+}
+
+// A packet's extras from one byte: source and destination MAC of 4 hosts, VLAN, flow label,
+// fragment flags, MPLS labels, direction.
+PacketExtras make_extras(std::uint8_t e) {
+  PacketExtras x;
+  x.source_mac = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(1 + (e & 3))};
+  x.destination_mac = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(1 + ((e >> 2) & 3))};
+  x.vlan_id = (e & 16) != 0 ? 10 : 0;
+  x.inner_vlan_id = (e & 16) != 0 ? 0 : 3;
+  x.flow_label = (e & 32) != 0 ? 0x12345 : 0;
+  x.fragment_flags = (e & 64) != 0 ? 0x40 : ((e & 1) != 0 ? 0x30 : 0);
+  x.mpls_top_label = (e & 128) != 0 ? 0x1001 : 0;
+  x.mpls_labels = {e, 0};
+  x.direction = e & 1;
+  return x;
+}
+
+// A flow as the table must key it: the key in the flow's orientation, then its extra key bytes
+// under the mask.
+using Identity = std::array<std::uint8_t, sizeof(FlowKey) + kExtraKeyBytes>;
+Identity identity(const FlowKey& key, const PacketExtras& x, const KeyMask& mask) {
+  Identity id;
+  std::memcpy(id.data(), &key, sizeof key);
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(&x);
+  for (std::size_t i = 0; i < kExtraKeyBytes; ++i) id[sizeof key + i] = bytes[i] & mask[i];
+  return id;
 }
 
 // A time from one byte, relative to `clock` (at least kStart): the same, up to 31 ms / 3.1 s /
@@ -118,34 +185,51 @@ std::uint64_t time_from(std::uint64_t clock, std::uint8_t b) {
 bool same_flow(const FlowRecord& a, const FlowRecord& b) {
   return a.key == b.key && a.packets == b.packets && a.octets == b.octets && a.first_ns == b.first_ns &&
          a.last_ns == b.last_ns && a.tcp_flags == b.tcp_flags && a.min_ttl == b.min_ttl &&
-         a.max_ttl == b.max_ttl;
+         a.max_ttl == b.max_ttl && std::memcmp(&a.extras, &b.extras, sizeof a.extras) == 0 &&
+         a.reverse.packets == b.reverse.packets && a.reverse.octets == b.reverse.octets &&
+         a.reverse.first_ns == b.reverse.first_ns && a.reverse.last_ns == b.reverse.last_ns &&
+         a.reverse.tcp_flags == b.reverse.tcp_flags && a.reverse.min_ttl == b.reverse.min_ttl &&
+         a.reverse.max_ttl == b.reverse.max_ttl && a.biflow_direction == b.biflow_direction;
 }
 
-// What the table must hold: per pool key the open flow (packets 0: none) made of the packets fed
-// since the key's last record; the clock; totals fed and emitted; records by end reason.
+// What the table must hold: per flow identity the open flow made of the packets fed since the
+// identity's last record (`record`, reason aside), and the first and last packet of either
+// direction (which the timeouts count from); the clock; totals fed and emitted; records by end
+// reason.
+struct OpenFlow {
+  FlowRecord record;
+  std::uint64_t first_ns = 0, last_ns = 0;
+};
+
 struct Model {
   std::size_t capacity;
   std::uint64_t inactive_ns, active_ns, clock = 0;
-  std::array<FlowRecord, kKeys> open;
-  std::size_t open_count = 0;
+  bool extras, biflow;
+  KeyMask mask{};  // zero without extras
+  std::map<Identity, OpenFlow> open;
   std::uint64_t fed_packets = 0, fed_octets = 0, out_packets = 0, out_octets = 0, flows_created = 0;
   std::uint64_t expired[6] = {};
 
   explicit Model(const tapflow::cache::FlowTableConfig& c)
-      : capacity(c.capacity), inactive_ns(c.inactive_timeout_ns), active_ns(c.active_timeout_ns) {
-    for (std::size_t i = 0; i < kKeys; ++i) open[i].key = pool()[i];
+      : capacity(c.capacity), inactive_ns(c.inactive_timeout_ns), active_ns(c.active_timeout_ns),
+        extras(c.extras), biflow(c.biflow) {
+    if (extras) mask = c.extra_key_mask;
   }
   std::uint64_t base() const { return std::max(clock, kStart); }
-  std::uint64_t deadline(const FlowRecord& f) const {
+  std::uint64_t deadline(const OpenFlow& f) const {
     return std::min(f.last_ns + inactive_ns, f.first_ns + active_ns);
   }
+  Identity identity_of(const FlowRecord& r) const { return identity(r.key, r.extras.first, mask); }
 
-  // A record the table emitted (at the model's clock): exactly its key's open flow, which it
-  // closes. A timeout reason iff the flow has timed out (the earlier one if both); kEndOfFlow
-  // where the caller expects it and nowhere else.
+  // A record the table emitted (at the model's clock): exactly one open flow, which it closes. A
+  // timeout reason iff the flow has timed out (the earlier one if both); kEndOfFlow where the
+  // caller expects it and nowhere else.
   void emitted(const FlowRecord& r, bool end_of_flow) {
-    FlowRecord& f = open[index_of(r.key)];
-    REQUIRE(f.packets >= 1 && same_flow(r, f) && r.first_ns <= r.last_ns);
+    const auto it = open.find(identity_of(r));
+    REQUIRE(it != open.end());
+    const OpenFlow& f = it->second;
+    REQUIRE(same_flow(r, f.record) && r.first_ns <= r.last_ns && r.reverse.first_ns <= r.reverse.last_ns);
+    REQUIRE(r.packets + r.reverse.packets >= 1);
     REQUIRE((r.end_reason == FlowEndReason::kEndOfFlow) == end_of_flow);
     const bool timed_out = clock > deadline(f);
     const bool idle_first = f.last_ns + inactive_ns <= f.first_ns + active_ns;
@@ -155,45 +239,100 @@ struct Model {
     if (r.end_reason == FlowEndReason::kActiveTimeout) REQUIRE(timed_out && !idle_first);
     if (reason >= 4) REQUIRE(!timed_out);  // kForcedEnd, kLackOfResources
     ++expired[reason];
-    out_packets += r.packets;
-    out_octets += r.octets;
-    f.packets = 0;
-    --open_count;
+    out_packets += r.packets + r.reverse.packets;
+    out_octets += r.octets + r.reverse.octets;
+    open.erase(it);
   }
 
   // One packet as update() handles it, taking the records it must emit from out[pos...] in
-  // order: its key's flow if that had timed out at the packet's time (without this packet), the
-  // flow evicted for a new one when the table is full (another key), then on TCP FIN or RST the
-  // packet's own flow (with it).
-  void packet(const PacketSummary& p, const std::vector<FlowRecord>& out, std::size_t& pos) {
+  // order: its flow if that had timed out at the packet's time (without this packet), the flow
+  // evicted for a new one when the table is full (another one), then on TCP FIN or RST (biflow:
+  // RST, or FIN once both ways) the packet's own flow (with it).
+  void packet(const PacketSummary& p, const PacketExtras& packet_extras, const std::vector<FlowRecord>& out,
+              std::size_t& pos) {
+    const PacketExtras x = extras ? packet_extras : PacketExtras{};
     clock = std::max(clock, p.timestamp_ns);
-    FlowRecord& f = open[index_of(p.key)];
-    if (f.packets != 0 && p.timestamp_ns > deadline(f)) {
-      REQUIRE(pos < out.size() && out[pos].key == p.key);
+    const bool tcp = p.key.protocol == 6;
+    const Identity forward = identity(p.key, x, mask);
+    const Identity backward = identity(reversed(p.key), swap_macs(x), mask);
+    bool reverse = false;
+    const auto find = [&] {
+      reverse = false;
+      auto found = open.find(forward);
+      if (found == open.end() && biflow) {  // the pool has no ICMP: every key pairs
+        found = open.find(backward);
+        reverse = found != open.end();
+      }
+      return found;
+    };
+    // A flow timed out at the packet's time ends first; then the packet may still find one the
+    // other way round (a key mask on one MAC lets a flow and its reverse both exist).
+    auto it = find();
+    while (it != open.end() && p.timestamp_ns > deadline(it->second)) {
+      REQUIRE(pos < out.size() && identity_of(out[pos]) == it->first);
       emitted(out[pos++], false);
+      it = find();
     }
-    if (f.packets == 0) {
-      if (open_count == capacity) {
-        REQUIRE(pos < out.size() && !(out[pos].key == p.key));
+    if (it == open.end()) {
+      if (open.size() == capacity) {
+        REQUIRE(pos < out.size());
         emitted(out[pos++], false);
       }
-      f.octets = f.tcp_flags = 0;
+      const bool syn = tcp && (p.tcp_flags & 0x02) != 0;
+      reverse = biflow && syn && (p.tcp_flags & 0x10) != 0;  // a SYN-ACK: keyed from its destination
+      OpenFlow f;
+      f.record.key = reverse ? reversed(p.key) : p.key;
+      if (extras) {
+        f.record.extras.first = reverse ? swap_macs(x) : x;
+        f.record.extras.min_length = f.record.extras.max_length = p.octets;
+      }
+      f.record.biflow_direction = biflow && syn ? BiflowDirection::kInitiator : BiflowDirection::kArbitrary;
       f.first_ns = f.last_ns = p.timestamp_ns;
-      f.min_ttl = f.max_ttl = p.ttl;
-      ++open_count;
+      const auto [created, fresh] = open.emplace(reverse ? backward : forward, f);
+      REQUIRE(fresh);  // the table must not hold two flows of one identity
+      it = created;
       ++flows_created;
     }
-    f.packets += 1;
-    f.octets += p.octets;
+    OpenFlow& f = it->second;
+    FlowRecord& r = f.record;
     f.first_ns = std::min(f.first_ns, p.timestamp_ns);
     f.last_ns = std::max(f.last_ns, p.timestamp_ns);
-    f.tcp_flags |= p.tcp_flags;
-    f.min_ttl = std::min(f.min_ttl, p.ttl);
-    f.max_ttl = std::max(f.max_ttl, p.ttl);
+    if (reverse) {
+      auto& v = r.reverse;
+      if (v.packets == 0) {
+        v.first_ns = v.last_ns = p.timestamp_ns;
+        v.min_ttl = v.max_ttl = p.ttl;
+      }
+      v.packets += 1;
+      v.octets += p.octets;
+      v.first_ns = std::min(v.first_ns, p.timestamp_ns);
+      v.last_ns = std::max(v.last_ns, p.timestamp_ns);
+      v.tcp_flags |= p.tcp_flags;
+      v.min_ttl = std::min(v.min_ttl, p.ttl);
+      v.max_ttl = std::max(v.max_ttl, p.ttl);
+    } else {
+      if (r.packets == 0) {
+        r.first_ns = r.last_ns = p.timestamp_ns;
+        r.min_ttl = r.max_ttl = p.ttl;
+      }
+      r.packets += 1;
+      r.octets += p.octets;
+      r.first_ns = std::min(r.first_ns, p.timestamp_ns);
+      r.last_ns = std::max(r.last_ns, p.timestamp_ns);
+      r.tcp_flags |= p.tcp_flags;
+      r.min_ttl = std::min(r.min_ttl, p.ttl);
+      r.max_ttl = std::max(r.max_ttl, p.ttl);
+    }
+    if (extras) {
+      r.extras.first.fragment_flags |= x.fragment_flags;
+      r.extras.min_length = std::min(r.extras.min_length, p.octets);
+      r.extras.max_length = std::max(r.extras.max_length, p.octets);
+    }
     fed_packets += 1;
     fed_octets += p.octets;
-    if (p.key.protocol == 6 && (p.tcp_flags & 0x05) != 0) {  // FIN or RST
-      REQUIRE(pos < out.size() && out[pos].key == p.key);
+    if (tcp && (p.tcp_flags & 0x05) != 0 &&  // FIN or RST
+        (!biflow || (p.tcp_flags & 0x04) != 0 || (r.tcp_flags & r.reverse.tcp_flags & 0x01) != 0)) {
+      REQUIRE(pos < out.size() && identity_of(out[pos]) == it->first);
       emitted(out[pos++], true);
     }
   }
@@ -202,7 +341,7 @@ struct Model {
 // Size, clock and counters agree with the model.
 void check_table(const FlowTable& table, const Model& m) {
   const auto& c = table.counters();
-  REQUIRE(table.size() == m.open_count && table.size() <= table.capacity() && table.clock_ns() == m.clock);
+  REQUIRE(table.size() == m.open.size() && table.size() <= table.capacity() && table.clock_ns() == m.clock);
   REQUIRE(c.packets == m.fed_packets && c.octets == m.fed_octets && c.flows_created == m.flows_created);
   for (int r = 0; r < 6; ++r) REQUIRE(c.expired[r] == m.expired[r]);
   REQUIRE(c.flows_created == c.expired_total() + table.size());
@@ -211,17 +350,17 @@ void check_table(const FlowTable& table, const Model& m) {
 // for_each_active up to `limit` flows: each an open flow of the model, none twice; with no
 // limit all of them, which with the records so far hold every packet and octet fed.
 void check_active(const FlowTable& table, const Model& m, std::size_t limit) {
-  bool seen[kKeys] = {};
+  std::set<Identity> seen;
   std::size_t n = 0;
   std::uint64_t packets = 0, octets = 0;
   const auto visit = [&](const FlowRecord& r) {
-    const std::size_t i = index_of(r.key);
-    REQUIRE(!seen[i] && m.open[i].packets >= 1 && same_flow(r, m.open[i]) &&
+    const Identity id = m.identity_of(r);
+    const auto it = m.open.find(id);
+    REQUIRE(it != m.open.end() && seen.insert(id).second && same_flow(r, it->second.record) &&
             r.end_reason == FlowEndReason::kForcedEnd);
-    seen[i] = true;
     ++n;
-    packets += r.packets;
-    octets += r.octets;
+    packets += r.packets + r.reverse.packets;
+    octets += r.octets + r.reverse.octets;
   };
   table.for_each_active(visit, limit);
   REQUIRE(n <= limit && n <= table.size());
@@ -241,17 +380,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.inactive_timeout_ns = kTimeouts[(data[1] >> 1) % 6] * kSecond;
   config.active_timeout_ns = kTimeouts[data[2] % 6] * kSecond;
   config.hash_seed = data[2] / 5;
+  const unsigned mode = data[0] >> 6;
+  config.extras = (mode & 1) != 0;
+  config.biflow = (mode & 2) != 0;
+  std::size_t at = 3;
+  if (mode != 0) {
+    if (size < 4) return 0;
+    config.extra_key_mask = key_mask(data[at++]);
+  }
   FlowTable table(config);
   REQUIRE(table.granularity_ns() == std::clamp(config.inactive_timeout_ns / 8, kMs, kSecond));
   Model m(config);
   std::vector<FlowRecord> out;
-  std::size_t at = 3;
   const auto next = [&]() -> std::uint8_t { return at < size ? data[at++] : 0; };
-  // Four bytes: key, TCP flags, time step (from `clock`, the latest time so far), octets.
-  const auto make_packet = [&](std::uint64_t& clock) {
+  // Extras a table without config.extras must ignore.
+  const PacketExtras ignored = make_extras(0xa5);
+  // Four bytes: key, TCP flags, time step (from `clock`, the latest time so far), octets; with
+  // extras a fifth, the packet's extras.
+  const auto make_packet = [&](std::uint64_t& clock, PacketExtras& x) {
     PacketSummary p;
     const std::uint8_t key = next(), flags = next(), step = next(), octets = next();
     p.key = pool()[key % kKeys];
+    x = config.extras ? make_extras(next()) : ignored;
+    if (mode != 0 && (key & 128) != 0) {  // the other end speaking
+      p.key = reversed(p.key);
+      x = swap_macs(x);
+    }
     p.tcp_flags = flags;
     p.timestamp_ns = time_from(std::max(clock, kStart), step);
     p.octets = octets == 255 ? 0xffffffffu : octets * 60u;
@@ -267,11 +421,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (op & 7) {
       case 3: {  // update_batch of 1..32 packets: the same records as one update() each
         PacketSummary batch[32];
+        PacketExtras batch_extras[32];
         std::size_t n = 0;
         std::uint64_t clock = m.clock;
-        while (n < 1u + (op >> 3) && at < size) batch[n++] = make_packet(clock);
-        table.update_batch(std::span(batch, n), out);
-        for (std::size_t i = 0; i < n; ++i) m.packet(batch[i], out, pos);
+        while (n < 1u + (op >> 3) && at < size) {
+          batch[n] = make_packet(clock, batch_extras[n]);
+          ++n;
+        }
+        // Without extras, both overloads (the extras are ignored); with, the extras one.
+        if (config.extras || (op & 8) != 0) {
+          table.update_batch(std::span(batch, n), std::span(batch_extras, n), out);
+        } else {
+          table.update_batch(std::span(batch, n), out);
+        }
+        for (std::size_t i = 0; i < n; ++i) m.packet(batch[i], batch_extras[i], out, pos);
         REQUIRE(pos == out.size());
         break;
       }
@@ -288,9 +451,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         // What is left is at most a granularity overdue (a packet behind the clock that moves a
         // flow's first time, so its active deadline, re-files the flow).
-        for (const auto& f : m.open) {
-          REQUIRE(max_records != SIZE_MAX || f.packets == 0 ||
-                  now < m.deadline(f) + table.granularity_ns());
+        for (const auto& [id, f] : m.open) {
+          REQUIRE(max_records != SIZE_MAX || now < m.deadline(f) + table.granularity_ns());
         }
         break;
       }
@@ -305,11 +467,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_active(table, m, op >> 3);
         check_active(table, m, SIZE_MAX);
         break;
-      default: {  // one packet
+      default: {  // one packet: with its extras, or (bit 3) through the overload without
         std::uint64_t clock = m.clock;
-        const PacketSummary p = make_packet(clock);
-        table.update(p, out);
-        m.packet(p, out, pos);
+        PacketExtras x;
+        const PacketSummary p = make_packet(clock, x);
+        if ((op & 8) != 0) {
+          table.update(p, out);
+          x = PacketExtras{};
+        } else {
+          table.update(p, x, out);
+        }
+        m.packet(p, x, out, pos);
         REQUIRE(pos == out.size());
         break;
       }
@@ -326,7 +494,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (n == 0) break;
     for (const auto& r : out) m.emitted(r, false);
   }
-  REQUIRE(table.size() == 0 && m.open_count == 0);
+  REQUIRE(table.size() == 0 && m.open.empty());
   REQUIRE(m.out_packets == m.fed_packets && m.out_octets == m.fed_octets);
   check_table(table, m);
   return 0;
