@@ -99,6 +99,54 @@ TEST(HotPath, DecodeAndCacheUpdatesAllocateNothingPerPacket) {
   EXPECT_GT(table.counters().expired[5], 0u) << "the steady state must include evictions";
 }
 
+// The same with --key/--fields extras (a VLAN and MAC key mask) and --biflow: the decoder's
+// extras and the table's side blocks live in memory taken at construction.
+TEST(HotPath, ExtrasAndBiflowAllocateNothingPerPacket) {
+  for (const bool biflow : {false, true}) {
+    tapflow::cache::FlowTableConfig config{.capacity = 4096, .inactive_timeout_ns = 1'000'000'000ull,
+                                           .active_timeout_ns = 5'000'000'000ull, .hash_seed = 9};
+    config.extras = true;
+    config.biflow = biflow;
+    for (std::size_t i = 0; i < 6; ++i) config.extra_key_mask[i] = 0xff;  // source MAC
+    config.extra_key_mask[12] = config.extra_key_mask[13] = 0xff;        // VLAN
+    tapflow::cache::FlowTable table(config);
+    std::vector<tapflow::cache::FlowRecord> expired;
+    expired.reserve(8192);
+    std::mt19937 rng(5);
+    std::array<tapflow::cache::PacketSummary, 256> batch;
+    std::array<tapflow::cache::PacketExtras, 256> extras;
+    tapflow::probe::DecodeOptions options;
+    options.extras = true;
+    auto frame = tcp_frame(1, 0x10);
+    std::uint64_t t = 1'000'000'000ull;
+    auto run = [&](int batches) {
+      for (int b = 0; b < batches; ++b) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const auto source = static_cast<std::uint32_t>(rng() % 20000);
+          frame[27] = static_cast<std::uint8_t>(source);
+          frame[28] = static_cast<std::uint8_t>(source >> 8);
+          frame[6] = static_cast<std::uint8_t>(rng() % 4);  // a few source MACs
+          frame[33] = i % 16 == 0 ? 0x11 : 0x10;
+          t += 100'000;
+          if (tapflow::probe::decode_packet(1, frame, static_cast<std::uint32_t>(frame.size()), t, 0, options,
+                                            batch[n], extras[n]) == tapflow::probe::DecodeVerdict::kOk) {
+            ++n;
+          }
+        }
+        table.update_batch(std::span(batch).first(n), std::span(extras).first(n), expired);
+        table.expire(t, expired, 4096);
+        expired.clear();
+      }
+    };
+    run(200);
+    const auto before = g_allocations.load();
+    run(2000);
+    EXPECT_EQ(g_allocations.load() - before, 0u) << (biflow ? "biflow" : "extras");
+    EXPECT_GT(table.counters().expired[5], 0u) << "the steady state must include evictions";
+  }
+}
+
 // Reading a capture, both by the direct path and through libpcap, then decoding and accounting
 // each frame: nothing is allocated per record once the file is open.
 TEST(HotPath, ReadingAFileAllocatesNothingPerRecord) {
