@@ -69,9 +69,7 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
     for (std::size_t i = 0; i < elements.size(); ++i) {
       if (!fields_.chosen.test(i)) continue;
       const auto& e = elements[i];
-      if (e.families == (r.key.is_ipv6() ? exporter::AddressFamilies::kIpv4Only : exporter::AddressFamilies::kIpv6Only)) {
-        continue;
-      }
+      if (!exporter::carries(e, r.key.ip_version)) continue;
       row += fmt::format(" {}={}", e.alias.empty() ? e.name : e.alias, exporter::render_value(e, r));
     }
     while (!row.empty() && row.back() == ' ') row.pop_back();

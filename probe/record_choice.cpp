@@ -46,14 +46,6 @@ constexpr ExtraKeyField kExtraKey[] = {
     {ie::kFlowLabelIpv6, offsetof(cache::PacketExtras, flow_label), 4},
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool RecordChoice::needs_extras() const {
@@ -100,7 +92,7 @@ bool parse_key(std::string_view list, RecordChoice& choice, std::string& error) 
     bool found = false;
     for (const auto& f : kDefaultKey) {
       for (const auto n : f.names) {
-        if (!iequals(n, name)) continue;
+        if (!exporter::equals_ignoring_case(n, name)) continue;
         found = true;
         if (f.drop == 0) protocol = true;
         kept |= f.drop;
@@ -109,7 +101,7 @@ bool parse_key(std::string_view list, RecordChoice& choice, std::string& error) 
     for (const auto& f : kExtraKey) {
       const int index = find_information_element(f.id);
       const auto& e = exporter::information_elements()[static_cast<std::size_t>(index)];
-      if (!iequals(e.name, name) && e.alias != name) continue;
+      if (!exporter::names_element(e, name)) continue;
       found = true;
       for (std::size_t i = 0; i < f.size; ++i) mask[f.offset + i] = 0xff;
       chosen.set(static_cast<std::size_t>(index));

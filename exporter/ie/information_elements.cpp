@@ -371,9 +371,9 @@ constexpr InformationElement kTable[] = {
 constexpr std::size_t kTableSize = std::size(kTable);
 static_assert(kTableSize <= kMaxInformationElements, "DecodedRecord::fields holds one bit per row");
 
-bool in_template(const InformationElement& e, AddressFamilies excluded, Formats format, const TemplateSpec& spec,
+bool in_template(const InformationElement& e, int ip_version, Formats format, const TemplateSpec& spec,
                  std::size_t index) {
-  if (e.families == excluded || (e.formats & format) == 0) return false;
+  if (!carries(e, ip_version) || (e.formats & format) == 0) return false;
   // v9 (RFC 3954) has no enterprise numbers.
   if (format == kV9Format && e.enterprise != 0) return false;
   if (spec.dropped.test(index)) return false;
@@ -381,7 +381,11 @@ bool in_template(const InformationElement& e, AddressFamilies excluded, Formats 
   return (e.needs & ~kChosenFeature & ~spec.features) == 0;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
+}  // namespace
+
+std::span<const InformationElement> information_elements() { return kTable; }
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
@@ -389,13 +393,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool named(const InformationElement& e, std::string_view name) {
-  return iequals(e.name, name) || (!e.alias.empty() && e.alias == name);
+bool names_element(const InformationElement& e, std::string_view name) {
+  return equals_ignoring_case(e.name, name) || (!e.alias.empty() && e.alias == name);
 }
-
-}  // namespace
-
-std::span<const InformationElement> information_elements() { return kTable; }
 
 int find_information_element(std::uint16_t id, std::uint32_t enterprise) {
   for (std::size_t i = 0; i < kTableSize; ++i) {
@@ -406,7 +406,7 @@ int find_information_element(std::uint16_t id, std::uint32_t enterprise) {
 
 int find_information_element(std::string_view name) {
   for (std::size_t i = 0; i < kTableSize; ++i) {
-    if (named(kTable[i], name)) return static_cast<int>(i);
+    if (names_element(kTable[i], name)) return static_cast<int>(i);
   }
   return -1;
 }
@@ -421,7 +421,7 @@ std::optional<ElementSet> parse_field_list(std::string_view list, std::string& e
     bool found = false;
     // An alias may name several rows (icmp: the IPv4 and the IPv6 element).
     for (std::size_t i = 0; i < kTableSize; ++i) {
-      if (!named(kTable[i], name)) continue;
+      if (!names_element(kTable[i], name)) continue;
       if ((kTable[i].needs & kChosenFeature) == 0) {
         error = fmt::format("'{}' is always exported; --fields takes: {}", name, optional_field_names());
         return std::nullopt;
@@ -449,14 +449,13 @@ std::string optional_field_names() {
 }
 
 std::vector<const InformationElement*> record_fields(ExportFormat format, int ip_version, const TemplateSpec& spec) {
-  const AddressFamilies excluded = ip_version == 6 ? AddressFamilies::kIpv4Only : AddressFamilies::kIpv6Only;
   TemplateSpec effective = spec;
   // v9 announces sampling in an options record that applies to all the source's records.
   const Formats f = format == ExportFormat::kV9 ? kV9Format : kIpfixFormat;
   if (f == kV9Format) effective.features = static_cast<std::uint8_t>(effective.features & ~kSampledFeature);
   std::vector<const InformationElement*> fields;
   for (std::size_t i = 0; i < kTableSize; ++i) {
-    if (in_template(kTable[i], excluded, f, effective, i)) fields.push_back(&kTable[i]);
+    if (in_template(kTable[i], ip_version, f, effective, i)) fields.push_back(&kTable[i]);
   }
   return fields;
 }

@@ -98,6 +98,15 @@ int find_information_element(std::uint16_t id, std::uint32_t enterprise = 0);
 
 // Index of the row named `name` (its IANA name, case-insensitively, or its alias), or -1.
 int find_information_element(std::string_view name);
+// Whether `name` names `e`: its IANA name, case-insensitively, or its alias.
+bool names_element(const InformationElement& e, std::string_view name);
+// ASCII case-insensitive equality, as IANA names are matched.
+bool equals_ignoring_case(std::string_view a, std::string_view b);
+
+// Whether records of `ip_version` carry `e` (the address elements differ between families).
+inline bool carries(const InformationElement& e, int ip_version) {
+  return e.families != (ip_version == 6 ? AddressFamilies::kIpv4Only : AddressFamilies::kIpv6Only);
+}
 
 // What one destination's templates carry: the features, and the optional (kChosenFeature) rows
 // --fields and --key named, by index in information_elements().

@@ -45,7 +45,7 @@ nlohmann::json record_json(const cache::FlowRecord& r, const TemplateSpec& field
       if (!fields.chosen.test(i)) continue;
       const auto& e = elements[i];
       // An element of the other family (flowLabelIPv6 on an IPv4 flow) is left out.
-      if (e.families == (r.key.is_ipv6() ? AddressFamilies::kIpv4Only : AddressFamilies::kIpv6Only)) continue;
+      if (!carries(e, r.key.ip_version)) continue;
       const std::string value = render_value(e, r);
       if (e.type == DataType::kUnsigned) {
         j[std::string(e.name)] = std::stoull(value);
