@@ -83,6 +83,11 @@ class FakeQueue final : public drivers::RxQueue {
     std::lock_guard lock(mutex_);
     frames_.push_back(std::move(f));
   }
+  // All at once, as a burst already in the ring: no poll sees part of it.
+  void add(const std::vector<FakeFrame>& frames) {
+    std::lock_guard lock(mutex_);
+    frames_.insert(frames_.end(), frames.begin(), frames.end());
+  }
   std::uint64_t polls() const { return polls_.load(); }
   std::uint64_t dropped_kernel = 0;
 
