@@ -174,9 +174,8 @@ FlowKey FlowTable::key_of(Ref r) const {
   return key;
 }
 
-FlowRecord FlowTable::to_record(Ref r, FlowEndReason reason) const {
+void FlowTable::fill_record(Ref r, FlowEndReason reason, FlowRecord& rec) const {
   const EntryHeader& e = header(r);
-  FlowRecord rec;
   rec.key = key_of(r);
   rec.packets = e.packets;
   rec.octets = e.octets;
@@ -197,7 +196,6 @@ FlowRecord FlowTable::to_record(Ref r, FlowEndReason reason) const {
     rec.reverse = side.reverse;
     rec.biflow_direction = side.direction;
   }
-  return rec;
 }
 
 std::uint64_t FlowTable::placed_hash(Ref r) const {
@@ -404,7 +402,9 @@ void FlowTable::expire_entry(Ref r, FlowEndReason reason, std::vector<FlowRecord
   // whichever path expires it (sweep, full cache, end of input): the record does not depend on
   // when the periodic expiry last ran, nor on the number of shards.
   if (reason != FlowEndReason::kEndOfFlow) reason = timed_out_reason(e, clock_ns_, reason);
-  const FlowRecord& record = expired.emplace_back(to_record(r, reason));
+  // Built in place: a record is copied once more on its way out (Worker::emit), not twice.
+  FlowRecord& record = expired.emplace_back();
+  fill_record(r, reason, record);
   ++counters_.expired[static_cast<int>(reason)];
   unplace(r, side_ != nullptr ? side_[r & ~kWide].hash : hash_key(record.key, config_.hash_seed));
   wheel_unlink(r);

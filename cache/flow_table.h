@@ -239,7 +239,10 @@ class FlowTable {
   const EntryHeader& header(Ref r) const {
     return (r & kWide) != 0 ? wide_.entries[r & ~kWide].h : narrow_.entries[r].h;
   }
-  FlowRecord to_record(Ref r, FlowEndReason reason) const;
+  FlowRecord to_record(Ref r, FlowEndReason reason) const { FlowRecord rec; fill_record(r, reason, rec); return rec; }
+  // Writes the flow into `rec`, which is zero in its extras, reverse and direction fields: a
+  // table without side blocks leaves them so.
+  void fill_record(Ref r, FlowEndReason reason, FlowRecord& rec) const;
   // The hash the flow was placed with.
   std::uint64_t placed_hash(Ref r) const;
   FlowKey key_of(Ref r) const;

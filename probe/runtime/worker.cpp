@@ -2,8 +2,12 @@
 
 #include <pthread.h>
 
+#include <cstddef>
+#include <cstring>
+
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "probe/cache_warnings.h"
 
@@ -18,7 +22,7 @@ constexpr std::size_t kExpireChunk = 4096;
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), std::string(name).substr(0, 15).c_str()); }
 
 Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records, bool live)
-    : table_(config), records_(records), live_(live) {
+    : table_(config), records_(records), live_(live), side_fields_(config.extras || config.biflow) {
   // A batch can end two flows per packet (a full cache evicts one for a new flow whose own RST
   // then ends it), then the sweep adds a chunk: reserved up front, nothing grows on the data path.
   expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);
@@ -105,7 +109,16 @@ void Worker::emit() {
       records_.count_dropped(1);
       continue;
     }
-    current_->records[current_->count++] = record;
+    cache::FlowRecord& slot = current_->records[current_->count++];
+    if (side_fields_) {
+      slot = record;
+    } else {
+      // Without side blocks a record's extras, reverse and direction are zero, and stay zero in
+      // every batch of this channel (they start so and only this worker writes them): the rest,
+      // half the record, is all there is to copy.
+      static_assert(std::is_trivially_copyable_v<cache::FlowRecord>);
+      std::memcpy(static_cast<void*>(&slot), &record, offsetof(cache::FlowRecord, extras));
+    }
     if (current_->count == kRecordBatchSize) submit(false);
   }
   expired_.clear();
