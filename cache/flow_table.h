@@ -151,6 +151,9 @@ class FlowTable {
   std::uint64_t granularity_ns() const { return granularity_ns_; }
   const FlowTableCounters& counters() const { return counters_; }
   const FlowTableConfig& config() const { return config_; }
+  // Whether records carry extras, reverse counters and a direction (--key, --fields, --biflow):
+  // without side blocks those stay zero.
+  bool has_side_blocks() const { return side_ != nullptr; }
 
  private:
   // An entry reference: an index into the IPv4 pool, or into the wide pool with kWide set.

@@ -22,7 +22,7 @@ constexpr std::size_t kExpireChunk = 4096;
 void name_thread(const char* name) { pthread_setname_np(pthread_self(), std::string(name).substr(0, 15).c_str()); }
 
 Worker::Worker(const cache::FlowTableConfig& config, RecordChannel& records, bool live)
-    : table_(config), records_(records), live_(live), side_fields_(config.extras || config.biflow) {
+    : table_(config), records_(records), live_(live) {
   // A batch can end two flows per packet (a full cache evicts one for a new flow whose own RST
   // then ends it), then the sweep adds a chunk: reserved up front, nothing grows on the data path.
   expired_.reserve(kExpireChunk + 2 * kPacketBatchSize);
@@ -110,7 +110,7 @@ void Worker::emit() {
       continue;
     }
     cache::FlowRecord& slot = current_->records[current_->count++];
-    if (side_fields_) {
+    if (table_.has_side_blocks()) {
       slot = record;
     } else {
       // Without side blocks a record's extras, reverse and direction are zero, and stay zero in

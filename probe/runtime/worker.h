@@ -47,7 +47,6 @@ class Worker {
   cache::FlowTable table_;
   RecordChannel& records_;
   bool live_ = false;
-  bool side_fields_ = false;  // the table fills extras, reverse and direction (--key, --fields, --biflow)
   bool waiting_ = false;  // in finish() or answer(): the batch is waited for even when live
   RecordBatch* current_ = nullptr;
   BatchStamp stamp_;

@@ -231,7 +231,7 @@ TEST(Runtime, LiveStopDrainsWhatTheQueueStillHolds) {
   Pipeline pipeline(config(1), &printer);
   std::thread data_path([&] { EXPECT_EQ(pipeline.run(driver, stop), 0); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  // Stamped now and put in the ring at once: a slow run (sanitizers) must not see the wall
+  // Stamped a second ago and put in the ring at once: a slow run (sanitizers) must not see the wall
   // clock expire half-read flows, which would split them into more records.
   auto frames = traffic(100);
   for (auto& f : frames) f.timestamp_ns = now() - kSecond;
