@@ -163,6 +163,42 @@ def wait_for_udp_drained(port, timeout=30):
         time.sleep(0.05)
 
 
+def process_tree(pid):
+    """pid and all its descendants, from /proc/PID/task/*/children."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return pids
+
+
+def wait_until_idle(pid, quiet=1.0, timeout=60.0):
+    """Waits until pid and its children have been asleep, using no CPU, for `quiet` seconds (a
+    process waiting for the CPU on a busy machine is runnable, state R, so it never looks idle).
+    For collectors that say nothing when they are ready or have caught up: nfacctd's print
+    plugin zeroes its cache after it logs its size, and reads its core's queue behind the socket."""
+    def sample():
+        ticks, busy = 0, False
+        for p in process_tree(pid):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                busy |= fields[0] in ("R", "D")
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks, busy
+    deadline, last, since = time.time() + timeout, None, time.time()
+    while time.time() < deadline:
+        ticks, busy = sample()
+        if busy or ticks != last:
+            last, since = ticks, time.time()
+        elif time.time() - since >= quiet:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @contextlib.contextmanager
 def nfacctd_print(directory, aggregate, pipe_size=None, cache_entries=262139, extra=""):
     """pmacct's nfacctd with its print plugin (CSV, written when it stops) on a free port of
@@ -195,13 +231,18 @@ aggregate: {aggregate}
             if proc.poll() is not None or time.time() > deadline:
                 fail(f"nfacctd did not start: {log.read_text()[-600:]}")
             time.sleep(0.05)
-        # No line says when the plugin reads its pipe: 2 s was enough in every run but one of ~8
-        # (a v5 conversion lost 1.7 % of its packets there), so 3.
-        time.sleep(3)
+        # No line says when the plugin reads its queue: it zeroes its cache first (about 1 GB at
+        # the default 262139 entries), which on a busy machine took longer than a fixed 3 s
+        # (the plugin then stored nothing, or half of a 1 M-packet run). Wait until it sleeps.
+        if not wait_until_idle(proc.pid):
+            fail(f"nfacctd did not settle within 60 s after it started: {log.read_text()[-600:]}")
         rows = []
         yield port, rows
         wait_for_udp_drained(port)
-        time.sleep(1)  # the core hands the last datagrams to the plugin
+        # The core hands the last datagrams to the plugin, which may be far behind it: a SIGINT
+        # before it caught up loses what its queue still held.
+        if not wait_until_idle(proc.pid):
+            fail("nfacctd was still busy 60 s after its socket drained")
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         # The plugin writes its file as it exits, after the core: until its size holds for a second.
