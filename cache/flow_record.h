@@ -56,7 +56,9 @@ enum class BiflowDirection : std::uint8_t {
   kInitiator = 1,  // the source sent the TCP handshake's SYN, seen by the table
 };
 
-struct FlowRecord {
+// What every destination reads of a finished flow: 96 bytes, the part that crosses from a worker
+// to the export thread in every run (RecordBatch).
+struct FlowRecordCore {
   FlowKey key;
   std::uint64_t packets = 0;
   std::uint64_t octets = 0;
@@ -71,9 +73,18 @@ struct FlowRecord {
   std::uint8_t destination_prefix_length = 0;
   std::uint32_t source_as = 0;
   std::uint32_t destination_as = 0;
+};
+static_assert(sizeof(FlowRecordCore) == 96, "the core record is one and a half cache lines");
+
+// What only a table with side blocks (--key / --fields beyond the core, --biflow) fills: zero
+// (direction unknown, arbitrary) otherwise. A RecordBatch carries it only then.
+struct FlowSide {
   FlowExtras extras;        // --key / --fields
   ReverseCounters reverse;  // --biflow
   BiflowDirection biflow_direction = BiflowDirection::kArbitrary;  // --biflow
 };
+
+// The record as the table hands it out and every exporter reads it.
+struct FlowRecord : FlowRecordCore, FlowSide {};
 
 }  // namespace tapflow::cache

@@ -84,11 +84,15 @@ struct PacketBatch {
   std::array<cache::PacketExtras, kPacketBatchSize> extras;
 };
 
+// Records cross as their 96-byte cores; the sides follow in an array of their own only from a
+// table with side blocks (allocated by the worker when it first fills the batch), so a run with
+// default keys moves, and keeps in its 64-batch pool, half the bytes.
 struct RecordBatch {
   std::uint32_t count = 0;
   bool last = false;  // the producer's final batch: nothing follows on this channel
   BatchStamp stamp;
-  std::array<cache::FlowRecord, kRecordBatchSize> records;
+  std::array<cache::FlowRecordCore, kRecordBatchSize> records;
+  std::unique_ptr<std::array<cache::FlowSide, kRecordBatchSize>> sides;  // records[i]'s, or nullptr
 };
 
 // A fixed pool of batches going round between one producer and one consumer.

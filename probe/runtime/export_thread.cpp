@@ -27,6 +27,7 @@ ExportThread::ExportThread(const ExportConfig& config, FlowPrinter* printer)
   if (rotate_interval_s_ != 0) rotation_interval_ = now_ns_ / (rotate_interval_s_ * 1'000'000'000ull);
   exporter::ExportOptions options = config.options;
   options.totals = [this] { return totals_; };
+  records_.resize(kRecordBatchSize);
   for (const auto& url : config.urls) {
     exporters_.push_back(exporter::make_exporter(url, options, [this] { return now_ns_; }));
   }
@@ -86,7 +87,15 @@ void ExportThread::advance_clock(std::uint64_t now_ns) {
 void ExportThread::take(RecordBatch& batch) {
   note_stamp(batch.stamp);
   if (batch.count == 0) return;
-  const std::span<const cache::FlowRecord> records(batch.records.data(), batch.count);
+  for (std::uint32_t i = 0; i < batch.count; ++i) static_cast<cache::FlowRecordCore&>(records_[i]) = batch.records[i];
+  if (batch.sides) {
+    for (std::uint32_t i = 0; i < batch.count; ++i) static_cast<cache::FlowSide&>(records_[i]) = (*batch.sides)[i];
+    records_have_sides_ = true;
+  } else if (records_have_sides_) {
+    for (auto& r : records_) static_cast<cache::FlowSide&>(r) = {};
+    records_have_sides_ = false;
+  }
+  const std::span<const cache::FlowRecord> records(records_.data(), batch.count);
   for (const auto& r : records) flows_.count_flow(r, now_ns_);
   for (auto& e : exporters_) e->export_records(records);
   if (printer_ != nullptr) printer_->print(records);

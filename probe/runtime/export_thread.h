@@ -100,6 +100,10 @@ class ExportThread {
   std::vector<BatchStamp> totals_by_source_;
   exporter::ProbeTotals totals_;
   TrafficProfile flows_;
+  // A batch's records rebuilt whole (core, and side where the batch has sides) for the exporters:
+  // sized once, so it stays in this core's cache from batch to batch.
+  std::vector<cache::FlowRecord> records_;
+  bool records_have_sides_ = false;  // records_ holds a side that the next batch without sides must clear
   // sync() and finish() meet the thread here.
   std::atomic<std::uint64_t> sync_wanted_{0};
   std::atomic<std::uint64_t> sync_done_{0};
