@@ -30,6 +30,10 @@ for threads in 1 2 3; do
   done
   wait "$pid"
 done
+echo "tsan: a conversion with side blocks (--biflow --fields smac,vlan) at --threads 2"
+# Record batches then carry a side array the worker allocates and the export thread reads.
+build-tsan/tapflow -r "$tmp/gen.pcap" --threads 2 --no-progress --log-level error --biflow \
+  --fields smac,vlan -n "file:$tmp/out-side.ipfix"
 echo "tsan: signals during conversions"
 python3 tests/integration/signals.py --tapflow=build-tsan/tapflow
 echo "tsan: clean"
