@@ -39,7 +39,8 @@ inline std::uint64_t hash_key(const FlowKey& key, std::uint64_t seed) {
 }
 
 // Direction-independent hash: swapping source and destination (addresses and ports) gives the
-// same value, so a connection's two unidirectional flows share a shard.
+// same value, so a connection's two unidirectional flows share a shard. The ingress interface is
+// left out: a --biflow's two directions may arrive on two interfaces (an optical tap's two ports).
 inline std::uint64_t symmetric_hash(const FlowKey& key, std::uint64_t seed) {
   std::uint64_t a = 0, b = 0;
   const std::uint8_t* s = key.source_address.data();
@@ -51,8 +52,7 @@ inline std::uint64_t symmetric_hash(const FlowKey& key, std::uint64_t seed) {
   b = (s0 ^ d0) ^ ((s1 ^ d1) << 1);
   const std::uint64_t ports = (static_cast<std::uint64_t>(key.source_port) + key.destination_port) |
                               (static_cast<std::uint64_t>(key.source_port ^ key.destination_port) << 20);
-  const std::uint64_t rest = ports | (static_cast<std::uint64_t>(key.protocol) << 40) |
-                             (static_cast<std::uint64_t>(key.ingress_interface) << 48);
+  const std::uint64_t rest = ports | (static_cast<std::uint64_t>(key.protocol) << 40);
   return detail::mix(a ^ seed ^ 0xa0761d6478bd642full, b ^ rest ^ 0xe7037ed1a0b428dbull);
 }
 

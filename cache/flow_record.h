@@ -48,7 +48,13 @@ struct ReverseCounters {
   std::uint8_t tcp_flags = 0;
   std::uint8_t min_ttl = 0;
   std::uint8_t max_ttl = 0;
+  // The reverse direction's first packet's ToS and ingress interface: with --biflow neither is
+  // part of the key (a connection's two ends mark their packets differently, and an optical
+  // tap delivers each direction on its own port), so the key's are the forward direction's.
+  std::uint8_t tos = 0;
+  std::uint32_t ingress_interface = 0;
 };
+static_assert(sizeof(ReverseCounters) == 40, "no hidden padding");
 
 // RFC 5103 §6.3 biflowDirection (IE 239) values tapflow sets.
 enum class BiflowDirection : std::uint8_t {

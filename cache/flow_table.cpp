@@ -195,6 +195,10 @@ void FlowTable::fill_record(Ref r, FlowEndReason reason, FlowRecord& rec) const 
     rec.extras = side.extras;
     rec.reverse = side.reverse;
     rec.biflow_direction = side.direction;
+    if (config_.biflow) {
+      rec.key.tos = side.forward_tos;
+      rec.key.ingress_interface = side.forward_ingress_interface;
+    }
   }
 }
 
@@ -652,8 +656,14 @@ void FlowTable::update_hashed(const PacketSummary& packet, std::uint64_t hash,
 
 // --- the side path: extras and biflow ------------------------------------------------------------
 
-FlowTable::SideProbe FlowTable::make_side_probe(const FlowKey& key, const PacketExtras& extras) const {
+FlowTable::SideProbe FlowTable::make_side_probe(const FlowKey& packet_key, const PacketExtras& extras) const {
   SideProbe p;
+  FlowKey key = packet_key;
+  if (config_.biflow) {
+    // Not part of a biflow's key (see FlowTableConfig::biflow): each direction's own.
+    key.tos = 0;
+    key.ingress_interface = 0;
+  }
   p.forward.narrow = false;
   write_key(key, false, p.forward.bytes);
   mask_key_extras(extras, config_.extra_key_mask, p.extras);
@@ -689,10 +699,12 @@ std::uint64_t FlowTable::side_hash(const FlowKey& key, const PacketExtras& extra
   // Direction-independent, so a connection's two directions probe the same buckets and one
   // lookup compares each candidate both ways (a second lookup with the reversed key would cost a
   // second bucket walk, a likely cache miss, for every reverse packet and every new flow).
-  // symmetric_hash leaves out the key's last word (tos, version, tunnel), equal both ways.
+  // symmetric_hash leaves out the ingress interface and the key's last word (protocol, tos,
+  // version, tunnel), equal both ways; the ToS is not part of a biflow's key.
   const auto* k = reinterpret_cast<const std::uint8_t*>(&key);
+  constexpr std::uint64_t kWithoutTos = ~(std::uint64_t{0xff} << (8 * (offsetof(FlowKey, tos) - 40)));
   std::uint64_t h = symmetric_hash(key, config_.hash_seed);
-  h = detail::mix(detail::load_u64(k + 40) ^ h ^ k0, config_.hash_seed ^ k1);
+  h = detail::mix((detail::load_u64(k + 40) & kWithoutTos) ^ h ^ k0, config_.hash_seed ^ k1);
   if (!config_.extras) return h;
   // The MACs as sum and XOR (equal when swapped), the rest as it is; only the bits both
   // orientations determine (biflow_hash_mask_), so every packet of a flow hashes alike.
@@ -848,6 +860,8 @@ void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& ext
     if (v.packets == 0) {
       v.first_ns = v.last_ns = packet.timestamp_ns;
       v.min_ttl = v.max_ttl = packet.ttl;
+      v.tos = packet.key.tos;
+      v.ingress_interface = packet.key.ingress_interface;
     }
     v.packets += weight;
     v.octets += octets;
@@ -860,6 +874,8 @@ void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& ext
     if (first_forward) {
       side.forward_first_ns = side.forward_last_ns = packet.timestamp_ns;
       e.min_ttl = e.max_ttl = packet.ttl;
+      side.forward_tos = packet.key.tos;
+      side.forward_ingress_interface = packet.key.ingress_interface;
     }
     side.forward_first_ns = std::min(side.forward_first_ns, packet.timestamp_ns);
     side.forward_last_ns = std::max(side.forward_last_ns, packet.timestamp_ns);

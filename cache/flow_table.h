@@ -71,6 +71,10 @@ struct FlowTableConfig {
   // - ICMP and ICMPv6 flows are never paired: their key holds type and code, not ports, so the
   //   reversed key of an echo reply is not its request's, and pairing by addresses alone would
   //   merge unrelated messages. Each ICMP direction is a biflow with no reverse packets.
+  // - ToS and the ingress interface are not part of a biflow's key: a connection's ends often mark
+  //   their packets differently, and an optical tap or a two-port mirror delivers each direction
+  //   on its own interface. The record's key carries the forward direction's first packet's, its
+  //   ReverseCounters the reverse's.
   // - Only the MACs swap in the reversed key: VLAN ids, MPLS labels and the flow label must be
   //   equal both ways for a key that selects them (an IPv6 flow label chosen by each end keeps
   //   the two directions apart).
@@ -232,6 +236,10 @@ class FlowTable {
     FlowExtras extras;  // default (zero, direction unknown) without config.extras
     std::uint64_t hash; // what the flow was placed with: a biflow's cannot be had from its key alone
     BiflowDirection direction;
+    // --biflow: the forward direction's first packet's ToS and ingress interface, which the key
+    // bytes then leave out (0 there); 0 until the source sends.
+    std::uint8_t forward_tos;
+    std::uint32_t forward_ingress_interface;
   };
   static_assert(sizeof(SideBlock) == 144, "key bytes, times, reverse counters and extras in the first 128");
   static_assert(std::is_trivially_destructible_v<SideBlock>, "side blocks are never destroyed one by one");

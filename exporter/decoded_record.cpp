@@ -69,6 +69,8 @@ std::string format_record(const DecodedRecord& record) {
   if (record.has(ie::kPacketDeltaCount, kReverseEnterprise)) {
     line += fmt::format(" reverse packets {} bytes {}", f.reverse.packets, f.reverse.octets);
     if (record.has(ie::kTcpControlBits, kReverseEnterprise)) line += " flags " + format_tcp_flags(f.reverse.tcp_flags);
+    if (record.has(ie::kIpClassOfService, kReverseEnterprise)) line += fmt::format(" tos {}", f.reverse.tos);
+    if (record.has(ie::kIngressInterface, kReverseEnterprise)) line += fmt::format(" in-if {}", f.reverse.ingress_interface);
     if (record.has(ie::kBiflowDirection)) {
       line += f.biflow_direction == cache::BiflowDirection::kInitiator ? " initiator" : " arbitrary";
     }

@@ -48,7 +48,7 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
                                      "first seen (UTC)", "duration", "proto", "source", kIpv4Endpoint, "destination",
                                      kIpv4Endpoint, "packets", "octets", "flags", "tos", "if", "end reason",
                                      reason_width);
-    if (biflow) header += fmt::format(" {:>8} {:>10} {:<8}", "rpackets", "roctets", "rflags");
+    if (biflow) header += fmt::format(" {:>8} {:>10} {:<8} {:>4} {:>4}", "rpackets", "roctets", "rflags", "rtos", "rif");
     if (fields_.chosen.any()) header += " fields";
     while (!header.empty() && header.back() == ' ') header.pop_back();
     fmt::print(out_, "{}\n", header);
@@ -64,7 +64,8 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
                       format_endpoint(r.key, false), endpoint, r.packets, r.octets, format_tcp_flags(r.tcp_flags),
                       r.key.tos, r.key.ingress_interface, cache::to_string(r.end_reason), reason_width);
     if (biflow) {
-      row += fmt::format(" {:>8} {:>10} {:<8}", r.reverse.packets, r.reverse.octets, format_tcp_flags(r.reverse.tcp_flags));
+      row += fmt::format(" {:>8} {:>10} {:<8} {:>4} {:>4}", r.reverse.packets, r.reverse.octets,
+                         format_tcp_flags(r.reverse.tcp_flags), r.reverse.tos, r.reverse.ingress_interface);
     }
     for (std::size_t i = 0; i < elements.size(); ++i) {
       if (!fields_.chosen.test(i)) continue;

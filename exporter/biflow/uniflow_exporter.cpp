@@ -23,6 +23,8 @@ bool split_biflow(const cache::FlowRecord& biflow, cache::FlowRecord& forward, c
   reverse.tcp_flags = biflow.reverse.tcp_flags;
   reverse.min_ttl = biflow.reverse.min_ttl;
   reverse.max_ttl = biflow.reverse.max_ttl;
+  reverse.key.tos = biflow.reverse.tos;
+  reverse.key.ingress_interface = biflow.reverse.ingress_interface;
   return true;
 }
 

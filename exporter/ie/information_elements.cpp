@@ -340,6 +340,16 @@ constexpr InformationElement kTable[] = {
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.reverse.tcp_flags); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.tcp_flags); },
      DataType::kUnsigned, kReverseEnterprise},
+    // Not part of a biflow's key: the reverse direction's first packet's (the key's are the
+    // forward direction's).
+    {ie::kIpClassOfService, "reverseIpClassOfService", 1, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.reverse.tos); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.tos); },
+     DataType::kUnsigned, kReverseEnterprise},
+    {ie::kIngressInterface, "reverseIngressInterface", 4, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u32(out, r.reverse.ingress_interface); },
+     [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.ingress_interface); },
+     DataType::kUnsigned, kReverseEnterprise},
     {ie::kMinimumTtl, "reverseMinimumTTL", 1, AddressFamilies::kBoth, kIpfixFormat, kBiflowFeature,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.reverse.min_ttl); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.reverse.min_ttl); },

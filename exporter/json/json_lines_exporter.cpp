@@ -34,6 +34,8 @@ nlohmann::json record_json(const cache::FlowRecord& r, const TemplateSpec& field
     j["reverse_packets"] = r.reverse.packets;
     j["reverse_octets"] = r.reverse.octets;
     j["reverse_tcp_flags"] = cache::format_tcp_flags(r.reverse.tcp_flags);
+    j["reverse_tos"] = r.reverse.tos;
+    j["reverse_ingress_interface"] = r.reverse.ingress_interface;
     j["reverse_first_ms"] = r.reverse.first_ns / 1'000'000;
     j["reverse_last_ms"] = r.reverse.last_ns / 1'000'000;
     j["biflow_direction"] = r.biflow_direction == cache::BiflowDirection::kInitiator ? "initiator" : "arbitrary";

@@ -98,6 +98,60 @@ TEST(FlowTableBiflow, PairsTheTwoDirectionsOfAConnection) {
   EXPECT_EQ(r.biflow_direction, BiflowDirection::kInitiator);
 }
 
+TEST(FlowTableBiflow, ToSAndIngressInterfaceAreEachDirectionsOwnNotPartOfTheKey) {
+  // An optical tap: each direction on its own port, each end with its own DSCP marking.
+  FlowTable table(config());
+  std::vector<FlowRecord> out;
+  auto from_a = [](std::uint64_t t, std::uint8_t flags, std::uint8_t tos) {
+    PacketSummary p = packet(true, t, flags);
+    p.key.tos = tos;
+    p.key.ingress_interface = 1;
+    return p;
+  };
+  auto from_b = [](std::uint64_t t, std::uint8_t flags, std::uint8_t tos) {
+    PacketSummary p = packet(false, t, flags);
+    p.key.tos = tos;
+    p.key.ingress_interface = 2;
+    return p;
+  };
+  table.update(from_a(10 * kSecond, kSyn, 0), out);
+  table.update(from_b(11 * kSecond, kSyn | kAck, 0xa0), out);
+  table.update(from_a(12 * kSecond, kAck, 0x28), out);  // a remarked packet joins its flow
+  table.update(from_b(13 * kSecond, kAck, 0xb8), out);
+  EXPECT_EQ(table.size(), 1u);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].packets, 2u);
+  EXPECT_EQ(out[0].reverse.packets, 2u);
+  EXPECT_EQ(out[0].key.tos, 0);  // each direction's first packet's
+  EXPECT_EQ(out[0].key.ingress_interface, 1u);
+  EXPECT_EQ(out[0].reverse.tos, 0xa0);
+  EXPECT_EQ(out[0].reverse.ingress_interface, 2u);
+
+  // Created by a SYN-ACK: the forward side's are 0 until the source sends, then its own.
+  table.update(from_b(20 * kSecond, kSyn | kAck, 0xa0), out);
+  table.update(from_a(21 * kSecond, kAck, 0x48), out);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, [] {
+    FlowKey k = key_a_to_b();
+    k.tos = 0x48;
+    k.ingress_interface = 1;
+    return k;
+  }());
+  EXPECT_EQ(out[0].reverse.tos, 0xa0);
+  EXPECT_EQ(out[0].reverse.ingress_interface, 2u);
+
+  // The batch path (prefetch pipeline) agrees.
+  std::vector<PacketSummary> batch = {from_a(30 * kSecond, kSyn, 4), from_b(31 * kSecond, kSyn | kAck, 8)};
+  table.update_batch(batch, out);
+  out = drain(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key.tos, 4);
+  EXPECT_EQ(out[0].reverse.tos, 8);
+  EXPECT_EQ(out[0].reverse.ingress_interface, 2u);
+}
+
 TEST(FlowTableBiflow, ASynAckFirstIsKeyedFromItsDestination) {
   // The SYN was missed (or went another way): the SYN-ACK's destination sent it, so it is the
   // source and the SYN-ACK is the reverse direction's first packet.

@@ -432,6 +432,10 @@ TEST(FlowHash, SymmetricHashIgnoresDirection) {
   auto c = a;
   c.source_port = 1235;
   EXPECT_NE(symmetric_hash(a, 7), symmetric_hash(c, 7));
+  // A biflow's directions may arrive on two interfaces: they still share a shard.
+  auto d = b;
+  d.ingress_interface = 2;
+  EXPECT_EQ(symmetric_hash(a, 7), symmetric_hash(d, 7));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // and RFC 5103 reverse elements (enterprise 29305) through the v9 and IPFIX encoders and back
 // through the collector's decoder; field-list parsing; the generic renderings (text, JSON); and
 // the split of a biflow into uniflows for v5/v9 destinations.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,7 +54,7 @@ cache::FlowRecord make_record(std::uint8_t ip_version) {
   r.extras.min_length = 40;
   r.extras.max_length = 1500;
   r.reverse = {.packets = 8, .octets = 12000, .first_ns = kStart + 20 * kMs, .last_ns = kStart + 880 * kMs,
-               .tcp_flags = 0x1a, .min_ttl = 50, .max_ttl = 52};
+               .tcp_flags = 0x1a, .min_ttl = 50, .max_ttl = 52, .tos = 0xb8, .ingress_interface = 2};
   r.biflow_direction = cache::BiflowDirection::kInitiator;
   return r;
 }
@@ -147,7 +148,7 @@ TEST(RecordFields, ReverseElementsCarryTheEnterpriseNumber) {
   const auto fields = record_fields(ExportFormat::kIpfix, 4, spec);
   const auto reverse = std::count_if(fields.begin(), fields.end(),
                                      [](const auto* e) { return e->enterprise == kReverseEnterprise; });
-  EXPECT_EQ(reverse, 7);
+  EXPECT_EQ(reverse, 9);
   // v9 has no enterprise numbers.
   for (const auto* e : record_fields(ExportFormat::kV9, 4, spec)) EXPECT_EQ(e->enterprise, 0u) << e->name;
 
@@ -175,6 +176,8 @@ TEST(RecordFields, BiflowRoundTripsThroughIpfix) {
   EXPECT_EQ(got.reverse.tcp_flags, want.reverse.tcp_flags);
   EXPECT_EQ(got.reverse.min_ttl, want.reverse.min_ttl);
   EXPECT_EQ(got.reverse.max_ttl, want.reverse.max_ttl);
+  EXPECT_EQ(got.reverse.tos, want.reverse.tos);
+  EXPECT_EQ(got.reverse.ingress_interface, want.reverse.ingress_interface);
   EXPECT_EQ(got.biflow_direction, cache::BiflowDirection::kInitiator);
   EXPECT_TRUE(out[0].has(ie::kPacketDeltaCount, kReverseEnterprise));
   EXPECT_TRUE(out[0].unknown_fields.empty());
@@ -182,6 +185,10 @@ TEST(RecordFields, BiflowRoundTripsThroughIpfix) {
   EXPECT_NE(line.find("reverse packets 8 bytes 12000"), std::string::npos) << line;
   const auto j = record_json(got, record_spec(out[0]));
   EXPECT_EQ(j["reverse_packets"], 8);
+  EXPECT_EQ(j["reverse_tos"], want.reverse.tos);
+  EXPECT_EQ(j["reverse_ingress_interface"], want.reverse.ingress_interface);
+  EXPECT_NE(line.find(fmt::format(" tos {} in-if {}", want.reverse.tos, want.reverse.ingress_interface)),
+            std::string::npos) << line;
   EXPECT_EQ(j["biflow_direction"], "initiator");
 }
 
@@ -236,6 +243,9 @@ TEST(RecordFields, ABiflowSplitsIntoItsTwoUniflows) {
   EXPECT_EQ(reverse.extras.first.source_mac, biflow.extras.first.destination_mac);
   EXPECT_EQ(reverse.first_ns, biflow.reverse.first_ns);
   EXPECT_EQ(reverse.tcp_flags, 0x1a);
+  EXPECT_EQ(reverse.key.tos, 0xb8);  // the reverse direction's own, not the key's
+  EXPECT_EQ(reverse.key.ingress_interface, 2u);
+  EXPECT_EQ(forward.key.tos, biflow.key.tos);
   auto one_way = biflow;
   one_way.reverse = {};
   EXPECT_FALSE(split_biflow(one_way, forward, reverse));

@@ -189,7 +189,8 @@ bool same_flow(const FlowRecord& a, const FlowRecord& b) {
          a.reverse.packets == b.reverse.packets && a.reverse.octets == b.reverse.octets &&
          a.reverse.first_ns == b.reverse.first_ns && a.reverse.last_ns == b.reverse.last_ns &&
          a.reverse.tcp_flags == b.reverse.tcp_flags && a.reverse.min_ttl == b.reverse.min_ttl &&
-         a.reverse.max_ttl == b.reverse.max_ttl && a.biflow_direction == b.biflow_direction;
+         a.reverse.max_ttl == b.reverse.max_ttl && a.reverse.tos == b.reverse.tos &&
+         a.reverse.ingress_interface == b.reverse.ingress_interface && a.biflow_direction == b.biflow_direction;
 }
 
 // What the table must hold: per flow identity the open flow made of the packets fed since the
@@ -219,7 +220,15 @@ struct Model {
   std::uint64_t deadline(const OpenFlow& f) const {
     return std::min(f.last_ns + inactive_ns, f.first_ns + active_ns);
   }
-  Identity identity_of(const FlowRecord& r) const { return identity(r.key, r.extras.first, mask); }
+  // A biflow's key leaves out ToS and the ingress interface (each direction has its own).
+  FlowKey keyed(FlowKey k) const {
+    if (biflow) {
+      k.tos = 0;
+      k.ingress_interface = 0;
+    }
+    return k;
+  }
+  Identity identity_of(const FlowRecord& r) const { return identity(keyed(r.key), r.extras.first, mask); }
 
   // A record the table emitted (at the model's clock): exactly one open flow, which it closes. A
   // timeout reason iff the flow has timed out (the earlier one if both); kEndOfFlow where the
@@ -253,8 +262,8 @@ struct Model {
     const PacketExtras x = extras ? packet_extras : PacketExtras{};
     clock = std::max(clock, p.timestamp_ns);
     const bool tcp = p.key.protocol == 6;
-    const Identity forward = identity(p.key, x, mask);
-    const Identity backward = identity(reversed(p.key), swap_macs(x), mask);
+    const Identity forward = identity(keyed(p.key), x, mask);
+    const Identity backward = identity(keyed(reversed(p.key)), swap_macs(x), mask);
     bool reverse = false;
     const auto find = [&] {
       reverse = false;
@@ -281,7 +290,7 @@ struct Model {
       const bool syn = tcp && (p.tcp_flags & 0x02) != 0;
       reverse = biflow && syn && (p.tcp_flags & 0x10) != 0;  // a SYN-ACK: keyed from its destination
       OpenFlow f;
-      f.record.key = reverse ? reversed(p.key) : p.key;
+      f.record.key = keyed(reverse ? reversed(p.key) : p.key);
       if (extras) {
         f.record.extras.first = reverse ? swap_macs(x) : x;
         f.record.extras.min_length = f.record.extras.max_length = p.octets;
@@ -302,6 +311,8 @@ struct Model {
       if (v.packets == 0) {
         v.first_ns = v.last_ns = p.timestamp_ns;
         v.min_ttl = v.max_ttl = p.ttl;
+        v.tos = p.key.tos;
+        v.ingress_interface = p.key.ingress_interface;
       }
       v.packets += 1;
       v.octets += p.octets;
@@ -314,6 +325,8 @@ struct Model {
       if (r.packets == 0) {
         r.first_ns = r.last_ns = p.timestamp_ns;
         r.min_ttl = r.max_ttl = p.ttl;
+        r.key.tos = p.key.tos;  // the same as keyed() left it outside biflow mode
+        r.key.ingress_interface = p.key.ingress_interface;
       }
       r.packets += 1;
       r.octets += p.octets;

@@ -6,7 +6,7 @@ and one seen from its SYN-ACK.
   tshark decodes them; the fragment flags and packet lengths are the flow's.
 - --key: adding vlanId splits a flow seen on two VLANs; src,dst,proto merges the ports away.
 - --biflow: one record per connection, the SYN sender as source (also when the SYN-ACK came
-  first); forward + reverse packets and octets = decoded.
+  first), each direction with its own ToS; forward + reverse packets and octets = decoded.
 - The IPFIX file with --fields and --biflow: tshark flags no frame, ipfixDump reads the reverse
   and layer-2 elements. nfcapd (v9 and IPFIX) stores the VLAN, MACs and MPLS labels; with
   --biflow, v9 gets uniflows whose totals equal the decoded ones.
@@ -35,8 +35,8 @@ def csum(b):
     return ~s & 0xFFFF
 
 
-def ipv4(src, dst, proto, payload, flags_offset=0x4000, total=None):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total or 20 + len(payload), 7, flags_offset, 64, proto, 0,
+def ipv4(src, dst, proto, payload, flags_offset=0x4000, total=None, tos=0):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total or 20 + len(payload), 7, flags_offset, 64, proto, 0,
                     bytes(src), bytes(dst))
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
 
@@ -79,13 +79,15 @@ def frames():
     """(seconds, frame) in time order."""
     f = []
     t = 1_700_000_000
-    # A TCP connection on QinQ 100/200, seen from its SYN: 4 packets from a, 3 from b.
+    # A TCP connection on QinQ 100/200, seen from its SYN: 4 packets from a, 3 from b; b marks
+    # its packets DSCP EF (ToS 0xb8), a sends ToS 0.
     conn = [(a, b, 1000, 80, SYN, b""), (b, a, 80, 1000, SYN | ACK, b""), (a, b, 1000, 80, ACK, b""),
             (a, b, 1000, 80, PSH | ACK, b"x" * 100), (b, a, 80, 1000, PSH | ACK, b"y" * 300),
             (a, b, 1000, 80, FIN | ACK, b""), (b, a, 80, 1000, FIN | ACK, b"")]
     for i, (s, dd, sp, dp, fl, data) in enumerate(conn):
         src_mac, dst_mac = (A_MAC, B_MAC) if s == a else (B_MAC, A_MAC)
-        f.append((t + i, eth(dst_mac, src_mac, ipv4(s, dd, 6, tcp(sp, dp, fl, data)), tags=QINQ)))
+        f.append((t + i, eth(dst_mac, src_mac, ipv4(s, dd, 6, tcp(sp, dp, fl, data), tos=0xb8 if s == b else 0),
+                             tags=QINQ)))
     # The same UDP 5-tuple on VLAN 101 and on VLAN 102, and an answer on 101.
     f.append((t + 10, eth(B_MAC, A_MAC, ipv4(a, b, 17, udp(5000, 53, b"q" * 20)), tags=((0x8100, 101),))))
     f.append((t + 11, eth(B_MAC, A_MAC, ipv4(a, b, 17, udp(5000, 53, b"q" * 30)), tags=((0x8100, 102),))))
@@ -109,6 +111,20 @@ def write_pcap(path):
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for seconds, frame in frames():
             out.write(struct.pack("<IIII", seconds, 0, len(frame), len(frame)) + frame)
+
+
+def write_tap_pcapng(path):
+    """The IPv4 TCP connection as an optical tap records it: a's packets on interface 0, b's on 1."""
+    def block(kind, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", 1, 0, 65535)) * 2
+    for seconds, frame in frames()[:7]:
+        interface = 0 if frame[6:12] == A_MAC[:6] else 1  # the source MAC says who sent it
+        us = seconds * 1_000_000
+        out += block(6, struct.pack("<IIIII", interface, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    path.write_bytes(out)
 
 
 def json_records(args):
@@ -212,6 +228,9 @@ def main():
         if len(tcp4) != 1 or (tcp4[0]["source"], tcp4[0]["packets"], tcp4[0]["reverse_packets"]) != ("10.0.0.1", 4, 3) \
                 or tcp4[0]["biflow_direction"] != "initiator" or tcp4[0]["end_reason"] != "end of flow":
             common.fail(f"--biflow: the IPv4 connection is {tcp4}")
+        # ToS is each direction's own, not part of a biflow's key.
+        if (tcp4[0]["tos"], tcp4[0]["reverse_tos"]) != (0, 0xb8):
+            common.fail(f"--biflow: ToS {tcp4[0]['tos']} / reverse {tcp4[0]['reverse_tos']}, sent 0 / 184")
         tcp6 = [r for r in bi if r["protocol"] == 6 and ":" in r["source"]]
         if len(tcp6) != 1 or tcp6[0]["source"] != "2001:db8::1" or tcp6[0]["source_port"] != 2000 \
                 or (tcp6[0]["packets"], tcp6[0]["reverse_packets"]) != (2, 1) or tcp6[0]["biflow_direction"] != "initiator":
@@ -220,6 +239,21 @@ def main():
         if len(dns) != 1 or (dns[0]["packets"], dns[0]["reverse_packets"]) != (2, 1):
             common.fail(f"--biflow: the DNS exchange is {dns}")
         print(f"--biflow: {len(bi)} records for {len(plain)} uniflows; forward + reverse = decoded")
+
+        # An optical tap: each direction on its own interface. Uniflows keep the interface; a
+        # biflow pairs the two and carries each direction's, at one thread or two.
+        tap = Path(tmp) / "tap.pcapng"
+        write_tap_pcapng(tap)
+        uni, _ = json_records(["-r", tap])
+        if sorted((r["source"], r["ingress_interface"]) for r in uni) != [("10.0.0.1", 0), ("10.0.0.2", 1)]:
+            common.fail(f"tap capture: uniflows {[(r['source'], r['ingress_interface']) for r in uni]}")
+        for threads in ("1", "2"):
+            tb, _ = json_records(["-r", tap, "--biflow", "--threads", threads])
+            got = [(r["source"], r["packets"], r["reverse_packets"], r["ingress_interface"],
+                    r["reverse_ingress_interface"], r["tos"], r["reverse_tos"]) for r in tb]
+            if got != [("10.0.0.1", 4, 3, 0, 1, 0, 0xb8)]:
+                common.fail(f"tap capture --biflow --threads {threads}: {got}")
+        print("--biflow on a tap's two interfaces: one record, ingress interface 0 forward and 1 reverse")
 
         # IPFIX: tshark and ipfixDump read the reverse and layer-2 elements.
         ipfix = Path(tmp) / "fields.ipfix"
