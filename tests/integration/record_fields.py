@@ -121,7 +121,7 @@ def write_tap_pcapng(path):
     out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
     out += block(1, struct.pack("<HHI", 1, 0, 65535)) * 2
     for seconds, frame in frames()[:7]:
-        interface = 0 if frame[6:12] == A_MAC[:6] else 1  # the source MAC says who sent it
+        interface = 0 if frame[6:12] == A_MAC else 1  # the source MAC says who sent it
         us = seconds * 1_000_000
         out += block(6, struct.pack("<IIIII", interface, us >> 32, us & 0xFFFFFFFF, len(frame), len(frame)) + frame)
     path.write_bytes(out)
