@@ -32,10 +32,12 @@ constexpr std::string_view to_string(FlowEndReason reason) {
 // A flow's layer-2, MPLS and IPv6 fields (--key, --fields): the first packet's PacketExtras, with
 // fragment_flags the OR over its packets and the layer-3 packet lengths' extremes. All zero (and
 // direction kDirectionUnknown) in a run that does not decode extras.
+// The lengths come first: with the first packet's fragment flags they are what every packet
+// updates, and they stay in a side block's first two cache lines (cache/flow_table.h).
 struct FlowExtras {
-  PacketExtras first;
   std::uint32_t min_length = 0;  // layer-3 octets of the flow's smallest packet (0 = unknown)
   std::uint32_t max_length = 0;
+  PacketExtras first;
 };
 
 // --biflow (RFC 5103): the reverse direction of a connection, destination to source of the key.

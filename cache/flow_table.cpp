@@ -59,12 +59,14 @@ inline void write_key(const FlowKey& key, bool narrow, std::uint8_t* out) {
   }
 }
 
-// The packet as its connection's other end would have sent it: MACs swapped. Only the MACs name
-// an end; VLANs, labels and the flow label are the packet's own.
-inline PacketExtras swap_macs(const PacketExtras& extras) {
+// The packet as its connection's other end would have sent it: MACs and tunnel endpoints
+// swapped. Only those name an end; VLANs, labels and the flow label are the packet's own.
+inline PacketExtras swap_ends(const PacketExtras& extras) {
   PacketExtras swapped = extras;
   swapped.source_mac = extras.destination_mac;
   swapped.destination_mac = extras.source_mac;
+  swapped.tunnel_source = extras.tunnel_destination;
+  swapped.tunnel_destination = extras.tunnel_source;
   return swapped;
 }
 
@@ -679,7 +681,7 @@ FlowTable::SideProbe FlowTable::make_side_probe(const FlowKey& packet_key, const
     p.reverse.narrow = false;
     write_key(reversed, false, p.reverse.bytes);
     // Swapped, then masked: a key that selects one MAC selects the other end's in a reply.
-    mask_key_extras(swap_macs(extras), config_.extra_key_mask, p.reverse_extras);
+    mask_key_extras(swap_ends(extras), config_.extra_key_mask, p.reverse_extras);
   }
   return p;
 }
@@ -819,7 +821,7 @@ void FlowTable::update_side(const PacketSummary& packet, const PacketExtras& ext
     SideBlock& side = *new (&side_[index]) SideBlock{};
     std::memcpy(side.key_extras, reversed ? probe.reverse_extras : probe.extras, kExtraKeyBytes);
     if (config_.extras) {
-      side.extras.first = reversed ? swap_macs(extras) : extras;
+      side.extras.first = reversed ? swap_ends(extras) : extras;
       side.extras.min_length = packet.octets;
       side.extras.max_length = packet.octets;
     }

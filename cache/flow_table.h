@@ -81,7 +81,7 @@ struct FlowTableConfig {
   // - A biflow created by a SYN-ACK holds no forward packet until the SYN's sender sends again:
   //   its record then has packets, octets, first_ns, last_ns, tcp_flags and TTLs 0 (as
   //   ReverseCounters without a reverse packet), and its extras are the SYN-ACK's with the MACs
-  //   swapped into the key's orientation.
+  //   and tunnel endpoints swapped into the key's orientation.
   // - A biflow's FlowExtras cover both directions: fragment flags and min/max length over all
   //   its packets; packet_weight scales both directions' counters.
   bool biflow = false;
@@ -241,7 +241,11 @@ class FlowTable {
     std::uint8_t forward_tos;
     std::uint32_t forward_ingress_interface;
   };
-  static_assert(sizeof(SideBlock) == 144, "key bytes, times, reverse counters and extras in the first 128");
+  // What a packet reads or updates (key bytes, times, reverse counters, lengths, fragment flags)
+  // lies in the first 128 bytes; the first packet's tunnel addresses and the hash after them.
+  static_assert(offsetof(SideBlock, extras) + offsetof(FlowExtras, first) + offsetof(PacketExtras, tunnel_source) <= 128,
+                "a packet's side updates stay in two cache lines");
+  static_assert(sizeof(SideBlock) == 176, "no hidden padding");
   static_assert(std::is_trivially_destructible_v<SideBlock>, "side blocks are never destroyed one by one");
 
   EntryHeader& header(Ref r) {

@@ -41,11 +41,18 @@ struct PacketExtras {
   std::uint8_t fragment_flags = 0;
   // IPFIX flowDirection (IE 61) when the capture says: 0 ingress, 1 egress; kDirectionUnknown.
   std::uint8_t direction = 0xff;
-  std::uint8_t padding[6] = {};
+  // --decap: the innermost tunnel's outer IP header, the one whose payload the tunnel is (the
+  // VTEPs of a VXLAN flow, a GTP-U tunnel's GSNs): its version (4 or 6; 0 when the packet came
+  // through no tunnel) and its addresses, in FlowKey's form (IPv4 in the first 4 bytes).
+  std::uint8_t tunnel_ip_version = 0;
+  std::uint8_t padding[5] = {};
+  std::array<std::uint8_t, 16> tunnel_source{};
+  std::array<std::uint8_t, 16> tunnel_destination{};
 };
 inline constexpr std::size_t kExtraKeyBytes = 24;
 inline constexpr std::uint8_t kDirectionUnknown = 0xff;
 static_assert(offsetof(PacketExtras, mpls_labels) == kExtraKeyBytes, "the key part comes first");
-static_assert(sizeof(PacketExtras) == 40, "no hidden padding");
+static_assert(offsetof(PacketExtras, tunnel_source) == 40, "what a packet updates comes before the tunnel addresses");
+static_assert(sizeof(PacketExtras) == 72, "no hidden padding");
 
 }  // namespace tapflow::cache

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -236,7 +237,9 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
   add_parsed_option(app, "--fields", o.fields, tapflow::exporter::parse_field_list,
                     "More fields in each record (Flexible NetFlow's collect), taken from the flow's first packet "
                     "(fragmentFlags: of all its packets; the lengths: its smallest and largest): a comma list of " +
-                        tapflow::exporter::optional_field_names() + ". v9, IPFIX, json: and the table carry them");
+                        tapflow::exporter::optional_field_names() +
+                        ". v9, IPFIX, json: and the table carry them, but for the tunnel endpoints (with --decap: "
+                        "the innermost tunnel's outer addresses), which only json: and the table show");
   app.add_flag("--biflow", o.biflow,
                "One record per connection (RFC 5103): forward and reverse counters, flags and times; the "
                "initiator is the SYN sender when the handshake is seen, else the first packet's source. IPFIX "
@@ -289,12 +292,18 @@ void add_probe_options(CLI::App& app, ProbeOptions& o) {
 }
 
 std::optional<std::string> refused_combination(const ProbeOptions& o) {
+  const auto elements = exporter::information_elements();
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (o.fields.test(i) && elements[i].type == exporter::DataType::kIpAddress && o.decap == 0) {
+      return fmt::format("{} (--fields) is the outer address of a tunnel's inner flow: it needs --decap",
+                         elements[i].name);
+    }
+  }
   if (o.version == 5 && !o.export_urls.empty()) {
     RecordChoice choice = o.key;
     choice.chosen |= o.fields;
-    const auto elements = exporter::information_elements();
     for (std::size_t i = 0; i < elements.size(); ++i) {
-      if (choice.chosen.test(i)) {
+      if (choice.chosen.test(i) && elements[i].formats != 0) {
         return fmt::format("NetFlow v5 (-v 5) has no field for {} (--key/--fields): use -v 9 or -v 10",
                            elements[i].name);
       }
@@ -324,6 +333,18 @@ std::vector<std::string> options_without_effect(const CLI::App& app, const Probe
       warnings.push_back("--decap with " + format + ": v5 has no field for the tunnel id, so flows with equal inner "
                          "headers in different tunnels reach the collector as records it cannot tell apart "
                          "(use -v 9 or 10)");
+    }
+  }
+  // Fields no export format carries (the tunnel endpoints): said once, for the -n destinations
+  // that are not json:.
+  const bool exported = std::any_of(o.export_urls.begin(), o.export_urls.end(),
+                                    [](const std::string& url) { return !url.starts_with("json:"); });
+  const auto elements = exporter::information_elements();
+  for (std::size_t i = 0; exported && i < elements.size(); ++i) {
+    if (o.fields.test(i) && elements[i].formats == 0) {
+      warnings.push_back(fmt::format("{} has no NetFlow or IPFIX element (IANA registers none for tunnel "
+                                     "endpoints): {} records leave it out; json: destinations and the table show it",
+                                     elements[i].name, format));
     }
   }
   if (!o.read_files.empty()) {

@@ -40,7 +40,10 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
   constexpr int kIpv4Endpoint = 21;
   constexpr int kIpv6Endpoint = 47;
   const bool biflow = (fields_.features & exporter::kBiflowFeature) != 0;
-  const bool more = biflow || fields_.chosen.any();
+  const bool tunnel = (fields_.features & exporter::kTunnelFeature) != 0;
+  // --decap: the tunnel's type and id ("gtp-u:4294967295" is the longest), "-" through none.
+  constexpr int kTunnelWidth = 16;
+  const bool more = biflow || tunnel || fields_.chosen.any();
   // The end reason is padded only when columns follow it ("lack of resources" is the longest).
   const int reason_width = more ? 17 : 0;
   if (!header_printed_) {
@@ -48,6 +51,7 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
                                      "first seen (UTC)", "duration", "proto", "source", kIpv4Endpoint, "destination",
                                      kIpv4Endpoint, "packets", "octets", "flags", "tos", "if", "end reason",
                                      reason_width);
+    if (tunnel) header += fmt::format(" {:<{}}", "tunnel", biflow || fields_.chosen.any() ? kTunnelWidth : 0);
     if (biflow) header += fmt::format(" {:>8} {:>10} {:<8} {:>4} {:>4}", "rpackets", "roctets", "rflags", "rtos", "rif");
     if (fields_.chosen.any()) header += " fields";
     while (!header.empty() && header.back() == ' ') header.pop_back();
@@ -63,6 +67,12 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
                       protocol_name(r.key.protocol), format_endpoint(r.key, true), endpoint,
                       format_endpoint(r.key, false), endpoint, r.packets, r.octets, format_tcp_flags(r.tcp_flags),
                       r.key.tos, r.key.ingress_interface, cache::to_string(r.end_reason), reason_width);
+    if (tunnel) {
+      const auto type = static_cast<cache::TunnelType>(r.key.tunnel_type);
+      const std::string text =
+          type == cache::TunnelType::kNone ? "-" : fmt::format("{}:{}", cache::to_string(type), r.key.tunnel_id);
+      row += fmt::format(" {:<{}}", text, kTunnelWidth);
+    }
     if (biflow) {
       row += fmt::format(" {:>8} {:>10} {:<8} {:>4} {:>4}", r.reverse.packets, r.reverse.octets,
                          format_tcp_flags(r.reverse.tcp_flags), r.reverse.tos, r.reverse.ingress_interface);
@@ -71,7 +81,8 @@ void FlowPrinter::print_rows(std::span<const cache::FlowRecord> records) {
       if (!fields_.chosen.test(i)) continue;
       const auto& e = elements[i];
       if (!exporter::carries(e, r.key.ip_version)) continue;
-      row += fmt::format(" {}={}", e.alias.empty() ? e.name : e.alias, exporter::render_value(e, r));
+      const std::string value = exporter::render_value(e, r);
+      row += fmt::format(" {}={}", e.alias.empty() ? e.name : e.alias, value.empty() ? "-" : value);
     }
     while (!row.empty() && row.back() == ' ') row.pop_back();
     row += '\n';

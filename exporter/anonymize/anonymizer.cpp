@@ -53,6 +53,11 @@ void Anonymizer::apply(cache::FlowRecord& r) {
   const bool ipv6 = r.key.is_ipv6();
   apply(ipv6, r.key.source_address);
   apply(ipv6, r.key.destination_address);
+  // --decap --fields tunnelSourceAddress: the outer addresses name hosts too.
+  if (const std::uint8_t version = r.extras.first.tunnel_ip_version; version != 0) {
+    apply(version == 6, r.extras.first.tunnel_source);
+    apply(version == 6, r.extras.first.tunnel_destination);
+  }
 }
 
 std::string AnonymizeSpec::to_string() const {

@@ -100,6 +100,17 @@ bool read_label(Value v, std::uint32_t& out) {
   return true;
 }
 
+// A tunnel endpoint as kIpAddress: 16 octets, IPv4 as an IPv4-mapped address (RFC 4291 §2.5.5.2).
+void put_tunnel_address(const FlowRecord& r, const std::array<std::uint8_t, 16>& address, std::uint8_t* out) {
+  if (r.extras.first.tunnel_ip_version == 4) {
+    std::memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    std::memcpy(out + 12, address.data(), 4);
+  } else {
+    std::memcpy(out, address.data(), 16);
+  }
+}
+
 bool read_ms(Value v, std::uint64_t& ns) {
   std::uint64_t ms = 0;
   if (!read_unsigned(v, ms)) return false;
@@ -317,6 +328,18 @@ constexpr InformationElement kTable[] = {
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u8(out, r.extras.first.direction); },
      [](Value v, const ReadContext&, FlowRecord& r) { return read_unsigned(v, r.extras.first.direction); },
      DataType::kUnsigned, 0, "direction"},
+    // --decap: the innermost tunnel's outer addresses (the VTEPs, GSNs, GRE endpoints). IANA
+    // registers no element for a tunnel endpoint and tapflow has no enterprise number of its own
+    // (ntop's UNTUNNELED_* elements mean the opposite), so no export format carries them: json:
+    // and the table show them, empty for a flow that came through no tunnel.
+    {0, "tunnelSourceAddress", 16, AddressFamilies::kBoth, 0, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_tunnel_address(r, r.extras.first.tunnel_source, out); },
+     [](Value, const ReadContext&, FlowRecord&) { return false; },
+     DataType::kIpAddress, 0, "tunnel-src"},
+    {0, "tunnelDestinationAddress", 16, AddressFamilies::kBoth, 0, kChosenFeature,
+     [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_tunnel_address(r, r.extras.first.tunnel_destination, out); },
+     [](Value, const ReadContext&, FlowRecord&) { return false; },
+     DataType::kIpAddress, 0, "tunnel-dst"},
     // IPFIX has its own ICMP type/code elements (v9 always sends ICMP_TYPE, above).
     {ie::kIcmpType, "icmpTypeCodeIPv4", 2, AddressFamilies::kIpv4Only, kIpfixFormat, kChosenFeature,
      [](const FlowRecord& r, const WriteContext&, std::uint8_t* out) { put_u16(out, r.key.protocol == 1 ? r.key.destination_port : 0); },
@@ -409,7 +432,8 @@ bool names_element(const InformationElement& e, std::string_view name) {
 
 int find_information_element(std::uint16_t id, std::uint32_t enterprise) {
   for (std::size_t i = 0; i < kTableSize; ++i) {
-    if (kTable[i].id == id && kTable[i].enterprise == enterprise) return static_cast<int>(i);
+    // A row no format carries is never on the wire.
+    if (kTable[i].id == id && kTable[i].enterprise == enterprise && kTable[i].formats != 0) return static_cast<int>(i);
   }
   return -1;
 }
@@ -489,6 +513,16 @@ std::string render_value(const InformationElement& e, const cache::FlowRecord& r
       std::array<std::uint8_t, 16> address{};
       std::memcpy(address.data(), bytes.data(), n);
       return cache::format_address(address, e.type == DataType::kIpv6Address);
+    }
+    case DataType::kIpAddress: {
+      if (std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; })) return "";
+      static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      if (std::memcmp(bytes.data(), kMapped, sizeof kMapped) == 0) {
+        std::array<std::uint8_t, 16> address{};
+        std::memcpy(address.data(), bytes.data() + 12, 4);
+        return cache::format_address(address, false);
+      }
+      return cache::format_address(bytes, true);
     }
     case DataType::kMacAddress:
       return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2], bytes[3],

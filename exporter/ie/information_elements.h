@@ -62,6 +62,9 @@ enum class DataType : std::uint8_t {
   kMacAddress,
   kMplsLabel,       // a 3-octet label stack entry, shown as label-TC-S (nfdump's way)
   kMilliseconds,    // dateTimeMilliseconds
+  // An address of either family in 16 octets, IPv4 as ::ffff:a.b.c.d; shown in its own family,
+  // and as "" (json: leaves it out) when all zero.
+  kIpAddress,
 };
 
 // RFC 5103 §6.1: the reverse elements' Private Enterprise Number.
@@ -72,7 +75,7 @@ struct InformationElement {
   std::string_view name;
   std::uint16_t length;  // octets in our templates (always fixed length)
   AddressFamilies families;
-  std::uint8_t formats;  // Formats bits
+  std::uint8_t formats;  // Formats bits; 0: no format carries it (json: and the table only)
   std::uint8_t needs;    // TemplateFeatures bits the template must have to carry it (0: always)
   // Writes exactly `length` octets, network byte order.
   void (*write)(const cache::FlowRecord& record, const WriteContext& context, std::uint8_t* out);

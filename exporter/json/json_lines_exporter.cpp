@@ -49,6 +49,7 @@ nlohmann::json record_json(const cache::FlowRecord& r, const TemplateSpec& field
       // An element of the other family (flowLabelIPv6 on an IPv4 flow) is left out.
       if (!carries(e, r.key.ip_version)) continue;
       const std::string value = render_value(e, r);
+      if (value.empty()) continue;  // a tunnel endpoint of a flow that came through no tunnel
       if (e.type == DataType::kUnsigned) {
         j[std::string(e.name)] = std::stoull(value);
       } else {

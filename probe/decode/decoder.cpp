@@ -553,8 +553,15 @@ inline Bytes payload_bytes(const Bytes& bytes, std::size_t end, const Tunnels& t
 
 // From here on the packet is the tunnel's payload: its key fields are all rewritten by the inner
 // headers (an IPv4 header writes only 4 bytes of each address, so the rest is cleared first).
-inline DecodeVerdict enter_tunnel(cache::TunnelType type, std::uint32_t id, PacketSummary& out, Tunnels& t) {
+// extras: the addresses being cleared are the tunnel's outer ones (the innermost tunnel's win).
+template <unsigned kMode>
+DecodeVerdict enter_tunnel(cache::TunnelType type, std::uint32_t id, PacketSummary& out, Tunnels& t) {
   if (++t.depth > kMaxTunnelDepth) return DecodeVerdict::kDecapTooDeep;
+  if constexpr (kExtrasMode(kMode)) {
+    t.extras->tunnel_ip_version = out.key.ip_version;
+    t.extras->tunnel_source = out.key.source_address;
+    t.extras->tunnel_destination = out.key.destination_address;
+  }
   out.key.tunnel_type = static_cast<std::uint8_t>(type);
   out.key.tunnel_id = id;
   out.key.source_address = {};
@@ -595,7 +602,7 @@ DecodeVerdict decode_erspan(const Bytes& inner, std::size_t cursor, std::uint16_
       if (!inner.has(cursor, header_length)) return DecodeVerdict::kDecapBadErspan;
     }
   }
-  if (const auto v = enter_tunnel(cache::TunnelType::kErspan, session, out, t); v != DecodeVerdict::kOk) return v;
+  if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kErspan, session, out, t); v != DecodeVerdict::kOk) return v;
   return decode_inner_ethernet<kMode>(inner, cursor + header_length, out, t);
 }
 
@@ -629,12 +636,12 @@ DecodeVerdict decode_gre(const Bytes& bytes, std::size_t start, std::size_t end,
     case kEthertypeIpv4:
     case kEthertypeIpv6: {
       if (!gre) return DecodeVerdict::kOk;
-      if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
+      if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
       return decode_ip<kMode>(inner, cursor, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
     }
     case kEthertypeTransparentEthernet: {
       if (!gre) return DecodeVerdict::kOk;
-      if (const auto v = enter_tunnel(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
+      if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kGre, key, out, t); v != DecodeVerdict::kOk) return v;
       return decode_inner_ethernet<kMode>(inner, cursor, out, t);
     }
     case kEthertypeErspan:
@@ -658,7 +665,7 @@ DecodeVerdict decode_tunnel(const Bytes& bytes, std::size_t start, std::size_t e
   if (!ipv4 && !ipv6) return DecodeVerdict::kOk;
   const Bytes inner = payload_bytes(bytes, end, t);
   const auto type = ipv4 ? cache::TunnelType::kIpInIp : cache::TunnelType::kIpv6InIpv4;
-  if (const auto v = enter_tunnel(type, 0, out, t); v != DecodeVerdict::kOk) return v;
+  if (const auto v = enter_tunnel<kMode>(type, 0, out, t); v != DecodeVerdict::kOk) return v;
   return decode_ip<kMode>(inner, start, ipv4 ? IpVersion::kV4 : IpVersion::kV6, out, t);
 }
 
@@ -668,7 +675,7 @@ DecodeVerdict decode_vxlan(const Bytes& inner, std::size_t cursor, PacketSummary
   if (!inner.has(cursor, kVxlanHeaderLength)) return DecodeVerdict::kDecapBadVxlan;
   if ((inner.data[cursor] & 0x08u) == 0) return DecodeVerdict::kDecapBadVxlan;
   const std::uint32_t vni = load_be32(inner.data + cursor + 4) >> 8;
-  if (const auto v = enter_tunnel(cache::TunnelType::kVxlan, vni, out, t); v != DecodeVerdict::kOk) return v;
+  if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kVxlan, vni, out, t); v != DecodeVerdict::kOk) return v;
   return decode_inner_ethernet<kMode>(inner, cursor + kVxlanHeaderLength, out, t);
 }
 
@@ -686,7 +693,7 @@ DecodeVerdict decode_geneve(const Bytes& inner, std::size_t cursor, PacketSummar
   if (protocol != kEthertypeTransparentEthernet && protocol != kEthertypeIpv4 && protocol != kEthertypeIpv6) {
     return DecodeVerdict::kOk;  // another payload (NSH, MPLS...): an outer flow
   }
-  if (const auto v = enter_tunnel(cache::TunnelType::kGeneve, vni, out, t); v != DecodeVerdict::kOk) return v;
+  if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kGeneve, vni, out, t); v != DecodeVerdict::kOk) return v;
   if (protocol == kEthertypeTransparentEthernet) return decode_inner_ethernet<kMode>(inner, cursor + header_length, out, t);
   return decode_ip<kMode>(inner, cursor + header_length, protocol == kEthertypeIpv4 ? IpVersion::kV4 : IpVersion::kV6,
                            out, t);
@@ -717,7 +724,7 @@ DecodeVerdict decode_gtp_u(const Bytes& inner, std::size_t cursor, PacketSummary
       offset += length;
     }
   }
-  if (const auto v = enter_tunnel(cache::TunnelType::kGtpU, teid, out, t); v != DecodeVerdict::kOk) return v;
+  if (const auto v = enter_tunnel<kMode>(cache::TunnelType::kGtpU, teid, out, t); v != DecodeVerdict::kOk) return v;
   return decode_ip<kMode>(inner, offset, IpVersion::kAny, out, t);
 }
 

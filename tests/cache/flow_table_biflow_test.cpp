@@ -44,7 +44,14 @@ PacketExtras extras(bool from_a, std::uint16_t vlan = 5) {
   PacketExtras x;
   x.source_mac = {0x02, 0, 0, 0, 0, 0x0a};
   x.destination_mac = {0x02, 0, 0, 0, 0, 0x0b};
-  if (!from_a) std::swap(x.source_mac, x.destination_mac);
+  // The VTEPs in front of each end (--decap --fields tunnelSourceAddress).
+  x.tunnel_ip_version = 4;
+  x.tunnel_source = {192, 0, 2, 10};
+  x.tunnel_destination = {192, 0, 2, 11};
+  if (!from_a) {
+    std::swap(x.source_mac, x.destination_mac);
+    std::swap(x.tunnel_source, x.tunnel_destination);
+  }
   x.vlan_id = vlan;
   return x;
 }
@@ -481,6 +488,8 @@ TEST(FlowTableBiflow, ASynAckFirstHasItsExtrasInTheKeysOrientation) {
   EXPECT_EQ(out[0].key, key_a_to_b());
   EXPECT_EQ(out[0].extras.first.source_mac, extras(true).source_mac);
   EXPECT_EQ(out[0].extras.first.destination_mac, extras(true).destination_mac);
+  EXPECT_EQ(out[0].extras.first.tunnel_source, extras(true).tunnel_source);
+  EXPECT_EQ(out[0].extras.first.tunnel_destination, extras(true).tunnel_destination);
 }
 
 TEST(FlowTableBiflow, BatchUpdateMatchesSingleUpdates) {

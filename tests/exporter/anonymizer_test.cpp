@@ -41,6 +41,21 @@ TEST(Anonymize, TheInternet2MaskZeroesTheLow11BitsOfUnicastAddresses) {
   EXPECT_EQ(b.key.destination_address[3], 255);  // broadcast kept
 }
 
+// --decap --fields tunnelSourceAddress: the tunnel's outer addresses are hosts' too.
+TEST(Anonymize, TunnelEndpointsToo) {
+  auto r = v4({10, 0, 0, 1}, {10, 0, 0, 2});
+  r.extras.first.tunnel_ip_version = 4;
+  r.extras.first.tunnel_source = {192, 0, 2, 131};
+  r.extras.first.tunnel_destination = {224, 0, 0, 9};
+  Anonymizer(spec("mask:8")).apply(r);
+  EXPECT_EQ(r.extras.first.tunnel_source, (std::array<std::uint8_t, 16>{192, 0, 2, 0}));
+  EXPECT_EQ(r.extras.first.tunnel_destination, (std::array<std::uint8_t, 16>{224, 0, 0, 9}));  // multicast kept
+  // Through no tunnel: nothing to touch.
+  auto plain = v4({10, 0, 0, 1}, {10, 0, 0, 2});
+  Anonymizer(spec("mask:8")).apply(plain);
+  EXPECT_EQ(plain.extras.first.tunnel_source, (std::array<std::uint8_t, 16>{}));
+}
+
 TEST(Anonymize, Ipv6ByItsOwnCount) {
   cache::FlowRecord r;
   r.key.ip_version = 6;

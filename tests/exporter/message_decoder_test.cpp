@@ -110,6 +110,7 @@ TEST(MessageDecoder, RoundTripsEncoderOutput) {
 // place an element needs adding.
 TEST(MessageDecoder, EveryTableElementIsInATemplateAndDecodes) {
   for (const auto& e : information_elements()) {
+    if (e.formats == 0) continue;  // json: and the table only (the tunnel endpoints): record_fields_test
     bool in_template = false;
     for (const auto format : {ExportFormat::kIpfix, ExportFormat::kV9}) {
       for (const int ip_version : {4, 6}) {

@@ -229,6 +229,48 @@ TEST(RecordFields, JsonNamesChosenElementsByTheirIanaNames) {
   EXPECT_FALSE(j.contains("reverse_packets"));
 }
 
+// The tunnel endpoints: no export format carries them, json: and the text rendering do.
+TEST(RecordFields, TunnelEndpointsAreShownButNeverExported) {
+  const ElementSet tunnel = parse("tunnel-src,tunnelDestinationAddress");
+  EXPECT_EQ(tunnel.count(), 2u);
+  TemplateSpec spec;
+  spec.chosen = tunnel;
+  for (const auto format : {ExportFormat::kIpfix, ExportFormat::kV9}) {
+    for (const int v : {4, 6}) {
+      EXPECT_EQ(record_fields(format, v, spec).size(), record_fields(format, v).size());
+    }
+  }
+  EXPECT_EQ(find_information_element(std::uint16_t{0}), -1);  // never read off the wire
+
+  cache::FlowRecord r = make_record(6);  // an IPv6 inner flow in an IPv4 tunnel
+  r.extras.first.tunnel_ip_version = 4;
+  r.extras.first.tunnel_source = {192, 0, 2, 1};
+  r.extras.first.tunnel_destination = {198, 51, 100, 7};
+  auto j = record_json(r, spec);
+  EXPECT_EQ(j["tunnelSourceAddress"], "192.0.2.1");
+  EXPECT_EQ(j["tunnelDestinationAddress"], "198.51.100.7");
+  const auto& e = information_elements()[static_cast<std::size_t>(find_information_element("tunnel-src"))];
+  EXPECT_EQ(render_value(e, r), "192.0.2.1");
+
+  r.extras.first.tunnel_ip_version = 6;
+  r.extras.first.tunnel_source = {0x20, 0x01, 0x0d, 0xb8};
+  r.extras.first.tunnel_source[15] = 1;
+  EXPECT_EQ(render_value(e, r), "2001:db8::1");
+
+  // A flow that came through no tunnel: json: leaves the fields out.
+  cache::FlowRecord plain = make_record(4);
+  j = record_json(plain, spec);
+  EXPECT_FALSE(j.contains("tunnelSourceAddress"));
+  EXPECT_EQ(render_value(e, plain), "");
+
+  // The record's other chosen fields still reach the collector.
+  spec.chosen |= parse("vlan");
+  const auto out = ipfix_round_trip(spec, {r});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(ie::kVlanId));
+  EXPECT_TRUE(out[0].unknown_fields.empty());
+}
+
 TEST(RecordFields, ABiflowSplitsIntoItsTwoUniflows) {
   const auto biflow = make_record(4);
   cache::FlowRecord forward, reverse;

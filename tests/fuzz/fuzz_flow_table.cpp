@@ -118,9 +118,11 @@ FlowKey reversed(const FlowKey& key) {
   return r;
 }
 
-PacketExtras swap_macs(const PacketExtras& x) {
+// The other end's view: MACs and tunnel endpoints swapped.
+PacketExtras swap_ends(const PacketExtras& x) {
   PacketExtras r = x;
   std::swap(r.source_mac, r.destination_mac);
+  std::swap(r.tunnel_source, r.tunnel_destination);
   return r;
 }
 
@@ -146,7 +148,7 @@ KeyMask key_mask(std::uint8_t choice) {
 }
 
 // A packet's extras from one byte: source and destination MAC of 4 hosts, VLAN, flow label,
-// fragment flags, MPLS labels, direction.
+// fragment flags, MPLS labels, direction, tunnel endpoints.
 PacketExtras make_extras(std::uint8_t e) {
   PacketExtras x;
   x.source_mac = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(1 + (e & 3))};
@@ -158,6 +160,10 @@ PacketExtras make_extras(std::uint8_t e) {
   x.mpls_top_label = (e & 128) != 0 ? 0x1001 : 0;
   x.mpls_labels = {e, 0};
   x.direction = e & 1;
+  // The tunnel endpoints in front of the two hosts (never key bytes).
+  x.tunnel_ip_version = 4;
+  x.tunnel_source = {192, 0, 2, static_cast<std::uint8_t>(1 + (e & 3))};
+  x.tunnel_destination = {192, 0, 2, static_cast<std::uint8_t>(1 + ((e >> 2) & 3))};
   return x;
 }
 
@@ -263,7 +269,7 @@ struct Model {
     clock = std::max(clock, p.timestamp_ns);
     const bool tcp = p.key.protocol == 6;
     const Identity forward = identity(keyed(p.key), x, mask);
-    const Identity backward = identity(keyed(reversed(p.key)), swap_macs(x), mask);
+    const Identity backward = identity(keyed(reversed(p.key)), swap_ends(x), mask);
     bool reverse = false;
     const auto find = [&] {
       reverse = false;
@@ -292,7 +298,7 @@ struct Model {
       OpenFlow f;
       f.record.key = keyed(reverse ? reversed(p.key) : p.key);
       if (extras) {
-        f.record.extras.first = reverse ? swap_macs(x) : x;
+        f.record.extras.first = reverse ? swap_ends(x) : x;
         f.record.extras.min_length = f.record.extras.max_length = p.octets;
       }
       f.record.biflow_direction = biflow && syn ? BiflowDirection::kInitiator : BiflowDirection::kArbitrary;
@@ -417,7 +423,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     x = config.extras ? make_extras(next()) : ignored;
     if (mode != 0 && (key & 128) != 0) {  // the other end speaking
       p.key = reversed(p.key);
-      x = swap_macs(x);
+      x = swap_ends(x);
     }
     p.tcp_flags = flags;
     p.timestamp_ns = time_from(std::max(clock, kStart), step);

@@ -5,7 +5,9 @@ with a key, IP in IP, IPv6 in IPv4, VXLAN in GRE, equal inner headers in two VNI
 --decap all: the inner flows (addresses, protocol, ports or ICMP type/code, packets) are what
 tshark decodes as each frame's innermost headers; frames whose tunnel carries no IP are rejected
 (not_ip); read = decoded + rejected. The IPFIX file carries layer2SegmentId, which tshark decodes
-without a malformed frame and ipfixDump reads."""
+without a malformed frame and ipfixDump reads. With --fields tunnelSourceAddress,
+tunnelDestinationAddress each inner flow carries the innermost tunnel's outer addresses as tshark
+decodes them (json: and the table; no export format has an element for them)."""
 
 import collections
 import re
@@ -123,6 +125,64 @@ def tshark_inner(capture):
     return flows, no_ip
 
 
+def tshark_endpoints(capture):
+    """{(inner source, inner destination): {(outer source, outer destination), ...}} for each
+    tunnelled IP frame: the IP header just outside the innermost one is the innermost tunnel's."""
+    fields = ["frame.protocols", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst"]
+    cmd = ["tshark", "-r", str(capture), "-n", "-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "occurrence=a",
+           "-E", "aggregator=/"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    endpoints = collections.defaultdict(set)
+    for line in out.splitlines():
+        cols = (line.split("\t") + [""] * len(fields))[:len(fields)]
+        layers = cols[0].split(":")
+        ips = [i for i, p in enumerate(layers) if p in ("ip", "ipv6")]
+        tunnel = [i for i, p in enumerate(layers) if p in ("vxlan", "geneve", "erspan", "gtp", "gre")]
+        if len(ips) < 2 or (tunnel and max(tunnel) > ips[-1]):
+            continue
+        values = {"ip": ([v for v in re.split(r"[/\\,]", cols[1]) if v], [v for v in re.split(r"[/\\,]", cols[2]) if v]),
+                  "ipv6": ([v for v in re.split(r"[/\\,]", cols[3]) if v], [v for v in re.split(r"[/\\,]", cols[4]) if v])}
+
+        def address(i):
+            family = layers[i]
+            n = sum(1 for p in layers[:i] if p == family)
+            return values[family][0][n], values[family][1][n]
+        endpoints[address(ips[-1])].add(address(ips[-2]))
+    return endpoints
+
+
+def check_endpoints(capture, tmp):
+    """--fields tunnelSourceAddress,tunnelDestinationAddress: each inner flow carries the outer
+    addresses of a frame of it as tshark decodes them; the inner flows are those without --fields."""
+    fields = ["--fields", "tunnel-src,tunnel-dst"]
+    proc, _ = common.run_tapflow(["-r", capture, "--decap", "all", "-n", "json:-"] + fields)
+    plain, _ = common.run_tapflow(["-r", capture, "--decap", "all", "-n", "json:-"])
+    want = tshark_endpoints(capture)
+    got, inner, plain_inner = collections.Counter(), collections.Counter(), collections.Counter()
+    for line in plain.stdout.splitlines():
+        r = json.loads(line)
+        plain_inner[(r["source"], r["destination"], r.get("tunnel_id"))] += r["packets"]
+    for line in proc.stdout.splitlines():
+        r = json.loads(line)
+        inner[(r["source"], r["destination"], r.get("tunnel_id"))] += r["packets"]
+        if "tunnel_type" not in r:
+            if "tunnelSourceAddress" in r:
+                common.fail(f"{capture.name}: a flow through no tunnel has tunnel endpoints: {r}")
+            continue
+        pair = (r.get("tunnelSourceAddress"), r.get("tunnelDestinationAddress"))
+        if pair not in want.get((r["source"], r["destination"]), set()):
+            common.fail(f"{capture.name}: {r['source']} -> {r['destination']} has tunnel endpoints {pair}, "
+                        f"tshark's are {want.get((r['source'], r['destination']))}")
+        got[pair] += r["packets"]
+    if inner != plain_inner:
+        common.fail(f"{capture.name}: --fields changed the flows: {sorted(inner.items())} vs {sorted(plain_inner.items())}")
+    if not got:
+        common.fail(f"{capture.name}: no tunnelled flow")
+    print(f"{capture.name}: tunnel endpoints as tshark's: {dict(got)}")
+
+
 def main():
     common.require_tools("tshark")
     data = common.DATA / "tcpdump"
@@ -167,6 +227,23 @@ def main():
                           ("ipv6-in-ipv4", 0): 1, ("vxlan", 77): 1, ("vxlan", 5): 1, ("vxlan", 6): 1}
                 if dict(tunnels) != expect:
                     common.fail(f"crafted: tunnels {dict(tunnels)}, expected {expect}")
+
+            check_endpoints(capture, tmp)
+
+        # The tunnel endpoints need --decap, and only json: and the table show them.
+        proc, _ = common.run_tapflow(["-r", crafted_path, "-n", "json:-", "--fields", "tunnel-src"], check=False)
+        if proc.returncode != 2 or "needs --decap" not in proc.stderr:
+            common.fail(f"--fields tunnel-src without --decap: exit {proc.returncode}, {proc.stderr!r}")
+        proc, _ = common.run_tapflow(["-r", crafted_path, "--decap", "all", "--fields", "tunnel-src,vlan",
+                                      "-n", f"file:{Path(tmp) / 'endpoints.ipfix'}", "-n", "json:-"])
+        if "tunnelSourceAddress has no NetFlow or IPFIX element" not in proc.stderr:
+            common.fail(f"no start-up line says IPFIX cannot carry the tunnel endpoints: {proc.stderr!r}")
+        if "tunnelSourceAddress" not in proc.stdout:
+            common.fail("json: does not show tunnelSourceAddress beside an IPFIX file")
+        table, _ = common.run_tapflow(["-r", crafted_path, "--decap", "all", "--fields", "tunnel-src,tunnel-dst"])
+        if "tunnel-src=192.0.2.2 tunnel-dst=192.0.2.1" not in table.stdout:  # VXLAN in GRE: the VTEPs
+            common.fail(f"the table does not show the VTEPs of the VXLAN in GRE:\n{table.stdout}")
+        print("the tunnel endpoints need --decap; IPFIX says it leaves them out; json: and the table show them")
 
         # Without --decap: the outer flows, as before.
         proc, stats = common.run_tapflow(["-r", crafted_path, "-n", "json:-"])

@@ -13,12 +13,13 @@
 namespace tapflow::probe {
 namespace {
 
-std::vector<std::string> table(const std::vector<cache::FlowRecord>& records) {
+std::vector<std::string> table(const std::vector<cache::FlowRecord>& records, const exporter::TemplateSpec& fields = {}) {
   char* buffer = nullptr;
   std::size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
   {
     FlowPrinter printer(out);
+    printer.set_fields(fields);
     printer.print(records);
   }
   std::fclose(out);
@@ -68,6 +69,31 @@ TEST(FlowPrinter, Ipv6RowsAlignAmongThemselves) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[1].size(), lines[2].size());
   EXPECT_EQ(lines[1].find(" -> "), lines[2].find(" -> "));
+}
+
+// --decap: a tunnel column (type:id, "-" through no tunnel), then the chosen fields.
+TEST(FlowPrinter, DecapAddsATunnelColumn) {
+  cache::FlowRecord inner;
+  inner.key.ip_version = 4;
+  inner.key.tunnel_type = static_cast<std::uint8_t>(cache::TunnelType::kVxlan);
+  inner.key.tunnel_id = 100;
+  inner.extras.first.tunnel_ip_version = 4;
+  inner.extras.first.tunnel_source = {192, 0, 2, 1};
+  cache::FlowRecord outer;
+  outer.key.ip_version = 4;
+  exporter::TemplateSpec spec;
+  spec.features = exporter::kTunnelFeature;
+  auto lines = table({inner, outer}, spec);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("tunnel"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("vxlan:100"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[2].substr(lines[2].size() - 2), " -") << lines[2];
+  std::string error;
+  spec.chosen = *exporter::parse_field_list("tunnel-src", error);
+  lines = table({inner, outer}, spec);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[1].find("vxlan:100" + std::string(8, ' ') + "tunnel-src=192.0.2.1"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(" -" + std::string(16, ' ') + "tunnel-src=-"), std::string::npos) << lines[2];
 }
 
 // Nested rows (per verdict, per expiry reason) end their counts in the same column as the rows

@@ -1178,6 +1178,44 @@ TEST(DecoderExtrasTest, CookedHeadersGiveDirectionAndSource) {
   EXPECT_EQ(decode_extras(kLinkTypeLinuxSll2, host).extras.direction, 0);
 }
 
+// --decap --fields tunnelSourceAddress: the innermost tunnel's outer header, in the key's form.
+TEST(DecoderExtrasTest, TunnelsGiveTheInnermostTunnelsOuterAddresses) {
+  for (const Case& c : decap_cases()) {
+    SCOPED_TRACE(c.name);
+    const auto d = decode_extras(c.link_type, c.frame, kDecapAll);
+    ASSERT_EQ(d.verdict, DecodeVerdict::kOk);
+    EXPECT_NE(d.summary.key.tunnel_type, 0);
+    EXPECT_EQ(d.extras.tunnel_ip_version, 4);
+    EXPECT_EQ(d.extras.tunnel_source, v4_address(10, 1, 1, 1));
+    EXPECT_EQ(d.extras.tunnel_destination, v4_address(10, 2, 2, 2));
+    // Without --decap the packet is its outer flow, through no tunnel.
+    const auto plain = decode_extras(c.link_type, c.frame);
+    EXPECT_EQ(plain.extras.tunnel_ip_version, 0);
+    EXPECT_EQ(plain.extras.tunnel_source, (std::array<std::uint8_t, 16>{}));
+  }
+  // VXLAN in GRE: the VTEPs (the IPv4 header inside GRE), not the GRE endpoints.
+  Bytes vteps = outer_v4(kUdp, udp_with(1, 4789, vxlan_header(99) + inner_frame()));
+  const Bytes a = {192, 0, 2, 7}, b = {192, 0, 2, 8};
+  std::copy(a.begin(), a.end(), vteps.begin() + 12);
+  std::copy(b.begin(), b.end(), vteps.begin() + 16);
+  vteps[10] = vteps[11] = 0;  // the checksum is not checked
+  const auto nested = decode_extras(kLinkTypeEthernet, ethernet(0x0800) + outer_v4(kGre, gre_header(0, 0x0800) + vteps),
+                                    kDecapAll);
+  ASSERT_EQ(nested.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(nested.summary.key.tunnel_id, 99u);
+  EXPECT_EQ(nested.extras.tunnel_source, v4_address(192, 0, 2, 7));
+  EXPECT_EQ(nested.extras.tunnel_destination, v4_address(192, 0, 2, 8));
+  // An IPv6 outer header: its 16-byte addresses and version 6.
+  const auto over_v6 = decode_extras(
+      kLinkTypeEthernet, ethernet(0x86dd) + Ipv6{.next_header = kUdp}.build(udp_with(1, 4789, vxlan_header(3) + inner_frame())),
+      kDecapAll);
+  ASSERT_EQ(over_v6.verdict, DecodeVerdict::kOk);
+  EXPECT_EQ(over_v6.extras.tunnel_ip_version, 6);
+  EXPECT_EQ(over_v6.extras.tunnel_source, v6_address(kV6Source));
+  EXPECT_EQ(over_v6.extras.tunnel_destination, v6_address(kV6Destination));
+  EXPECT_EQ(over_v6.summary.key.ip_version, 4);  // the inner flow
+}
+
 // Filling extras never changes the summary or the verdict, for every valid frame and every cut.
 TEST(DecoderExtrasTest, SummaryIsTheSameWithAndWithoutExtras) {
   for (const Case& c : valid_cases()) {
