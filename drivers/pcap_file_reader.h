@@ -19,7 +19,9 @@ namespace tapflow::drivers {
 
 class PcapFileReader {
  public:
-  static constexpr std::size_t kDirectBufferSize = 4 << 20;
+  // The direct path's read size: 1 MiB reads as fast as 4 (farm-bench -n 21 on the flood:
+  // wall 0.98x) and leaves 3 MiB out of the peak RSS.
+  static constexpr std::size_t kDirectBufferSize = 1 << 20;
 
   // Throws std::runtime_error("cannot read 'PATH': reason") if the file cannot be opened.
   // direct = false reads every record through libpcap, pcapng too (where libpcap can), and
