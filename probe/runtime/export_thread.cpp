@@ -38,7 +38,7 @@ ExportThread::~ExportThread() {
 }
 
 RecordChannel& ExportThread::add_channel() {
-  channels_.push_back(std::make_unique<RecordChannel>(&bell_));
+  channels_.push_back(std::make_unique<RecordChannel>(&bell_, live_ ? kRecordChannelDepth : kFileChannelDepth));
   channel_done_.push_back(false);
   return *channels_.back();
 }

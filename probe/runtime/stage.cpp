@@ -147,7 +147,7 @@ void DispatcherStage::run() {
     if (shards_.size() == 1) {
       // One shard: decode straight into its batch, no copy and no hash.
       if (pending_[0] == nullptr) pending_[0] = acquire(0);
-      outcome = poller_.poll(pending_[0]->packets, extras_span(pending_[0]->extras), kept, stop_);
+      outcome = poller_.poll(pending_[0]->packets, pending_[0]->extras_span(), kept, stop_);
       pending_[0]->count = static_cast<std::uint32_t>(kept);
       if (kept != 0 || outcome == drivers::PollOutcome::kIdle || ++rounds_ % 64 == 0) submit(0);
     } else {
@@ -192,7 +192,7 @@ void DispatcherStage::dispatch(std::size_t count) {
                           (static_cast<U128>(cache::symmetric_hash(summaries_[i].key, shard_seed_)) * shards) >> 64);
     PacketBatch*& batch = pending_[s];
     if (batch == nullptr) batch = acquire(s);
-    if (extras_on_) batch->extras[batch->count] = extras_[i];
+    if (extras_on_) (*batch->extras)[batch->count] = extras_[i];
     batch->packets[batch->count++] = summaries_[i];
     if (batch->count == kPacketBatchSize) submit(s);
   }

@@ -133,7 +133,7 @@ class DispatcherStage final : public Stage {
  private:
   struct Shard {
     Shard(const cache::FlowTableConfig& config, RecordChannel& records, bool live)
-        : worker(config, records, live), packets(&bell) {}
+        : worker(config, records, live), packets(&bell, kPacketChannelDepth, config.extras) {}
     Worker worker;
     Doorbell bell;
     PacketChannel packets;

@@ -138,7 +138,7 @@ void run_dispatched_worker(Worker& worker, PacketChannel& packets) {
     }
     spins = 0;
     worker.account(std::span(batch->packets).first(batch->count),
-                   std::span(batch->extras).first(worker.table().config().extras ? batch->count : 0), batch->stamp);
+                   batch->extras_span(worker.table().config().extras ? batch->count : 0), batch->stamp);
     const PacketBatch::Command command = batch->command;
     ShardQuestion* question = batch->question;
     const BatchStamp stamp = batch->stamp;

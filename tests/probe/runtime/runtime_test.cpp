@@ -324,6 +324,36 @@ TEST(Worker, LiveDropsAndCountsWhatAFullRecordQueueCannotHoldButFinishWaits) {
   EXPECT_EQ(delivered + channel.dropped(), kRecords);
 }
 
+// A channel holds the batches it was given (a file's record channel fewer than a live one's), and
+// a packet batch has an extras array only in a run that decodes extras.
+TEST(Channel, HoldsItsDepthOfBatchesAndPacketBatchesTheirExtrasOnlyWhenAsked) {
+  runtime::Doorbell bell;
+  runtime::RecordChannel records(&bell, runtime::kFileChannelDepth);
+  EXPECT_EQ(records.depth(), runtime::kFileChannelDepth);
+  std::vector<runtime::RecordBatch*> taken;
+  while (runtime::RecordBatch* b = records.acquire()) taken.push_back(b);
+  EXPECT_EQ(taken.size(), runtime::kFileChannelDepth);
+  for (auto* b : taken) records.submit(b);
+  std::size_t waiting = 0;
+  while (runtime::RecordBatch* b = records.take()) {
+    records.release(b);
+    ++waiting;
+  }
+  EXPECT_EQ(waiting, runtime::kFileChannelDepth);
+  EXPECT_EQ(runtime::RecordChannel(&bell).depth(), runtime::kRecordChannelDepth);
+
+  runtime::PacketChannel plain(&bell, runtime::kPacketChannelDepth, false);
+  runtime::PacketBatch* p = plain.acquire();
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->extras, nullptr);
+  EXPECT_TRUE(p->extras_span().empty());
+  runtime::PacketChannel with(&bell, 2, true);
+  EXPECT_EQ(with.depth(), 2u);
+  runtime::PacketBatch* x = with.acquire();
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(x->extras_span(3).size(), 3u);
+}
+
 TEST(Doorbell, ARingWakesASleeperAndATimeoutEndsTheWait) {
   runtime::Doorbell bell;
   const auto before = std::chrono::steady_clock::now();
